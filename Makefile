@@ -1,0 +1,37 @@
+# The front door: CMake does the building, in build/.
+#   make         install missing packages, build everything (Release)
+#   make test    build, then run the test suite through ctest
+#   make bench   build, then run the benchmarks
+#   make clean   remove build/ and the program links
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PROGRAMS := sav_train sav_viz
+
+.PHONY: all deps configure build test bench clean
+
+all: build
+
+deps:
+	@tools/install-deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt: CMakeLists.txt | deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+configure: $(BUILD_DIR)/CMakeCache.txt
+
+build: deps configure
+	cmake --build $(BUILD_DIR) --parallel $(JOBS)
+	@for p in $(PROGRAMS); do \
+	  if [ -x $(BUILD_DIR)/$$p ]; then ln -sf $(BUILD_DIR)/$$p $$p; fi; \
+	done
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure
+
+bench: build
+	$(BUILD_DIR)/bench/sav_bench
+
+clean:
+	rm -rf $(BUILD_DIR)
+	rm -f $(PROGRAMS)

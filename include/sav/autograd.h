@@ -1,0 +1,48 @@
+// Reverse-mode automatic differentiation on a tape, micrograd-style, lifted to tensors: every
+// result of an op keeps its inputs and a backward function; Tensor::backward() sorts the graph
+// topologically and runs the backward functions in reverse, each ACCUMULATING into its inputs'
+// gradients.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "sav/tensor.h"
+
+namespace sav {
+
+// Receives the gradient of the op's output and adds the op's contribution to the gradients of
+// those inputs that require one (input.grad_data()). It must not hold the output itself.
+using BackwardFn = std::function<void(const Tensor& grad_output)>;
+
+struct Node {
+  const char* op;               // for messages and inspection: "linear", "layernorm", ...
+  std::vector<Tensor> inputs;   // the op's inputs, kept alive for the backward pass
+  BackwardFn backward;
+};
+
+// Whether ops record themselves on the tape (on by default, per thread).
+bool grad_enabled();
+
+// Turns recording off for its lifetime: evaluation, optimizer updates.
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Attaches `backward` to `out` when recording is on and any input requires a gradient; then
+// `out` requires one too. Returns `out`. Undefined inputs (an absent bias) are ignored.
+Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn backward);
+
+class Autograd {
+ public:
+  static void run_backward(const Tensor& root, const Tensor& grad_output);
+};
+
+}  // namespace sav

@@ -1,0 +1,128 @@
+// The backend interface: what the ops ask of a device. Backends get raw device pointers and
+// explicit sizes; they never see tensors, shapes or the autograd tape. One backend object
+// exists per device, chosen once (backend_for).
+//
+// Conventions shared by every member:
+// - Matrices are row-major. Sizes are element counts, not bytes, unless named `bytes`.
+// - A function whose name ends in _backward ACCUMULATES into its gradient outputs (dx += ...),
+//   so that a tensor used twice collects both contributions; the tape zeroes gradients first.
+// - A gradient output pointer may be null when that gradient is not wanted.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "sav/device.h"
+
+namespace sav {
+
+enum class Transpose { kNo, kYes };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual Device device() const = 0;
+  // One line for logs: "cpu: OpenBLAS 0.3.21 (Haswell), 2 threads".
+  virtual std::string describe() const = 0;
+  // Number of threads the row-wise kernels and the BLAS use; 0 means all cores.
+  virtual void set_num_threads(int threads) = 0;
+  virtual int num_threads() const = 0;
+
+  // Memory. allocate returns storage aligned to 64 bytes and throws sav::Error naming the size
+  // when it cannot; deallocate accepts what allocate returned (or null).
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr) noexcept = 0;
+  virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  virtual void fill(float* dst, float value, int64_t n) = 0;
+  // Waits until all queued work is done (a no-op where work is synchronous).
+  virtual void synchronize() = 0;
+
+  // C (m x n) = alpha * op(A) * op(B) + beta * C, where op(A) is m x k and op(B) is k x n.
+  virtual void gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
+                    const float* a, int lda, const float* b, int ldb, float beta, float* c,
+                    int ldc) = 0;
+  // `batch` independent gemms; matrix i starts at a + i * stride_a (and likewise b, c).
+  virtual void gemm_strided_batched(Transpose trans_a, Transpose trans_b, int m, int n, int k,
+                                    float alpha, const float* a, int lda, int64_t stride_a,
+                                    const float* b, int ldb, int64_t stride_b, float beta, float* c,
+                                    int ldc, int64_t stride_c, int batch) = 0;
+
+  // y[i] = a[i] + b[i % b_n] for i < n; b_n divides n (b_n == n: plain sum; b_n == cols: a row
+  // vector added to every row). y may alias a.
+  virtual void add(float* y, const float* a, const float* b, int64_t n, int64_t b_n) = 0;
+  // y[i] += x[i].
+  virtual void accumulate(float* y, const float* x, int64_t n) = 0;
+  // y[j] += sum over rows i of x[i * cols + j]  (bias gradients, broadcast gradients).
+  virtual void sum_rows_accumulate(float* y, const float* x, int64_t rows, int64_t cols) = 0;
+
+  virtual void relu_forward(float* y, const float* x, int64_t n) = 0;
+  // dx += dy * (x > 0).
+  virtual void relu_backward(float* dx, const float* x, const float* dy, int64_t n) = 0;
+
+  // Inverted dropout: y = x * keep / (1 - p), keep drawn from the counter-based generator
+  // (sav/random.h) at (seed, stream, element index), so the backward pass and every backend
+  // draw the same mask without storing it.
+  virtual void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
+                               uint64_t stream) = 0;
+  // dx += dy * keep / (1 - p).
+  virtual void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
+                                uint64_t stream) = 0;
+
+  // LayerNorm over the last dimension of x (rows x cols): y = (x - mean) * rstd * w + b with
+  // rstd = 1 / sqrt(var + eps), var the biased variance. mean and rstd (rows) are kept for the
+  // backward pass.
+  virtual void layernorm_forward(float* y, float* mean, float* rstd, const float* x,
+                                 const float* w, const float* b, int64_t rows, int64_t cols,
+                                 float eps) = 0;
+  virtual void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                                  const float* w, const float* mean, const float* rstd,
+                                  int64_t rows, int64_t cols) = 0;
+
+  // Softmax of each row. y may alias x.
+  virtual void softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) = 0;
+  // dx = y * (dy - sum_j dy_j y_j), row by row. Overwrites dx, which may alias dy.
+  virtual void softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
+                                int64_t cols) = 0;
+
+  // Softmax cross-entropy averaged over the batch: probs (batch x classes) = softmax(logits),
+  // loss[0] = mean over i of -log probs[i, labels[i]]. labels live on the device.
+  virtual void cross_entropy_forward(float* loss, float* probs, const float* logits,
+                                     const int32_t* labels, int64_t batch, int64_t classes) = 0;
+  // dlogits += (*dloss / batch) * (probs - onehot(labels)): the gradient of the batch mean,
+  // scaled by the upstream gradient *dloss, which stays on the device.
+  virtual void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
+                                      const float* dloss, int64_t batch, int64_t classes) = 0;
+
+  // [batch, n, heads * head_dim] -> [batch, heads, n, head_dim].
+  virtual void split_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
+                           int64_t head_dim) = 0;
+  // [batch, heads, n, head_dim] -> [batch, n, heads * head_dim]; adds into dst when accumulate.
+  virtual void merge_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
+                           int64_t head_dim, bool accumulate) = 0;
+
+  // For every b < batch and t < count:
+  //   dst[b', dst_start + t, :] (+)= src[b'', src_start + t, :]
+  // where a tensor is [batch, tokens, dim], or [1, tokens, dim] when its `shared` flag is set,
+  // in which case its b' (or b'') is 0 for every b. A shared dst requires accumulate (it sums
+  // over the batch: the gradient of a broadcast).
+  virtual void copy_tokens(float* dst, int64_t dst_tokens, int64_t dst_start, bool dst_shared,
+                           const float* src, int64_t src_tokens, int64_t src_start,
+                           bool src_shared, int64_t batch, int64_t count, int64_t dim,
+                           bool accumulate) = 0;
+};
+
+// The backend of a device: created on first use and kept for the life of the process.
+// Throws sav::Error when the device is not available in this build or on this machine.
+Backend& backend_for(Device device);
+
+// Whether backend_for(device) would succeed.
+bool device_available(Device device);
+
+// Parses "cpu", "cuda", "cuda:1" (and "auto": CUDA where usable, else the CPU).
+Device parse_device(const std::string& text);
+
+}  // namespace sav

@@ -1,0 +1,57 @@
+// The closed set of differentiable ops the ViT is built from. Each op checks its arguments
+// (shapes, devices) and throws sav::Error naming the op and the shapes; computes its forward
+// pass on the inputs' backend; and, when gradients are recorded, leaves a backward function on
+// the tape. Shapes are written [batch, tokens, features] with "..." for any leading dimensions.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sav/tensor.h"
+
+namespace sav::ops {
+
+// x [..., in] · weight[out, in]^T + bias [out] -> [..., out]. bias may be undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// a + b -> a's shape. b has a's shape, or a's trailing dimensions (then it is added to every
+// leading index, e.g. positions [tokens, d] added to [batch, tokens, d]).
+Tensor add(const Tensor& a, const Tensor& b);
+
+// LayerNorm over the last dimension: (x - mean) / sqrt(var + eps) * weight + bias, with the
+// biased variance. x [..., d], weight [d], bias [d].
+Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
+
+Tensor relu(const Tensor& x);
+
+// Inverted dropout with drop probability p in [0, 1). The mask is a pure function of
+// (seed, stream, element index): the same arguments give the same mask on every backend.
+// Give every dropout call of a training step its own stream.
+Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream);
+
+// Multi-head scaled dot-product self-attention, one op:
+//   split q, k, v [batch, n, heads * d_k] into heads; A = softmax(Q K^T / sqrt(d_k)) per head;
+//   out = merge(A V) [batch, n, heads * d_k].
+// probs holds A [batch, heads, n, n] (row = query) for attribution. Gradients flow through
+// `out` only; call probs.retain_grad() before backward to receive dLoss/dA in probs.grad().
+struct AttentionResult {
+  Tensor out;
+  Tensor probs;
+};
+AttentionResult multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads);
+
+// x [batch, tokens, d] -> tokens [start, start + count) as [batch, count, d].
+Tensor slice_tokens(const Tensor& x, int64_t start, int64_t count);
+
+// a [batch, n1, d], b [batch, n2, d] -> [batch, n1 + n2, d]. Either may have batch 1 and is then
+// used for every batch item (a learned CLS token prepended to every image).
+Tensor concat_tokens(const Tensor& a, const Tensor& b);
+
+// The same values with another shape of the same element count.
+Tensor reshape(const Tensor& x, const Shape& shape);
+
+// Softmax cross-entropy with logits [batch, classes] and labels (batch values in
+// [0, classes)), averaged over the batch -> a one-element tensor of shape [1].
+Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels);
+
+}  // namespace sav::ops

@@ -1,0 +1,46 @@
+// Counter-based random numbers (Philox4x32-10, Salmon et al., SC 2011). A value is a pure
+// function of (seed, stream, index): any element can be drawn in any order, on any backend, and
+// a dropout mask can be drawn again in the backward pass instead of being stored.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+namespace sav {
+
+using PhiloxBlock = std::array<uint32_t, 4>;
+
+// One Philox4x32 block with 10 rounds.
+inline PhiloxBlock philox4x32_10(PhiloxBlock counter, std::array<uint32_t, 2> key) {
+  constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
+  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      key[0] += kWeyl0;
+      key[1] += kWeyl1;
+    }
+    const uint64_t p0 = uint64_t{kMul0} * counter[0];
+    const uint64_t p1 = uint64_t{kMul1} * counter[2];
+    counter = {static_cast<uint32_t>(p1 >> 32) ^ counter[1] ^ key[0], static_cast<uint32_t>(p1),
+               static_cast<uint32_t>(p0 >> 32) ^ counter[3] ^ key[1], static_cast<uint32_t>(p0)};
+  }
+  return counter;
+}
+
+// The four 32-bit values of block `block` of stream `stream` under `seed`. Element i of a stream
+// is lane i % 4 of block i / 4.
+inline PhiloxBlock random_block(uint64_t seed, uint64_t stream, uint64_t block) {
+  return philox4x32_10({static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
+                        static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
+                       {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+}
+
+// A uniform float in [0, 1) from 24 random bits.
+inline float uniform_from_bits(uint32_t bits) { return static_cast<float>(bits >> 8) * 0x1.0p-24f; }
+
+// Whether dropout keeps element `index` of stream `stream`: the definition every backend follows.
+inline bool dropout_keeps(uint64_t seed, uint64_t stream, uint64_t index, float p) {
+  return uniform_from_bits(random_block(seed, stream, index / 4)[index % 4]) >= p;
+}
+
+}  // namespace sav

@@ -1,0 +1,77 @@
+// CpuBackend: threads, memory and the matrix products.
+#include "backends/cpu/cpu_backend.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "sav/error.h"
+
+namespace sav {
+namespace {
+
+constexpr size_t kAlignment = 64;
+
+CBLAS_TRANSPOSE to_cblas(Transpose t) { return t == Transpose::kYes ? CblasTrans : CblasNoTrans; }
+
+}  // namespace
+
+CpuBackend::CpuBackend() { set_num_threads(0); }
+
+std::string CpuBackend::describe() const {
+  std::string config = openblas_get_config();
+  return "cpu: " + config + " (" + openblas_get_corename() + " kernels), " +
+         std::to_string(threads_) + (threads_ == 1 ? " thread" : " threads");
+}
+
+void CpuBackend::set_num_threads(int threads) {
+  if (threads < 0) fail("cpu: thread count must be 0 (all cores) or positive, got ", threads);
+  threads_ = threads == 0 ? omp_get_num_procs() : threads;
+  omp_set_num_threads(threads_);
+  openblas_set_num_threads(threads_);
+}
+
+void* CpuBackend::allocate(size_t bytes) {
+  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  void* ptr = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
+  if (ptr == nullptr) fail("cpu: out of memory allocating ", bytes, " bytes");
+  return ptr;
+}
+
+void CpuBackend::deallocate(void* ptr) noexcept { std::free(ptr); }
+
+void CpuBackend::upload(void* dst, const void* host_src, size_t bytes) {
+  std::memcpy(dst, host_src, bytes);
+}
+
+void CpuBackend::download(void* host_dst, const void* src, size_t bytes) {
+  std::memcpy(host_dst, src, bytes);
+}
+
+void CpuBackend::copy(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+
+void CpuBackend::fill(float* dst, float value, int64_t n) {
+#pragma omp parallel for if (n > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) dst[i] = value;
+}
+
+void CpuBackend::gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
+                      const float* a, int lda, const float* b, int ldb, float beta, float* c,
+                      int ldc) {
+  cblas_sgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), m, n, k, alpha, a, lda, b, ldb,
+              beta, c, ldc);
+}
+
+void CpuBackend::gemm_strided_batched(Transpose trans_a, Transpose trans_b, int m, int n, int k,
+                                      float alpha, const float* a, int lda, int64_t stride_a,
+                                      const float* b, int ldb, int64_t stride_b, float beta,
+                                      float* c, int ldc, int64_t stride_c, int batch) {
+  for (int i = 0; i < batch; ++i) {
+    gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+         c + i * stride_c, ldc);
+  }
+}
+
+}  // namespace sav

@@ -1,0 +1,68 @@
+// The CPU backend: OpenBLAS for every matrix product, OpenMP for the element-wise and row-wise
+// kernels. It is the reference every other backend is checked against.
+#pragma once
+
+#include "sav/backend.h"
+
+namespace sav {
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend();
+
+  Device device() const override { return Device::cpu(); }
+  std::string describe() const override;
+  void set_num_threads(int threads) override;
+  int num_threads() const override { return threads_; }
+
+  void* allocate(size_t bytes) override;
+  void deallocate(void* ptr) noexcept override;
+  void upload(void* dst, const void* host_src, size_t bytes) override;
+  void download(void* host_dst, const void* src, size_t bytes) override;
+  void copy(void* dst, const void* src, size_t bytes) override;
+  void fill(float* dst, float value, int64_t n) override;
+  void synchronize() override {}
+
+  void gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha, const float* a,
+            int lda, const float* b, int ldb, float beta, float* c, int ldc) override;
+  void gemm_strided_batched(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
+                            const float* a, int lda, int64_t stride_a, const float* b, int ldb,
+                            int64_t stride_b, float beta, float* c, int ldc, int64_t stride_c,
+                            int batch) override;
+
+  void add(float* y, const float* a, const float* b, int64_t n, int64_t b_n) override;
+  void accumulate(float* y, const float* x, int64_t n) override;
+  void sum_rows_accumulate(float* y, const float* x, int64_t rows, int64_t cols) override;
+  void relu_forward(float* y, const float* x, int64_t n) override;
+  void relu_backward(float* dx, const float* x, const float* dy, int64_t n) override;
+  void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
+                       uint64_t stream) override;
+  void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
+                        uint64_t stream) override;
+
+  void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w,
+                         const float* b, int64_t rows, int64_t cols, float eps) override;
+  void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                          const float* w, const float* mean, const float* rstd, int64_t rows,
+                          int64_t cols) override;
+  void softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) override;
+  void softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
+                        int64_t cols) override;
+  void cross_entropy_forward(float* loss, float* probs, const float* logits,
+                             const int32_t* labels, int64_t batch, int64_t classes) override;
+  void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
+                              const float* dloss, int64_t batch, int64_t classes) override;
+
+  void split_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
+                   int64_t head_dim) override;
+  void merge_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
+                   int64_t head_dim, bool accumulate) override;
+  void copy_tokens(float* dst, int64_t dst_tokens, int64_t dst_start, bool dst_shared,
+                   const float* src, int64_t src_tokens, int64_t src_start, bool src_shared,
+                   int64_t batch, int64_t count, int64_t dim, bool accumulate) override;
+
+ private:
+  int threads_ = 1;
+};
+
+}  // namespace sav

@@ -1,0 +1,144 @@
+// CpuBackend: row-wise kernels (layernorm, softmax, cross-entropy), one row per iteration.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+
+namespace sav {
+namespace {
+
+// Rows are parallelised when there are enough of them to share.
+constexpr int64_t kParallelRows = 16;
+
+}  // namespace
+
+void CpuBackend::layernorm_forward(float* y, float* mean, float* rstd, const float* x,
+                                   const float* w, const float* b, int64_t rows, int64_t cols,
+                                   float eps) {
+#pragma omp parallel for if (rows > kParallelRows)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float sum = 0.0f;
+    for (int64_t j = 0; j < cols; ++j) sum += xr[j];
+    const float m = sum / static_cast<float>(cols);
+    float squares = 0.0f;
+    for (int64_t j = 0; j < cols; ++j) squares += (xr[j] - m) * (xr[j] - m);
+    const float s = 1.0f / std::sqrt(squares / static_cast<float>(cols) + eps);
+    for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) * s * w[j] + b[j];
+    mean[r] = m;
+    rstd[r] = s;
+  }
+}
+
+// With xhat = (x - mean) * rstd and g = dy * w:
+//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dw = sum_rows dy * xhat,  db = sum_rows dy.
+void CpuBackend::layernorm_backward(float* dx, float* dw, float* db, const float* dy,
+                                    const float* x, const float* w, const float* mean,
+                                    const float* rstd, int64_t rows, int64_t cols) {
+  const int threads = rows > kParallelRows ? omp_get_max_threads() : 1;
+  std::vector<float> partial(static_cast<size_t>(threads) * 2 * cols, 0.0f);
+#pragma omp parallel num_threads(threads)
+  {
+    float* dw_mine = partial.data() + static_cast<size_t>(omp_get_thread_num()) * 2 * cols;
+    float* db_mine = dw_mine + cols;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x + r * cols;
+      const float* dyr = dy + r * cols;
+      const float m = mean[r], s = rstd[r];
+      float g_sum = 0.0f, gx_sum = 0.0f;
+      for (int64_t j = 0; j < cols; ++j) {
+        const float xhat = (xr[j] - m) * s;
+        const float g = dyr[j] * w[j];
+        g_sum += g;
+        gx_sum += g * xhat;
+        dw_mine[j] += dyr[j] * xhat;
+        db_mine[j] += dyr[j];
+      }
+      if (dx != nullptr) {
+        const float g_mean = g_sum / static_cast<float>(cols);
+        const float gx_mean = gx_sum / static_cast<float>(cols);
+        float* dxr = dx + r * cols;
+        for (int64_t j = 0; j < cols; ++j) {
+          const float xhat = (xr[j] - m) * s;
+          dxr[j] += s * (dyr[j] * w[j] - g_mean - xhat * gx_mean);
+        }
+      }
+    }
+  }
+  for (int t = 0; t < threads; ++t) {
+    const float* dw_t = partial.data() + static_cast<size_t>(t) * 2 * cols;
+    for (int64_t j = 0; j < cols; ++j) {
+      if (dw != nullptr) dw[j] += dw_t[j];
+      if (db != nullptr) db[j] += dw_t[cols + j];
+    }
+  }
+}
+
+void CpuBackend::softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows > kParallelRows)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    const float top = *std::max_element(xr, xr + cols);
+    float sum = 0.0f;
+    for (int64_t j = 0; j < cols; ++j) {
+      yr[j] = std::exp(xr[j] - top);
+      sum += yr[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
+  }
+}
+
+void CpuBackend::softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
+                                  int64_t cols) {
+#pragma omp parallel for if (rows > kParallelRows)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* yr = y + r * cols;
+    const float* dyr = dy + r * cols;
+    float dot = 0.0f;
+    for (int64_t j = 0; j < cols; ++j) dot += dyr[j] * yr[j];
+    float* dxr = dx + r * cols;
+    for (int64_t j = 0; j < cols; ++j) dxr[j] = yr[j] * (dyr[j] - dot);
+  }
+}
+
+void CpuBackend::cross_entropy_forward(float* loss, float* probs, const float* logits,
+                                       const int32_t* labels, int64_t batch, int64_t classes) {
+  std::vector<double> losses(batch);
+#pragma omp parallel for if (batch > kParallelRows)
+  for (int64_t i = 0; i < batch; ++i) {
+    const float* zr = logits + i * classes;
+    float* pr = probs + i * classes;
+    const float top = *std::max_element(zr, zr + classes);
+    float sum = 0.0f;
+    for (int64_t j = 0; j < classes; ++j) {
+      pr[j] = std::exp(zr[j] - top);
+      sum += pr[j];
+    }
+    for (int64_t j = 0; j < classes; ++j) pr[j] /= sum;
+    losses[i] = std::log(sum) + top - zr[labels[i]];
+  }
+  double total = 0.0;  // summed in example order: the same result for any thread count
+  for (double l : losses) total += l;
+  loss[0] = static_cast<float>(total / static_cast<double>(batch));
+}
+
+void CpuBackend::cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
+                                        const float* dloss, int64_t batch, int64_t classes) {
+  const float scale = *dloss / static_cast<float>(batch);
+#pragma omp parallel for if (batch > kParallelRows)
+  for (int64_t i = 0; i < batch; ++i) {
+    for (int64_t j = 0; j < classes; ++j) {
+      const float target = j == labels[i] ? 1.0f : 0.0f;
+      dlogits[i * classes + j] += scale * (probs[i * classes + j] - target);
+    }
+  }
+}
+
+}  // namespace sav

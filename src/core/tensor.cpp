@@ -1,0 +1,158 @@
+#include "sav/tensor.h"
+
+#include "core/tensor_impl.h"
+#include "sav/autograd.h"
+#include "sav/backend.h"
+#include "sav/error.h"
+
+namespace sav {
+namespace {
+
+const TensorImpl& checked(const TensorImpl* impl) {
+  if (impl == nullptr) fail("tensor: this tensor is undefined (default-constructed)");
+  return *impl;
+}
+
+std::shared_ptr<Buffer> new_buffer(const Shape& shape, Device device) {
+  if (shape.rank() == 0) fail("tensor: a tensor needs at least one dimension (use [1] for a scalar)");
+  return std::make_shared<Buffer>(backend_for(device), sizeof(float) * shape.numel());
+}
+
+}  // namespace
+
+Tensor Tensor::empty(const Shape& shape, Device device) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->storage = new_buffer(shape, device);
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::zeros(const Shape& shape, Device device) { return full(shape, 0.0f, device); }
+
+Tensor Tensor::full(const Shape& shape, float value, Device device) {
+  Tensor t = empty(shape, device);
+  t.backend().fill(t.data(), value, t.numel());
+  return t;
+}
+
+Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values, Device device) {
+  if (static_cast<int64_t>(values.size()) != shape.numel()) {
+    fail("tensor: ", values.size(), " values given for shape ", shape, ", which holds ",
+         shape.numel());
+  }
+  Tensor t = empty(shape, device);
+  t.backend().upload(t.data(), values.data(), sizeof(float) * values.size());
+  return t;
+}
+
+const Shape& Tensor::shape() const { return checked(impl_.get()).shape; }
+Device Tensor::device() const { return backend().device(); }
+Backend& Tensor::backend() const { return checked(impl_.get()).storage->backend(); }
+float* Tensor::data() const { return checked(impl_.get()).storage->data(); }
+
+std::vector<float> Tensor::to_vector() const {
+  std::vector<float> values(numel());
+  backend().download(values.data(), data(), sizeof(float) * values.size());
+  return values;
+}
+
+float Tensor::item() const {
+  if (numel() != 1) fail("tensor: item() needs a one-element tensor, this one has shape ", shape());
+  return to_vector()[0];
+}
+
+Tensor Tensor::to(Device device) const {
+  if (device == this->device()) {
+    Tensor copy = empty(shape(), device);
+    backend().copy(copy.data(), data(), sizeof(float) * numel());
+    return copy;
+  }
+  return from_vector(shape(), to_vector(), device);
+}
+
+bool Tensor::requires_grad() const { return checked(impl_.get()).requires_grad; }
+
+Tensor& Tensor::set_requires_grad(bool requires) {
+  if (!is_leaf()) {
+    fail("tensor: set_requires_grad applies to leaves; this tensor was made by '", grad_fn()->op,
+         "' (use detach() for a leaf copy)");
+  }
+  impl_->requires_grad = requires;
+  return *this;
+}
+
+bool Tensor::is_leaf() const { return checked(impl_.get()).grad_fn == nullptr; }
+const Node* Tensor::grad_fn() const { return checked(impl_.get()).grad_fn.get(); }
+
+Tensor Tensor::grad() const {
+  const TensorImpl& self = checked(impl_.get());
+  if (!self.grad) return Tensor();
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = self.shape;
+  impl->storage = self.grad;
+  return Tensor(std::move(impl));
+}
+
+void Tensor::zero_grad() {
+  const TensorImpl& self = checked(impl_.get());
+  if (self.grad) backend().fill(self.grad->data(), 0.0f, numel());
+}
+
+void Tensor::retain_grad() {
+  checked(impl_.get());
+  impl_->retain_grad = true;
+}
+
+bool Tensor::retains_grad() const { return checked(impl_.get()).retain_grad; }
+
+void Tensor::backward() const {
+  if (numel() != 1) {
+    fail("backward: needs a one-element tensor (a loss), got shape ", shape(),
+         "; pass the output gradient explicitly for a non-scalar");
+  }
+  Autograd::run_backward(*this, Tensor::full(shape(), 1.0f, device()));
+}
+
+void Tensor::backward(const Tensor& grad_output) const {
+  checked(impl_.get());
+  if (!grad_output.defined()) fail("backward: the output gradient is undefined");
+  if (grad_output.shape() != shape()) {
+    fail("backward: output gradient of shape ", grad_output.shape(),
+         " does not match the tensor's shape ", shape());
+  }
+  if (grad_output.device() != device()) {
+    fail("backward: output gradient is on ", grad_output.device(), ", the tensor on ", device());
+  }
+  Autograd::run_backward(*this, grad_output);
+}
+
+Tensor Tensor::detach() const {
+  const TensorImpl& self = checked(impl_.get());
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = self.shape;
+  impl->storage = self.storage;
+  return Tensor(std::move(impl));
+}
+
+float* Tensor::grad_data() const {
+  TensorImpl& self = const_cast<TensorImpl&>(checked(impl_.get()));
+  if (!self.grad) {
+    self.grad = std::make_shared<Buffer>(self.storage->backend(), self.storage->bytes());
+    self.storage->backend().fill(self.grad->data(), 0.0f, self.shape.numel());
+  }
+  return self.grad->data();
+}
+
+Tensor Tensor::view(const Shape& shape) const {
+  const TensorImpl& self = checked(impl_.get());
+  if (shape.numel() != self.shape.numel()) {
+    fail("view: cannot view ", self.shape, " (", self.shape.numel(), " values) as ", shape, " (",
+         shape.numel(), " values)");
+  }
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->storage = self.storage;
+  return Tensor(std::move(impl));
+}
+
+}  // namespace sav

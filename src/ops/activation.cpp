@@ -1,0 +1,29 @@
+// Element-wise ops: relu and dropout.
+#include "ops/checks.h"
+#include "sav/autograd.h"
+#include "sav/backend.h"
+#include "sav/ops.h"
+
+namespace sav::ops {
+
+Tensor relu(const Tensor& x) {
+  detail::require_defined("relu", {{"input", &x}});
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  x.backend().relu_forward(y.data(), x.data(), x.numel());
+  return record(y, "relu", {x}, [x](const Tensor& dy) {
+    dy.backend().relu_backward(x.grad_data(), x.data(), dy.data(), x.numel());
+  });
+}
+
+Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream) {
+  detail::require_defined("dropout", {{"input", &x}});
+  if (!(p >= 0.0f && p < 1.0f)) fail("dropout: probability must be in [0, 1), got ", p);
+  if (p == 0.0f) return x;
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  x.backend().dropout_forward(y.data(), x.data(), x.numel(), p, seed, stream);
+  return record(y, "dropout", {x}, [x, p, seed, stream](const Tensor& dy) {
+    dy.backend().dropout_backward(x.grad_data(), dy.data(), x.numel(), p, seed, stream);
+  });
+}
+
+}  // namespace sav::ops

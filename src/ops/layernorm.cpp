@@ -1,0 +1,37 @@
+#include "ops/checks.h"
+#include "sav/autograd.h"
+#include "sav/backend.h"
+#include "sav/ops.h"
+
+namespace sav::ops {
+
+Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
+  detail::require_defined("layernorm", {{"input", &x}, {"weight", &weight}, {"bias", &bias}});
+  const Device device = detail::same_device(
+      "layernorm", {{"input", &x}, {"weight", &weight}, {"bias", &bias}});
+  const int64_t cols = x.shape().last(), rows = x.shape().rows();
+  const Shape param_shape{cols};
+  if (weight.shape() != param_shape || bias.shape() != param_shape) {
+    fail("layernorm: input ", x.shape(), " needs weight and bias of shape ", param_shape,
+         ", got weight ", weight.shape(), " and bias ", bias.shape());
+  }
+  if (!(eps > 0.0f)) fail("layernorm: eps must be positive, got ", eps);
+
+  Backend& backend = backend_for(device);
+  Tensor y = Tensor::empty(x.shape(), device);
+  Tensor mean = Tensor::empty({rows}, device);  // kept for the backward pass
+  Tensor rstd = Tensor::empty({rows}, device);
+  backend.layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), weight.data(),
+                            bias.data(), rows, cols, eps);
+
+  return record(y, "layernorm", {x, weight, bias},
+                [x, weight, bias, mean, rstd, rows, cols](const Tensor& dy) {
+                  dy.backend().layernorm_backward(
+                      x.requires_grad() ? x.grad_data() : nullptr,
+                      weight.requires_grad() ? weight.grad_data() : nullptr,
+                      bias.requires_grad() ? bias.grad_data() : nullptr, dy.data(), x.data(),
+                      weight.data(), mean.data(), rstd.data(), rows, cols);
+                });
+}
+
+}  // namespace sav::ops

@@ -1,0 +1,48 @@
+#include "ops/checks.h"
+#include "sav/autograd.h"
+#include "sav/backend.h"
+#include "sav/ops.h"
+
+namespace sav::ops {
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  detail::require_defined("linear", {{"input", &x}, {"weight", &weight}});
+  detail::require_rank("linear", "weight", weight, 2);
+  const Device device = detail::same_device("linear", {{"input", &x}, {"weight", &weight},
+                                                       {"bias", &bias}});
+  const int64_t out_features = weight.shape()[0], in_features = weight.shape()[1];
+  if (x.shape().last() != in_features) {
+    fail("linear: input ", x.shape(), " has ", x.shape().last(), " features but weight ",
+         weight.shape(), " takes ", in_features);
+  }
+  if (bias.defined() && (bias.shape().rank() != 1 || bias.shape()[0] != out_features)) {
+    fail("linear: bias ", bias.shape(), " does not match weight ", weight.shape(), " (expected [",
+         out_features, "])");
+  }
+  const int m = static_cast<int>(x.shape().rows()), k = static_cast<int>(in_features),
+            n = static_cast<int>(out_features);
+
+  Backend& backend = backend_for(device);
+  Tensor y = Tensor::empty(x.shape().with_last(out_features), device);
+  // y (m, n) = x (m, k) · W^T (k, n) [+ bias]
+  backend.gemm(Transpose::kNo, Transpose::kYes, m, n, k, 1.0f, x.data(), k, weight.data(), k, 0.0f,
+               y.data(), n);
+  if (bias.defined()) backend.add(y.data(), y.data(), bias.data(), y.numel(), n);
+
+  return record(y, "linear", {x, weight, bias}, [x, weight, bias, m, n, k](const Tensor& dy) {
+    Backend& backend = dy.backend();
+    if (x.requires_grad()) {  // dx (m, k) += dy (m, n) · W (n, k)
+      backend.gemm(Transpose::kNo, Transpose::kNo, m, k, n, 1.0f, dy.data(), n, weight.data(), k,
+                   1.0f, x.grad_data(), k);
+    }
+    if (weight.requires_grad()) {  // dW (n, k) += dy^T (n, m) · x (m, k)
+      backend.gemm(Transpose::kYes, Transpose::kNo, n, k, m, 1.0f, dy.data(), n, x.data(), k, 1.0f,
+                   weight.grad_data(), k);
+    }
+    if (bias.defined() && bias.requires_grad()) {
+      backend.sum_rows_accumulate(bias.grad_data(), dy.data(), m, n);
+    }
+  });
+}
+
+}  // namespace sav::ops

@@ -1,0 +1,73 @@
+// Token-range ops: slice (the CLS token out of a sequence) and concat (the CLS token in).
+#include <algorithm>
+
+#include "ops/checks.h"
+#include "sav/autograd.h"
+#include "sav/backend.h"
+#include "sav/ops.h"
+
+namespace sav::ops {
+
+Tensor slice_tokens(const Tensor& x, int64_t start, int64_t count) {
+  detail::require_defined("slice_tokens", {{"input", &x}});
+  detail::require_rank("slice_tokens", "input", x, 3);
+  const int64_t batch = x.shape()[0], tokens = x.shape()[1], dim = x.shape()[2];
+  if (start < 0 || count <= 0 || start + count > tokens) {
+    fail("slice_tokens: tokens [", start, ", ", start + count, ") are not within the ", tokens,
+         " tokens of input ", x.shape());
+  }
+  Tensor y = Tensor::empty({batch, count, dim}, x.device());
+  x.backend().copy_tokens(y.data(), count, 0, false, x.data(), tokens, start, false, batch, count,
+                          dim, false);
+  return record(y, "slice_tokens", {x}, [x, batch, tokens, start, count, dim](const Tensor& dy) {
+    dy.backend().copy_tokens(x.grad_data(), tokens, start, false, dy.data(), count, 0, false,
+                             batch, count, dim, true);
+  });
+}
+
+Tensor concat_tokens(const Tensor& a, const Tensor& b) {
+  detail::require_defined("concat_tokens", {{"a", &a}, {"b", &b}});
+  detail::require_rank("concat_tokens", "a", a, 3);
+  detail::require_rank("concat_tokens", "b", b, 3);
+  const Device device = detail::same_device("concat_tokens", {{"a", &a}, {"b", &b}});
+  const int64_t batch_a = a.shape()[0], batch_b = b.shape()[0];
+  const int64_t batch = std::max(batch_a, batch_b);
+  const int64_t na = a.shape()[1], nb = b.shape()[1], dim = a.shape()[2];
+  if (b.shape()[2] != dim || (batch_a != batch && batch_a != 1) ||
+      (batch_b != batch && batch_b != 1)) {
+    fail("concat_tokens: cannot join a ", a.shape(), " and b ", b.shape(),
+         " (they need one width, and one batch size or batch 1)");
+  }
+  const bool a_shared = batch_a == 1 && batch > 1, b_shared = batch_b == 1 && batch > 1;
+  const int64_t n = na + nb;
+  Tensor y = Tensor::empty({batch, n, dim}, device);
+  Backend& backend = backend_for(device);
+  backend.copy_tokens(y.data(), n, 0, false, a.data(), na, 0, a_shared, batch, na, dim, false);
+  backend.copy_tokens(y.data(), n, na, false, b.data(), nb, 0, b_shared, batch, nb, dim, false);
+
+  return record(y, "concat_tokens", {a, b},
+                [a, b, a_shared, b_shared, batch, n, na, nb, dim](const Tensor& dy) {
+                  Backend& backend = dy.backend();
+                  if (a.requires_grad()) {
+                    backend.copy_tokens(a.grad_data(), na, 0, a_shared, dy.data(), n, 0, false,
+                                        batch, na, dim, true);
+                  }
+                  if (b.requires_grad()) {
+                    backend.copy_tokens(b.grad_data(), nb, 0, b_shared, dy.data(), n, na, false,
+                                        batch, nb, dim, true);
+                  }
+                });
+}
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  detail::require_defined("reshape", {{"input", &x}});
+  if (shape.numel() != x.numel()) {
+    fail("reshape: cannot reshape ", x.shape(), " (", x.numel(), " values) to ", shape, " (",
+         shape.numel(), " values)");
+  }
+  return record(x.view(shape), "reshape", {x}, [x](const Tensor& dy) {
+    dy.backend().accumulate(x.grad_data(), dy.data(), x.numel());
+  });
+}
+
+}  // namespace sav::ops

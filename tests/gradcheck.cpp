@@ -1,0 +1,94 @@
+#include "gradcheck.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <sstream>
+
+#include "sav/autograd.h"
+#include "sav/backend.h"
+
+namespace sav::testing {
+namespace {
+
+std::vector<float> draw(const InputSpec& spec, std::mt19937& rng) {
+  std::uniform_real_distribution<float> uniform(spec.low, spec.high);
+  std::vector<float> values(spec.shape.numel());
+  for (float& v : values) {
+    do {
+      v = uniform(rng);
+    } while (std::fabs(v) < spec.min_abs);
+  }
+  return values;
+}
+
+double weighted_sum(const Tensor& output, const std::vector<float>& weights) {
+  const std::vector<float> values = output.to_vector();
+  double total = 0.0;
+  for (size_t i = 0; i < values.size(); ++i) total += double{values[i]} * weights[i];
+  return total;
+}
+
+}  // namespace
+
+std::vector<Tensor> make_inputs(const OpCase& op_case, Device device, uint64_t seed) {
+  std::mt19937 rng(static_cast<uint32_t>(seed));
+  std::vector<Tensor> inputs;
+  for (const InputSpec& spec : op_case.inputs) {
+    Tensor t = Tensor::from_vector(spec.shape, draw(spec, rng), device);
+    t.set_requires_grad(spec.requires_grad);
+    inputs.push_back(t);
+  }
+  return inputs;
+}
+
+GradCheckResult check_gradients(const OpCase& op_case, Device device, uint64_t seed) {
+  std::vector<Tensor> inputs = make_inputs(op_case, device, seed);
+  Tensor output = op_case.forward(inputs);
+
+  std::mt19937 rng(static_cast<uint32_t>(seed) + 7919u);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> weights(output.numel());
+  for (float& w : weights) w = uniform(rng);
+  output.backward(Tensor::from_vector(output.shape(), weights, device));
+
+  GradCheckResult result;
+  std::ostringstream report;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!op_case.inputs[i].requires_grad) continue;
+    Tensor& x = inputs[i];
+    if (!x.grad().defined()) {
+      result.passed = false;
+      report << op_case.name << " input " << i << " " << x.shape() << ": no gradient reached it\n";
+      continue;
+    }
+    const std::vector<float> analytic = x.grad().to_vector();
+    std::vector<float> values = x.to_vector();
+    double max_diff = 0.0, max_numeric = 0.0;
+    for (size_t j = 0; j < values.size(); ++j) {
+      const float original = values[j];
+      auto loss_at = [&](float value) {
+        x.backend().upload(x.data() + j, &value, sizeof(float));
+        NoGradGuard no_grad;
+        return weighted_sum(op_case.forward(inputs), weights);
+      };
+      const float up = original + static_cast<float>(op_case.step);
+      const float down = original - static_cast<float>(op_case.step);
+      // The difference actually taken in float, not the nominal 2 * step.
+      const double numeric = (loss_at(up) - loss_at(down)) / (double{up} - double{down});
+      loss_at(original);
+      max_diff = std::max(max_diff, std::fabs(numeric - analytic[j]));
+      max_numeric = std::max(max_numeric, std::fabs(numeric));
+    }
+    const double error = max_diff / std::max(1.0, max_numeric);
+    result.worst_error = std::max(result.worst_error, error);
+    const bool ok = error <= op_case.tolerance;
+    result.passed &= ok;
+    report << op_case.name << " input " << i << " " << x.shape() << ": error " << error
+           << (ok ? " <= " : " > ") << "tolerance " << op_case.tolerance << "\n";
+  }
+  result.report = report.str();
+  return result;
+}
+
+}  // namespace sav::testing

@@ -1,0 +1,47 @@
+// The op test harness: one description per op (OpCase), checked by central differences on any
+// backend. Later backends run the same table.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sav/device.h"
+#include "sav/tensor.h"
+
+namespace sav::testing {
+
+// One input of an op under test: its shape and the range its values are drawn from.
+struct InputSpec {
+  Shape shape;
+  float low = -1.0f, high = 1.0f;
+  // Values closer than this to zero are drawn again: keeps inputs away from a kink (relu at 0)
+  // that a finite difference would straddle.
+  float min_abs = 0.0f;
+  bool requires_grad = true;
+};
+
+struct OpCase {
+  std::string name;  // also the test's name: letters, digits and underscores
+  std::vector<InputSpec> inputs;
+  std::function<Tensor(const std::vector<Tensor>&)> forward;
+  // Largest accepted error, max |analytic - numeric| / max(1, max |numeric|), over each input.
+  double tolerance = 1e-3;
+  double step = 1e-2;  // central-difference step
+};
+
+// Inputs of a case drawn from a seeded generator, on `device`.
+std::vector<Tensor> make_inputs(const OpCase& op_case, Device device, uint64_t seed);
+
+struct GradCheckResult {
+  bool passed = true;
+  double worst_error = 0.0;  // the largest error over all inputs
+  std::string report;        // one line per input: its error and the tolerance
+};
+
+// Compares the tape's gradient of L = sum(output * R), R fixed and random, with central
+// differences of L computed in double precision, for every input that requires a gradient.
+GradCheckResult check_gradients(const OpCase& op_case, Device device, uint64_t seed = 1);
+
+}  // namespace sav::testing
