@@ -30,7 +30,7 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure
 
 bench: build
-	$(BUILD_DIR)/bench/sav_bench
+	$(BUILD_DIR)/sav_bench
 
 clean:
 	rm -rf $(BUILD_DIR)
