@@ -20,6 +20,23 @@ std::shared_ptr<Buffer> new_buffer(const Shape& shape, Device device) {
 
 }  // namespace
 
+TensorImpl::~TensorImpl() {
+  if (grad_fn == nullptr) return;
+  // Nodes whose last owner went while a teardown was already running wait here instead of
+  // being destroyed one inside another.
+  thread_local std::vector<std::shared_ptr<Node>> pending;
+  thread_local bool draining = false;
+  pending.push_back(std::move(grad_fn));
+  if (draining) return;
+  draining = true;
+  while (!pending.empty()) {
+    std::shared_ptr<Node> node = std::move(pending.back());
+    pending.pop_back();
+    node.reset();  // destroys its inputs; their nodes join `pending`
+  }
+  draining = false;
+}
+
 Tensor Tensor::empty(const Shape& shape, Device device) {
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;

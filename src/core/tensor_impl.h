@@ -29,6 +29,13 @@ class Buffer {
 };
 
 struct TensorImpl {
+  TensorImpl() = default;
+  // Releases the graph behind this tensor iteratively: a long chain of ops must not be torn
+  // down by recursion as deep as the chain.
+  ~TensorImpl();
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+
   Shape shape;
   std::shared_ptr<Buffer> storage;
   std::shared_ptr<Buffer> grad;     // same size as storage, allocated on first use
