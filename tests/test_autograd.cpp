@@ -42,7 +42,7 @@ TEST(Autograd, LeafGradientsAccumulateUntilZeroed) {
   small_loss(x, w).backward();
   const std::vector<float> twice = w.grad().to_vector();
   for (size_t i = 0; i < once.size(); ++i) EXPECT_FLOAT_EQ(twice[i], 2 * once[i]);
-  Tensor(w).zero_grad();
+  w.zero_grad();
   EXPECT_EQ(w.grad().to_vector(), std::vector<float>(6, 0.0f));
   small_loss(x, w).backward();
   EXPECT_EQ(w.grad().to_vector(), once);

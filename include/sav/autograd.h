@@ -40,9 +40,9 @@ class NoGradGuard {
 // `out` requires one too. Returns `out`. Undefined inputs (an absent bias) are ignored.
 Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn backward);
 
-class Autograd {
- public:
-  static void run_backward(const Tensor& root, const Tensor& grad_output);
-};
+namespace detail {
+// The backward pass behind Tensor::backward: grad_output is already checked against root.
+void run_backward(const Tensor& root, const Tensor& grad_output);
+}  // namespace detail
 
 }  // namespace sav

@@ -50,10 +50,10 @@ class Tensor {
   // The accumulated gradient; undefined until a backward pass reached this tensor.
   Tensor grad() const;
   // Zeroes the gradient if there is one.
-  void zero_grad();
+  void zero_grad() const;
   // Keeps the gradient of a non-leaf after backward (by default only leaves keep theirs).
   // Each backward pass overwrites a retained non-leaf gradient; leaves accumulate.
-  void retain_grad();
+  void retain_grad() const;
   bool retains_grad() const;
   // Backward from a one-element tensor (its gradient seeded with 1).
   void backward() const;
@@ -72,7 +72,6 @@ class Tensor {
 
  private:
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
-  friend class Autograd;
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -50,7 +50,7 @@ Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn
   return out;
 }
 
-void Autograd::run_backward(const Tensor& root, const Tensor& grad_output) {
+void detail::run_backward(const Tensor& root, const Tensor& grad_output) {
   if (!root.requires_grad()) {
     fail("backward: this tensor does not require a gradient (no input of the ops that made it "
          "requires one, or it was computed under NoGradGuard)");

@@ -110,12 +110,12 @@ Tensor Tensor::grad() const {
   return Tensor(std::move(impl));
 }
 
-void Tensor::zero_grad() {
+void Tensor::zero_grad() const {
   const TensorImpl& self = checked(impl_.get());
   if (self.grad) backend().fill(self.grad->data(), 0.0f, numel());
 }
 
-void Tensor::retain_grad() {
+void Tensor::retain_grad() const {
   checked(impl_.get());
   impl_->retain_grad = true;
 }
@@ -127,7 +127,7 @@ void Tensor::backward() const {
     fail("backward: needs a one-element tensor (a loss), got shape ", shape(),
          "; pass the output gradient explicitly for a non-scalar");
   }
-  Autograd::run_backward(*this, Tensor::full(shape(), 1.0f, device()));
+  detail::run_backward(*this, Tensor::full(shape(), 1.0f, device()));
 }
 
 void Tensor::backward(const Tensor& grad_output) const {
@@ -140,7 +140,7 @@ void Tensor::backward(const Tensor& grad_output) const {
   if (grad_output.device() != device()) {
     fail("backward: output gradient is on ", grad_output.device(), ", the tensor on ", device());
   }
-  Autograd::run_backward(*this, grad_output);
+  detail::run_backward(*this, grad_output);
 }
 
 Tensor Tensor::detach() const {
