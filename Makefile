@@ -1,5 +1,6 @@
 # The front door: CMake does the building, in build/.
-#   make         install missing packages, build everything (Release)
+#   make         install missing packages, build everything (Release), get CIFAR-10 if absent
+#   make data    put CIFAR-10 in data/cifar-10-batches-bin (tools/get-cifar10.sh)
 #   make test    build, then run the test suite through ctest
 #   make bench   build, then run the benchmarks
 #   make clean   remove build/ and the program links
@@ -8,9 +9,9 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PROGRAMS := sav_train sav_viz
 
-.PHONY: all deps configure build test bench clean
+.PHONY: all deps configure build data test bench clean
 
-all: build
+all: build data
 
 deps:
 	@tools/install-deps.sh
@@ -25,6 +26,9 @@ build: deps configure
 	@for p in $(PROGRAMS); do \
 	  if [ -x $(BUILD_DIR)/$$p ]; then ln -sf $(BUILD_DIR)/$$p $$p; fi; \
 	done
+
+data:
+	@tools/get-cifar10.sh
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure

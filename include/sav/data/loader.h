@@ -1,0 +1,72 @@
+// Batches for training and evaluation, decoded on a background thread while the model works.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "sav/data/cifar10.h"
+#include "sav/data/images.h"
+
+namespace sav::data {
+
+struct LoaderOptions {
+  int64_t batch_size = 100;
+  bool shuffle = true;     // a new order every epoch, a pure function of (seed, epoch)
+  bool drop_last = false;  // drop a last, partial batch
+  uint64_t seed = 42;
+  Normalization normalization;
+  // Training augmentations (off in the seed recipe), drawn per (seed, epoch, record).
+  bool flip = false;      // horizontal mirror with probability 1/2
+  int crop_padding = 0;   // random crop of the image zero-padded by this many pixels (e.g. 4)
+  int prefetch = 2;       // batches decoded ahead of the model
+};
+
+struct Batch {
+  int64_t size = 0;
+  std::vector<float> patches;    // [size, 64, 48]
+  std::vector<int32_t> labels;   // [size]
+  std::vector<int64_t> records;  // [size] indices into the loader's RecordSet
+};
+
+class BatchLoader {
+ public:
+  // Throws sav::Error for a batch size below 1, an empty set, or bad augmentation settings.
+  BatchLoader(RecordSet records, LoaderOptions options);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+
+  // Starts (or restarts) epoch `epoch`; its batches are decoded in the background from now on.
+  void start_epoch(uint64_t epoch);
+  // The next batch of the current epoch into `batch`; false when the epoch is over. Rethrows
+  // a read error (naming the file and record) from the background thread.
+  bool next(Batch& batch);
+
+  int64_t batches_per_epoch() const;
+  int64_t size() const { return records_.size(); }
+  // The order in which epoch `epoch` visits the records: every record exactly once.
+  std::vector<int64_t> epoch_order(uint64_t epoch) const;
+
+ private:
+  void produce(uint64_t epoch, std::vector<int64_t> order);
+  void decode(uint64_t epoch, const int64_t* records, int64_t count, Batch& batch) const;
+  void stop();
+
+  RecordSet records_;
+  LoaderOptions options_;
+
+  std::thread worker_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Batch> ready_;
+  bool finished_ = true;    // the worker has produced its last batch
+  bool stopping_ = false;   // asks the worker to quit early
+  std::exception_ptr error_;
+};
+
+}  // namespace sav::data
