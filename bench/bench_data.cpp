@@ -1,0 +1,59 @@
+// The data loader: images/s through reading, augmentation, decoding and patch layout, as the
+// training loop sees them (BatchLoader::next, with the decoding on its background thread).
+#include <benchmark/benchmark.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "sav/data/loader.h"
+
+namespace sav {
+namespace {
+
+constexpr int64_t kRecords = 10000;  // one batch file's worth
+
+// A CIFAR-format file of random records, written once per process.
+const std::string& synthetic_file() {
+  static const std::string path = [] {
+    std::string folder = (std::filesystem::temp_directory_path() / "sav_bench_XXXXXX").string();
+    if (::mkdtemp(folder.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    const std::string file = folder + "/data_batch_1.bin";
+    std::mt19937 rng(1);
+    std::vector<char> bytes(kRecords * data::kRecordBytes);
+    for (int64_t r = 0; r < kRecords; ++r) {
+      bytes[r * data::kRecordBytes] = static_cast<char>(r % 10);
+      for (int64_t i = 1; i < data::kRecordBytes; ++i) {
+        bytes[r * data::kRecordBytes + i] = static_cast<char>(rng() & 0xff);
+      }
+    }
+    std::ofstream(file, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    std::atexit([] { std::filesystem::remove_all(std::filesystem::path(synthetic_file()).parent_path()); });
+    return file;
+  }();
+  return path;
+}
+
+// One epoch over 10,000 records in batches of 100. Arg: 1 with flip and crop augmentations.
+void BM_LoaderEpoch(benchmark::State& state) {
+  data::LoaderOptions options;
+  options.batch_size = 100;
+  const bool augment = state.range(0) != 0;
+  options.flip = augment;
+  options.crop_padding = augment ? 4 : 0;
+  data::BatchLoader loader(data::RecordSet::open({synthetic_file()}), options);
+  data::Batch batch;
+  uint64_t epoch = 0;
+  for (auto _ : state) {
+    loader.start_epoch(epoch++);
+    while (loader.next(batch)) benchmark::DoNotOptimize(batch.patches.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kRecords);
+  state.SetBytesProcessed(state.iterations() * kRecords * data::kRecordBytes);
+}
+BENCHMARK(BM_LoaderEpoch)->ArgName("augment")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+}  // namespace sav
