@@ -40,6 +40,19 @@ struct GradCheckResult {
   std::string report;        // one line per input: its error and the tolerance
 };
 
+struct NamedLeaf {
+  std::string name;
+  Tensor tensor;  // a leaf whose gradient the tape has filled
+};
+
+// Compares each leaf's gradient with central differences of `loss` (evaluated in double, with
+// the leaf's values perturbed in place), over `samples` elements of each leaf drawn at random,
+// or all of them when samples is 0.
+GradCheckResult compare_with_central_differences(const std::vector<NamedLeaf>& leaves,
+                                                 const std::function<double()>& loss,
+                                                 double step, double tolerance, int samples = 0,
+                                                 uint64_t seed = 1);
+
 // Compares the tape's gradient of L = sum(output * R), R fixed and random, with central
 // differences of L computed in double precision, for every input that requires a gradient.
 GradCheckResult check_gradients(const OpCase& op_case, Device device, uint64_t seed = 1);

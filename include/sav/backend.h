@@ -97,6 +97,14 @@ class Backend {
   virtual void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
                                       const float* dloss, int64_t batch, int64_t classes) = 0;
 
+  // One Adam step (Kingma & Ba) on n values, with decoupled weight decay (AdamW) when
+  // weight_decay > 0: param *= 1 - lr * weight_decay; m = beta1 m + (1 - beta1) grad;
+  // v = beta2 v + (1 - beta2) grad^2; param -= lr * m_hat / (sqrt(v_hat) + eps), where
+  // m_hat = m / (1 - beta1^step) and v_hat = v / (1 - beta2^step). step counts from 1.
+  virtual void adam_update(float* param, const float* grad, float* m, float* v, int64_t n,
+                           float lr, float beta1, float beta2, float eps, float weight_decay,
+                           int64_t step) = 0;
+
   // [batch, n, heads * head_dim] -> [batch, heads, n, head_dim].
   virtual void split_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
                            int64_t head_dim) = 0;

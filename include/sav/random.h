@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 
 namespace sav {
@@ -37,6 +38,15 @@ inline PhiloxBlock random_block(uint64_t seed, uint64_t stream, uint64_t block) 
 
 // A uniform float in [0, 1) from 24 random bits.
 inline float uniform_from_bits(uint32_t bits) { return static_cast<float>(bits >> 8) * 0x1.0p-24f; }
+
+// A standard normal value for element `index` of a stream (Box-Muller on lanes 0 and 1 of
+// block `index`): initialisation draws its weights from it, the same on every platform.
+inline float normal_at(uint64_t seed, uint64_t stream, uint64_t index) {
+  const PhiloxBlock bits = random_block(seed, stream, index);
+  const double u1 = (static_cast<double>(bits[0]) + 1.0) * 0x1.0p-32;  // (0, 1]: log is finite
+  const double u2 = static_cast<double>(bits[1]) * 0x1.0p-32;
+  return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+}
 
 // Whether dropout keeps element `index` of stream `stream`: the definition every backend follows.
 inline bool dropout_keeps(uint64_t seed, uint64_t stream, uint64_t index, float p) {

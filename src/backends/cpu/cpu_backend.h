@@ -53,6 +53,10 @@ class CpuBackend final : public Backend {
   void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
                               const float* dloss, int64_t batch, int64_t classes) override;
 
+  void adam_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr,
+                   float beta1, float beta2, float eps, float weight_decay,
+                   int64_t step) override;
+
   void split_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
                    int64_t head_dim) override;
   void merge_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,

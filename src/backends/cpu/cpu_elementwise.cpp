@@ -1,6 +1,7 @@
 // CpuBackend: element-wise kernels (add, relu, dropout) and the reductions their gradients need.
 #include <omp.h>
 
+#include <cmath>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
@@ -102,6 +103,21 @@ void CpuBackend::dropout_forward(float* y, const float* x, int64_t n, float p, u
 void CpuBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
                                   uint64_t stream) {
   apply_dropout<true>(dx, dy, n, p, seed, stream);
+}
+
+void CpuBackend::adam_update(float* param, const float* grad, float* m, float* v, int64_t n,
+                             float lr, float beta1, float beta2, float eps, float weight_decay,
+                             int64_t step) {
+  const double t = static_cast<double>(step);
+  const float m_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta1}, t)));
+  const float v_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta2}, t)));
+  const float decay = 1.0f - lr * weight_decay;
+#pragma omp parallel for if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    m[i] = beta1 * m[i] + (1.0f - beta1) * grad[i];
+    v[i] = beta2 * v[i] + (1.0f - beta2) * grad[i] * grad[i];
+    param[i] = param[i] * decay - lr * (m[i] * m_scale) / (std::sqrt(v[i] * v_scale) + eps);
+  }
 }
 
 }  // namespace sav

@@ -1,0 +1,45 @@
+// Adam (Kingma & Ba 2015), with decoupled weight decay (AdamW, Loshchilov & Hutter 2019) when
+// weight_decay > 0. The moments live on the parameters' device; the update is one backend call
+// a parameter.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sav/tensor.h"
+
+namespace sav::optim {
+
+struct AdamOptions {
+  float lr = 1e-4f;
+  float beta1 = 0.9f, beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+};
+
+class Adam {
+ public:
+  // Throws sav::Error for a parameter that does not require a gradient or bad options.
+  Adam(std::vector<Tensor> parameters, const AdamOptions& options);
+
+  // One update of every parameter that has a gradient.
+  void step();
+  // Zeroes every parameter's gradient.
+  void zero_grad();
+
+  int64_t steps() const { return steps_; }
+  const AdamOptions& options() const { return options_; }
+  // The moments m and v, one per parameter, in parameter order (for checkpoints).
+  const std::vector<Tensor>& first_moments() const { return m_; }
+  const std::vector<Tensor>& second_moments() const { return v_; }
+  // Restores the state saved from first_moments(), second_moments() and steps().
+  void restore(const std::vector<std::vector<float>>& m, const std::vector<std::vector<float>>& v,
+               int64_t steps);
+
+ private:
+  std::vector<Tensor> parameters_, m_, v_;
+  AdamOptions options_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace sav::optim

@@ -1,0 +1,60 @@
+#include "sav/optim/adam.h"
+
+#include "sav/backend.h"
+#include "sav/error.h"
+
+namespace sav::optim {
+
+Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
+    : parameters_(std::move(parameters)), options_(options) {
+  if (!(options_.lr > 0.0f)) fail("adam: learning rate must be positive, got ", options_.lr);
+  if (!(options_.beta1 >= 0.0f && options_.beta1 < 1.0f) ||
+      !(options_.beta2 >= 0.0f && options_.beta2 < 1.0f)) {
+    fail("adam: betas must be in [0, 1), got ", options_.beta1, " and ", options_.beta2);
+  }
+  if (!(options_.eps > 0.0f)) fail("adam: eps must be positive, got ", options_.eps);
+  if (!(options_.weight_decay >= 0.0f)) {
+    fail("adam: weight decay must be 0 or positive, got ", options_.weight_decay);
+  }
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const Tensor& p = parameters_[i];
+    if (!p.requires_grad()) fail("adam: parameter ", i, " ", p.shape(), " does not require a gradient");
+    m_.push_back(Tensor::zeros(p.shape(), p.device()));
+    v_.push_back(Tensor::zeros(p.shape(), p.device()));
+  }
+}
+
+void Adam::step() {
+  ++steps_;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const Tensor& p = parameters_[i];
+    const Tensor grad = p.grad();
+    if (!grad.defined()) continue;
+    p.backend().adam_update(p.data(), grad.data(), m_[i].data(), v_[i].data(), p.numel(),
+                            options_.lr, options_.beta1, options_.beta2, options_.eps,
+                            options_.weight_decay, steps_);
+  }
+}
+
+void Adam::zero_grad() {
+  for (const Tensor& p : parameters_) p.zero_grad();
+}
+
+void Adam::restore(const std::vector<std::vector<float>>& m,
+                   const std::vector<std::vector<float>>& v, int64_t steps) {
+  if (m.size() != parameters_.size() || v.size() != parameters_.size()) {
+    fail("adam: state for ", m.size(), " parameters given, the optimizer has ", parameters_.size());
+  }
+  if (steps < 0) fail("adam: step count must not be negative, got ", steps);
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    if (static_cast<int64_t>(m[i].size()) != parameters_[i].numel() ||
+        static_cast<int64_t>(v[i].size()) != parameters_[i].numel()) {
+      fail("adam: state of parameter ", i, " has the wrong size for ", parameters_[i].shape());
+    }
+    m_[i] = Tensor::from_vector(parameters_[i].shape(), m[i], parameters_[i].device());
+    v_[i] = Tensor::from_vector(parameters_[i].shape(), v[i], parameters_[i].device());
+  }
+  steps_ = steps;
+}
+
+}  // namespace sav::optim
