@@ -14,6 +14,13 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// A mistake in how a program was called (a flag, a configuration file): programs exit with
+// status 2 for these and 1 for everything else.
+class UsageError : public Error {
+ public:
+  explicit UsageError(const std::string& message) : Error(message) {}
+};
+
 namespace detail {
 template <typename... Parts>
 std::string concat(Parts&&... parts) {
@@ -27,6 +34,11 @@ std::string concat(Parts&&... parts) {
 template <typename... Parts>
 [[noreturn]] void fail(Parts&&... parts) {
   throw Error(detail::concat(std::forward<Parts>(parts)...));
+}
+
+template <typename... Parts>
+[[noreturn]] void usage_fail(Parts&&... parts) {
+  throw UsageError(detail::concat(std::forward<Parts>(parts)...));
 }
 
 }  // namespace sav

@@ -11,6 +11,17 @@ namespace sav {
 
 using PhiloxBlock = std::array<uint32_t, 4>;
 
+// Independent seeds for the separate uses of one user seed (initialisation, dropout, data
+// order), so that their Philox streams never coincide: the splitmix64 finaliser of
+// seed + purpose * golden ratio.
+enum class SeedPurpose : uint64_t { kInit = 1, kDropout = 2, kData = 3 };
+inline uint64_t derive_seed(uint64_t seed, SeedPurpose purpose) {
+  uint64_t z = seed + static_cast<uint64_t>(purpose) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 // One Philox4x32 block with 10 rounds.
 inline PhiloxBlock philox4x32_10(PhiloxBlock counter, std::array<uint32_t, 2> key) {
   constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;

@@ -1,0 +1,96 @@
+#include "sav/image/png.h"
+
+#include <fcntl.h>
+#include <lodepng.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "sav/error.h"
+
+namespace sav::image {
+namespace {
+
+// Writes all of `bytes` to a new file at `path` and closes it; false with errno set on failure.
+bool write_whole_file(const std::string& path, const std::vector<unsigned char>& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t wrote = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote < 0) {
+      const int saved = errno;
+      ::close(fd);
+      errno = saved;
+      return false;
+    }
+    done += static_cast<size_t>(wrote);
+  }
+  return ::close(fd) == 0;
+}
+
+}  // namespace
+
+void write_png(const std::string& path, const Canvas& canvas) {
+  std::vector<unsigned char> encoded;
+  const unsigned error =
+      lodepng::encode(encoded, canvas.pixels(), static_cast<unsigned>(canvas.width()),
+                      static_cast<unsigned>(canvas.height()), LCT_RGB, 8);
+  if (error != 0) fail("cannot write ", path, ": PNG encoding failed: ", lodepng_error_text(error));
+  const std::string temp = path + ".tmp";
+  if (!write_whole_file(temp, encoded)) {
+    const int saved = errno;
+    ::unlink(temp.c_str());
+    fail("cannot write ", path, " (through ", temp, "): ", std::strerror(saved));
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(temp.c_str());
+    fail("cannot write ", path, " (renaming ", temp, " over it): ", std::strerror(saved));
+  }
+}
+
+Canvas read_png(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open ", path, ": ", std::strerror(errno));
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    fail("cannot read ", path, ": not a regular file");
+  }
+  std::vector<unsigned char> bytes(static_cast<size_t>(info.st_size));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      const int saved = errno;
+      ::close(fd);
+      fail("cannot read ", path, ": ", got == 0 ? "the file ended early" : std::strerror(saved));
+    }
+    done += static_cast<size_t>(got);
+  }
+  ::close(fd);
+
+  std::vector<unsigned char> rgb;  // height * width * 3
+  unsigned width = 0, height = 0;
+  const unsigned error = lodepng::decode(rgb, width, height, bytes, LCT_RGB, 8);
+  if (error != 0) fail(path, ": not a PNG that can be decoded: ", lodepng_error_text(error));
+  if (static_cast<uint64_t>(width) * height > static_cast<uint64_t>(Canvas::kMaxPixels)) {
+    fail(path, ": ", width, " x ", height, " pixels is over the limit of ", Canvas::kMaxPixels);
+  }
+  Canvas canvas(static_cast<int>(width), static_cast<int>(height));
+  for (unsigned y = 0; y < height; ++y) {
+    for (unsigned x = 0; x < width; ++x) {
+      const size_t i = (static_cast<size_t>(y) * width + x) * 3;
+      canvas.set(static_cast<int>(x), static_cast<int>(y), {rgb[i], rgb[i + 1], rgb[i + 2]});
+    }
+  }
+  return canvas;
+}
+
+}  // namespace sav::image

@@ -1,0 +1,197 @@
+// sav_train: trains the ViT on CIFAR-10 from data/config.json, flags overriding it.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "sav/backend.h"
+#include "sav/data/cifar10.h"
+#include "sav/error.h"
+#include "sav/train/trainer.h"
+
+namespace {
+
+using namespace sav;
+
+std::string percent(double fraction) {
+  if (std::isnan(fraction)) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f%%", 100 * fraction);
+  return text;
+}
+
+std::string clock_text(double seconds) {
+  const long s = std::lround(seconds);
+  char text[32];
+  if (s >= 3600) {
+    std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  } else {
+    std::snprintf(text, sizeof text, "%ld:%02ld", s / 60, s % 60);
+  }
+  return text;
+}
+
+// Progress for a person at a terminal (a live bar on stderr) or for a log (plain lines).
+class Progress : public train::TrainObserver {
+ public:
+  Progress(int64_t epochs, bool live) : epochs_(epochs), live_(live) {}
+
+  void on_start(const std::string& message) override { std::cout << message << std::endl; }
+
+  void on_step(int64_t epoch, int64_t step, int64_t steps, double loss, double images_per_second) override {
+    const double eta =
+        images_per_second > 0 ? (steps - step) * static_cast<double>(batch_size_) / images_per_second : 0;
+    if (live_) {
+      const auto now = std::chrono::steady_clock::now();
+      if (step != steps && now - last_draw_ < std::chrono::milliseconds(100)) return;
+      last_draw_ = now;
+      constexpr int kWidth = 24;
+      const int filled = static_cast<int>(kWidth * step / steps);
+      std::fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.0f img/s ETA %s",
+                   static_cast<long long>(epoch), static_cast<long long>(epochs_),
+                   std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
+                   static_cast<long long>(step), static_cast<long long>(steps), loss,
+                   images_per_second, clock_text(eta).c_str());
+      std::fflush(stderr);
+    } else if (step % std::max<int64_t>(1, steps / 10) == 0 || step == steps) {
+      std::printf("epoch %lld/%lld step %lld/%lld loss %.4f %.0f img/s ETA %s\n",
+                  static_cast<long long>(epoch), static_cast<long long>(epochs_),
+                  static_cast<long long>(step), static_cast<long long>(steps), loss,
+                  images_per_second, clock_text(eta).c_str());
+      std::fflush(stdout);
+    }
+  }
+
+  void on_epoch(const train::EpochReport& r) override {
+    if (live_) std::fprintf(stderr, "\r\033[K");
+    std::printf("epoch %lld/%lld  train loss %.4f acc %s  val loss %.4f acc %s  test loss %.4f "
+                "acc %s  %.0f img/s  elapsed %s%s\n",
+                static_cast<long long>(r.epoch), static_cast<long long>(epochs_), r.train_loss,
+                percent(r.train_accuracy).c_str(), r.val_loss, percent(r.val_accuracy).c_str(),
+                r.test_loss, percent(r.test_accuracy).c_str(), r.images_per_second,
+                clock_text(r.elapsed_seconds).c_str(), r.best ? "  [best]" : "");
+    std::fflush(stdout);
+  }
+
+  void set_batch_size(int64_t batch_size) { batch_size_ = batch_size; }
+
+ private:
+  int64_t epochs_;
+  bool live_;
+  int64_t batch_size_ = 1;
+  std::chrono::steady_clock::time_point last_draw_{};
+};
+
+int run(int argc, char** argv) {
+  CLI::App app{"sav_train: trains a Vision Transformer on CIFAR-10 (the configuration of "
+               "data/config.json; flags override it). Writes checkpoints/last.safetensors, "
+               "checkpoints/best.safetensors, outputs/train_log.csv and outputs/curves.png "
+               "under --out."};
+  std::string config_path = "data/config.json", data_dir = "data/cifar-10-batches-bin";
+  std::string out_dir = "data", device_name = "auto";
+  int64_t epochs = 0, batch_size = 0, limit_train = 0, val_split = -1;
+  double lr = 0;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool resume = false, augment = false;
+  app.add_option("--config", config_path, "configuration file (JSON)")->capture_default_str();
+  app.add_option("--data", data_dir, "folder of the CIFAR-10 binary batches")->capture_default_str();
+  auto* epochs_opt = app.add_option("--epochs", epochs, "number of epochs (config: training.epochs)")
+                         ->check(CLI::PositiveNumber);
+  auto* batch_opt = app.add_option("--batch-size", batch_size, "images a step (config: training.batch_size)")
+                        ->check(CLI::PositiveNumber);
+  auto* lr_opt = app.add_option("--lr", lr, "Adam learning rate (config: training.lr)")
+                     ->check(CLI::PositiveNumber);
+  auto* seed_opt = app.add_option("--seed", seed, "random seed (config: data.random_seed)");
+  app.add_option("--threads", threads, "CPU threads, 0 for all cores")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto (CUDA where usable)")
+      ->capture_default_str();
+  app.add_option("--out", out_dir, "folder for checkpoints/ and outputs/")->capture_default_str();
+  app.add_flag("--resume", resume, "continue from <out>/checkpoints/last.safetensors");
+  app.add_option("--limit-train", limit_train, "train on the first N training images only (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  auto* val_opt = app.add_option("--val-split", val_split,
+                                 "training images held out for validation (config: "
+                                 "training.val_split, 5000; 0: train on all 50,000)")
+                      ->check(CLI::NonNegativeNumber);
+  auto* augment_opt = app.add_flag("--augment", augment, "random crop (pad 4) and horizontal flip");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  train::Config config = train::load_config(config_path);
+  if (*epochs_opt) config.epochs = epochs;
+  if (*batch_opt) config.batch_size = batch_size;
+  if (*lr_opt) config.lr = lr;
+  if (*seed_opt) config.seed = seed;
+  if (*val_opt) config.val_split = val_split;
+  if (*augment_opt) config.augment = augment;
+  train::validate_config(config, "the flags");
+
+  Device device = parse_device(device_name);
+  if (device_name == "auto" && device == Device::cpu()) {
+    std::cout << "no usable GPU: training on the CPU" << std::endl;
+  }
+  Backend& backend = backend_for(device);
+  backend.set_num_threads(threads);
+
+  const data::Cifar10 cifar = data::open_cifar10(data_dir);
+  const data::TrainValidation split =
+      data::split_train_validation(cifar.train, config.val_split, limit_train);
+  const nn::VisionTransformer shape_only(config.vit(), device);
+  std::cout << "sav_train: ViT " << config.layers << " x " << config.d_model << ", "
+            << config.heads << " heads, " << shape_only.parameter_count() << " parameters on "
+            << backend.describe() << "\n"
+            << "data: " << split.train.size() << " training, " << split.validation.size()
+            << " validation, " << cifar.test.size() << " test images from " << data_dir << "\n"
+            << "training: " << config.epochs << " epochs, batch " << config.batch_size << ", lr "
+            << config.lr << ", seed " << config.seed << (config.augment ? ", augmented" : "")
+            << "; outputs under " << out_dir << std::endl;
+
+  Progress progress(config.epochs, ::isatty(STDERR_FILENO) == 1);
+  progress.set_batch_size(config.batch_size);
+  train::TrainOptions options;
+  options.config = config;
+  options.out_dir = out_dir;
+  options.device = device;
+  options.resume = resume;
+  const train::TrainResult result =
+      train::train(options, {split.train, split.validation, cifar.test}, progress);
+
+  const train::TrainingState& s = result.state;
+  std::cout << "final (epoch " << s.epoch << "): test accuracy " << percent(result.final_test_accuracy)
+            << "\n";
+  if (split.validation.size() > 0) {
+    std::cout << "best validation checkpoint (epoch " << s.best_epoch << ", validation "
+              << percent(s.best_val_accuracy) << "): test accuracy "
+              << percent(s.best_test_accuracy) << "\n";
+  } else {
+    std::cout << "no validation split: best.safetensors is the last epoch's\n";
+  }
+  std::cout << "checkpoints: " << out_dir << "/checkpoints/{last,best}.safetensors; log: " << out_dir
+            << "/outputs/train_log.csv; curves: " << out_dir << "/outputs/curves.png" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const sav::UsageError& e) {
+    std::cerr << "sav_train: " << e.what() << std::endl;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "sav_train: " << e.what() << std::endl;
+    return 1;
+  }
+}

@@ -1,0 +1,384 @@
+// The image module: canvas drawing, the built-in font, PNG files and the training-curves plot.
+#include <gtest/gtest.h>
+#include <lodepng.h>
+#include <stdlib.h>
+
+#include <climits>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <utility>
+
+#include "sav/error.h"
+#include "sav/image/canvas.h"
+#include "sav/image/font.h"
+#include "sav/image/plot.h"
+#include "sav/image/png.h"
+
+namespace sav::testing {
+namespace {
+
+using image::Canvas;
+using image::Rgb;
+using image::Series;
+using Pixels = std::set<std::pair<int, int>>;  // (x, y)
+
+constexpr Rgb kWhite = {255, 255, 255}, kBlack = {0, 0, 0}, kRed = {220, 20, 60};
+
+// A fresh folder under the test temp dir, removed with everything in it at the end.
+class ScratchFolder {
+ public:
+  ScratchFolder() {
+    std::string templ = ::testing::TempDir() + "sav_image_XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = templ;
+  }
+  ~ScratchFolder() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+Pixels pixels_of(const Canvas& canvas, Rgb color, int from_x = 0, int to_x = INT_MAX) {
+  Pixels found;
+  for (int y = 0; y < canvas.height(); ++y) {
+    for (int x = from_x; x < std::min(to_x, canvas.width()); ++x) {
+      if (canvas.at(x, y) == color) found.insert({x, y});
+    }
+  }
+  return found;
+}
+
+// A different colour at every pixel, so a misplaced byte shows.
+Canvas pattern_canvas(int width, int height) {
+  Canvas canvas(width, height);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      canvas.set(x, y, {static_cast<uint8_t>(x * 7 + y), static_cast<uint8_t>(y * 13),
+                        static_cast<uint8_t>((x + y) * 5 + 1)});
+    }
+  }
+  return canvas;
+}
+
+TEST(Canvas, HoldsPixelsAndChecksItsBounds) {
+  Canvas canvas(4, 3, {1, 2, 3});
+  EXPECT_EQ(canvas.pixels().size(), 4u * 3u * 3u);
+  EXPECT_EQ(pixels_of(canvas, {1, 2, 3}).size(), 12u);
+  canvas.set(3, 2, kRed);
+  EXPECT_EQ(canvas.at(3, 2), kRed);
+  EXPECT_EQ(canvas.pixels()[(2 * 4 + 3) * 3], kRed.r);
+  for (const auto& [x, y] : Pixels{{-1, 0}, {4, 0}, {0, -1}, {0, 3}, {INT_MIN, INT_MAX}}) {
+    canvas.set(x, y, kBlack);  // silently left out
+    EXPECT_THROW(canvas.at(x, y), Error);
+  }
+  EXPECT_TRUE(pixels_of(canvas, kBlack).empty());
+  EXPECT_NE(error_of([] { Canvas(0, 5); }).find("0 x 5"), std::string::npos);
+  EXPECT_THROW(Canvas(5, -1), Error);
+}
+
+TEST(Canvas, RectanglesFillAndOutline) {
+  Canvas canvas(10, 8);
+  canvas.fill_rect(1, 2, 3, 4, kRed);
+  canvas.draw_rect(5, 1, 5, 6, kBlack, 2);  // a 1 x 2 hole in a 5 x 6 outline
+  EXPECT_EQ(pixels_of(canvas, kRed).size(), 12u);
+  EXPECT_EQ(pixels_of(canvas, kBlack).size(), 5u * 6u - 1u * 2u);
+  EXPECT_EQ(canvas.at(7, 3), kWhite);
+  EXPECT_EQ(canvas.at(1, 5), kRed);
+  EXPECT_EQ(canvas.at(1, 6), kWhite);
+}
+
+TEST(Canvas, HorizontalLineSetsExactlyItsPixels) {
+  Pixels expected;
+  for (int x = 3; x <= 12; ++x) expected.insert({x, 5});
+  for (const auto& [from, to] : Pixels{{3, 12}, {12, 3}}) {
+    Canvas canvas(16, 10);
+    canvas.draw_line(from, 5, to, 5, kRed);
+    EXPECT_EQ(pixels_of(canvas, kRed), expected) << "from x = " << from;
+  }
+  Canvas thick(16, 10);
+  thick.draw_line(3, 5, 12, 5, kRed, 3);  // rows 4, 5 and 6; columns 2 .. 13
+  EXPECT_EQ(pixels_of(thick, kRed).size(), 12u * 3u);
+  EXPECT_EQ(thick.at(2, 4), kRed);
+  EXPECT_EQ(thick.at(13, 6), kRed);
+}
+
+TEST(Canvas, SlantedLinesTakeOnePixelPerStepOfTheLongerAxis) {
+  Canvas diagonal(10, 10);
+  diagonal.draw_line(0, 0, 9, 9, kRed);
+  Pixels expected;
+  for (int i = 0; i < 10; ++i) expected.insert({i, i});
+  EXPECT_EQ(pixels_of(diagonal, kRed), expected);
+
+  Canvas steep(10, 14);
+  steep.draw_line(2, 1, 5, 12, kRed);
+  const Pixels drawn = pixels_of(steep, kRed);
+  EXPECT_EQ(drawn.size(), 12u);
+  EXPECT_TRUE(drawn.count({2, 1}) && drawn.count({5, 12}));
+  std::set<int> rows;
+  for (const auto& pixel : drawn) rows.insert(pixel.second);
+  EXPECT_EQ(rows.size(), 12u);  // one pixel in each of rows 1 .. 12
+}
+
+TEST(Canvas, DrawingIsClippedAtTheEdges) {
+  Canvas canvas(20, 10);
+  canvas.draw_line(-1000, 5, 1000, 5, kRed);
+  Pixels row;
+  for (int x = 0; x < 20; ++x) row.insert({x, 5});
+  EXPECT_EQ(pixels_of(canvas, kRed), row);
+
+  Canvas corner(20, 10);
+  corner.fill_rect(-5, -5, 8, 8, kRed);
+  EXPECT_EQ(pixels_of(corner, kRed).size(), 9u);  // [0, 3) x [0, 3)
+  corner.fill_rect(INT_MAX - 1, 0, INT_MAX, 3, kBlack);
+  corner.fill_rect(5, 5, 0, 4, kBlack);
+  EXPECT_TRUE(pixels_of(corner, kBlack).empty());
+
+  // Far-off ends, thick lines across corners and text off every side: nothing to fail, and a
+  // line through the canvas still shows.
+  Canvas any(20, 10);
+  any.draw_line(INT_MIN, INT_MIN, INT_MAX, INT_MAX, kRed, 5);
+  EXPECT_FALSE(pixels_of(any, kRed).empty());
+  any.draw_line(-50, -50, -10, 60, kBlack, 3);
+  any.draw_line(INT_MAX, 0, INT_MAX, 9, kBlack);
+  EXPECT_TRUE(pixels_of(any, kBlack).empty());
+  any.draw_text(-7, -3, "clipped text", kBlack, 2);
+  any.draw_text(INT_MAX - 10, 0, "far right", kBlack);
+  any.draw_text(0, INT_MIN, "far up", kBlack, 3);
+  EXPECT_FALSE(pixels_of(any, kBlack).empty());
+}
+
+TEST(Canvas, BlitCopiesTheOverlap) {
+  const Canvas source = pattern_canvas(6, 4);
+  Canvas target(10, 5);
+  target.blit(source, 7, -1);
+  for (int y = 0; y < 5; ++y) {
+    for (int x = 0; x < 10; ++x) {
+      const bool covered = x >= 7 && y <= 2;
+      EXPECT_EQ(target.at(x, y), covered ? source.at(x - 7, y + 1) : kWhite) << x << ", " << y;
+    }
+  }
+  target.blit(source, -100, 100);
+  target.blit(target, 1, 1);  // onto itself: row by row from a copy
+  EXPECT_EQ(target.at(8, 1), source.at(0, 1));
+}
+
+// Draws `c` at `scale` with its top-left at (3, 2) and compares every pixel with the glyph.
+void expect_glyph_drawn(char c, int scale) {
+  Canvas canvas(4 + image::kGlyphWidth * scale + 2, 3 + image::kGlyphHeight * scale + 2);
+  EXPECT_EQ(canvas.draw_text(3, 2, std::string(1, c), kBlack, scale), 5 * scale);
+  for (int y = 0; y < canvas.height(); ++y) {
+    for (int x = 0; x < canvas.width(); ++x) {
+      const bool in_cell = x >= 3 && y >= 2;
+      const bool ink = in_cell && image::glyph_pixel(c, (x - 3) / scale, (y - 2) / scale);
+      EXPECT_EQ(canvas.at(x, y), ink ? kBlack : kWhite)
+          << "'" << c << "' at scale " << scale << ", pixel " << x << ", " << y;
+    }
+  }
+}
+
+TEST(Font, DrawTextInksExactlyTheGlyphPixels) {
+  for (const char c : std::string("Ag%7(")) {
+    expect_glyph_drawn(c, 1);
+    expect_glyph_drawn(c, 2);
+  }
+}
+
+TEST(Font, GlyphsFollowEachOtherByTheAdvance) {
+  Canvas one(20, 20), two(20, 20);
+  one.draw_text(2, 1, "i", kBlack, 2);
+  two.draw_text(2 - image::kGlyphAdvance * 2, 1, "Hi", kBlack, 2);
+  EXPECT_EQ(one.pixels(), two.pixels());
+}
+
+TEST(Font, TextWidth) {
+  EXPECT_EQ(image::text_width(""), 0);
+  EXPECT_EQ(image::text_width("a"), 5);
+  EXPECT_EQ(image::text_width("abc"), 17);
+  EXPECT_EQ(image::text_width("abc", 2), 34);
+  EXPECT_EQ(image::text_width("loss: 0.25", 3), (9 * 6 + 5) * 3);
+  EXPECT_THROW(image::text_width("a", 0), Error);
+  Canvas canvas(8, 8);
+  EXPECT_THROW(canvas.draw_text(0, 0, "a", kBlack, 0), Error);
+}
+
+std::string glyph_bits(char c) {
+  std::string bits;
+  for (int y = 0; y < image::kGlyphHeight; ++y) {
+    for (int x = 0; x < image::kGlyphWidth; ++x) bits += image::glyph_pixel(c, x, y) ? '#' : '.';
+  }
+  return bits;
+}
+
+TEST(Font, EveryPrintableGlyphHasInkAndDiffersFromTheOthers) {
+  std::set<std::string> seen;
+  for (int code = 33; code <= 126; ++code) {
+    const std::string bits = glyph_bits(static_cast<char>(code));
+    EXPECT_NE(bits.find('#'), std::string::npos) << "'" << static_cast<char>(code) << "' is blank";
+    EXPECT_TRUE(seen.insert(bits).second) << "'" << static_cast<char>(code) << "' repeats a glyph";
+  }
+  EXPECT_EQ(glyph_bits(' '), std::string(35, '.'));
+  EXPECT_FALSE(image::glyph_pixel('H', -1, 0));
+  EXPECT_FALSE(image::glyph_pixel('H', 0, image::kGlyphHeight));
+}
+
+TEST(Font, CharactersOutsidePrintableAsciiDrawAsQuestionMarks) {
+  for (const char c : {'\n', '\t', '\x7f', static_cast<char>(0xc3)}) {
+    EXPECT_EQ(glyph_bits(c), glyph_bits('?'));
+  }
+}
+
+TEST(Png, WriteThenReadKeepsSizeAndEveryPixel) {
+  ScratchFolder folder;
+  const Canvas canvas = pattern_canvas(37, 23);
+  image::write_png(folder.file("pattern.png"), canvas);
+  const Canvas back = image::read_png(folder.file("pattern.png"));
+  EXPECT_EQ(back.width(), 37);
+  EXPECT_EQ(back.height(), 23);
+  EXPECT_EQ(back.pixels(), canvas.pixels());
+  EXPECT_FALSE(std::filesystem::exists(folder.file("pattern.png.tmp")));
+
+  image::write_png(folder.file("pattern.png"), Canvas(2, 1, kRed));  // over the old file
+  EXPECT_EQ(image::read_png(folder.file("pattern.png")).pixels(), Canvas(2, 1, kRed).pixels());
+}
+
+TEST(Png, WrittenFileDecodesWithLodepng) {
+  ScratchFolder folder;
+  const Canvas canvas = pattern_canvas(9, 14);
+  image::write_png(folder.file("p.png"), canvas);
+  std::vector<unsigned char> rgb;
+  unsigned width = 0, height = 0;
+  ASSERT_EQ(lodepng::decode(rgb, width, height, folder.file("p.png"), LCT_RGB, 8), 0u);
+  EXPECT_EQ(width, 9u);
+  EXPECT_EQ(height, 14u);
+  EXPECT_EQ(rgb, canvas.pixels());
+}
+
+TEST(Png, ReadsOtherColourTypesAsRgb) {
+  ScratchFolder folder;
+  const std::vector<unsigned char> rgba = {10, 20, 30, 0, 40, 50, 60, 255};  // 2 x 1, alpha 0/255
+  ASSERT_EQ(lodepng::encode(folder.file("rgba.png"), rgba, 2, 1, LCT_RGBA, 8), 0u);
+  const Canvas from_rgba = image::read_png(folder.file("rgba.png"));
+  EXPECT_EQ(from_rgba.at(0, 0), (Rgb{10, 20, 30}));  // alpha dropped, not blended
+  EXPECT_EQ(from_rgba.at(1, 0), (Rgb{40, 50, 60}));
+
+  const std::vector<unsigned char> grey16 = {0x12, 0x34, 0xff, 0xff};  // 2 x 1, big-endian
+  ASSERT_EQ(lodepng::encode(folder.file("grey.png"), grey16, 2, 1, LCT_GREY, 16), 0u);
+  const Canvas from_grey = image::read_png(folder.file("grey.png"));
+  EXPECT_EQ(from_grey.at(0, 0), (Rgb{0x12, 0x12, 0x12}));
+  EXPECT_EQ(from_grey.at(1, 0), kWhite);
+}
+
+TEST(Png, ReadingAMissingOrForeignFileNamesIt) {
+  ScratchFolder folder;
+  const std::string missing = folder.file("missing.png");
+  const std::string missing_error = error_of([&] { image::read_png(missing); });
+  EXPECT_NE(missing_error.find(missing), std::string::npos) << missing_error;
+  EXPECT_NE(missing_error.find("No such file"), std::string::npos) << missing_error;
+
+  const std::string foreign = folder.file("notes.png");
+  std::ofstream(foreign) << "these are words, not a PNG\n";
+  const std::string foreign_error = error_of([&] { image::read_png(foreign); });
+  EXPECT_NE(foreign_error.find(foreign), std::string::npos) << foreign_error;
+  EXPECT_NE(foreign_error.find("PNG"), std::string::npos) << foreign_error;
+
+  std::filesystem::create_directory(folder.file("folder.png"));
+  EXPECT_NE(error_of([&] { image::read_png(folder.file("folder.png")); }).find("folder.png"),
+            std::string::npos);
+}
+
+TEST(Png, FailedWritesNameThePathAndLeaveNoTemporaryFile) {
+  ScratchFolder folder;
+  const std::string nowhere = folder.file("no/such/folder/out.png");
+  const std::string error = error_of([&] { image::write_png(nowhere, Canvas(3, 3)); });
+  EXPECT_NE(error.find(nowhere), std::string::npos) << error;
+  EXPECT_FALSE(std::filesystem::exists(nowhere + ".tmp"));
+
+  // The temporary file is written, but cannot be renamed over a folder: it must go again.
+  std::filesystem::create_directory(folder.file("taken.png"));
+  EXPECT_THROW(image::write_png(folder.file("taken.png"), Canvas(3, 3)), Error);
+  EXPECT_FALSE(std::filesystem::exists(folder.file("taken.png.tmp")));
+  EXPECT_TRUE(std::filesystem::is_directory(folder.file("taken.png")));
+}
+
+// Loss series in reds and blues, accuracy series in other colours, none the plot uses itself.
+constexpr Rgb kTrainLoss = {214, 39, 40}, kValidationLoss = {31, 119, 180};
+constexpr Rgb kTrainAccuracy = {44, 160, 44}, kValidationAccuracy = {148, 103, 189};
+
+// Pixels of each series' colour in its own panel (loss left, accuracy right).
+std::vector<size_t> series_pixels(const std::string& path, const std::vector<Series>& loss,
+                                  const std::vector<Series>& accuracy) {
+  image::plot_curves(path, loss, accuracy);
+  const Canvas plot = image::read_png(path);
+  EXPECT_EQ(plot.width(), image::kPlotWidth);
+  EXPECT_EQ(plot.height(), image::kPlotHeight);
+  const int half = image::kPlotWidth / 2;
+  std::vector<size_t> counts;
+  for (const Series& s : loss) counts.push_back(pixels_of(plot, s.color, 0, half).size());
+  for (const Series& s : accuracy) counts.push_back(pixels_of(plot, s.color, half).size());
+  return counts;
+}
+
+void expect_plot_shows_series(const std::string& path, int epochs) {
+  std::vector<double> train_loss, validation_loss, train_accuracy, validation_accuracy;
+  for (int e = 1; e <= epochs; ++e) {
+    train_loss.push_back(2.3 / e);
+    validation_loss.push_back(2.0 / std::sqrt(e));
+    train_accuracy.push_back(100.0 - 80.0 / e);
+    validation_accuracy.push_back(85.0 - 60.0 / e);
+  }
+  const std::vector<size_t> shown = series_pixels(
+      path, {{"train", train_loss, kTrainLoss}, {"val", validation_loss, kValidationLoss}},
+      {{"train", train_accuracy, kTrainAccuracy},
+       {"val", validation_accuracy, kValidationAccuracy}});
+  // The same legend with no points: what the points add must be at least a marker's worth.
+  const std::vector<size_t> legend_only = series_pixels(
+      path, {{"train", {}, kTrainLoss}, {"val", {}, kValidationLoss}},
+      {{"train", {}, kTrainAccuracy}, {"val", {}, kValidationAccuracy}});
+  for (size_t i = 0; i < shown.size(); ++i) {
+    EXPECT_GT(legend_only[i], 0u) << "series " << i << " has no legend entry";
+    EXPECT_GE(shown[i], legend_only[i] + 25) << "series " << i << ", " << epochs << " epochs";
+  }
+}
+
+TEST(Plot, OneEpochAndThirtyEpochsShowEverySeries) {
+  ScratchFolder folder;
+  expect_plot_shows_series(folder.file("one.png"), 1);
+  expect_plot_shows_series(folder.file("thirty.png"), 30);
+  EXPECT_FALSE(std::filesystem::exists(folder.file("thirty.png.tmp")));
+}
+
+TEST(Plot, CopesWithEmptyConstantAndMissingValues) {
+  ScratchFolder folder;
+  const double nan = std::nan("");
+  const std::vector<std::pair<std::vector<Series>, std::vector<Series>>> cases = {
+      {{}, {}},
+      {{{"train", {}, kTrainLoss}}, {{"train", {}, kTrainAccuracy}}},
+      {{{"flat", {1.5, 1.5, 1.5}, kTrainLoss}}, {{"flat", {50, 50, 50}, kTrainAccuracy}}},
+      {{{"zero", {0, 0}, kTrainLoss}}, {{"full", {100, 100}, kTrainAccuracy}}},
+      {{{"gaps", {nan, 2.0, nan, 1.0, INFINITY}, kTrainLoss}}, {{"nan", {nan}, kTrainAccuracy}}},
+      {{{"odd", {-3.0, 1e6}, kTrainLoss}}, {{"over", {-5, 120}, kTrainAccuracy}}},
+  };
+  for (const auto& [loss, accuracy] : cases) {
+    EXPECT_NO_THROW(image::plot_curves(folder.file("c.png"), loss, accuracy));
+    EXPECT_EQ(image::read_png(folder.file("c.png")).width(), image::kPlotWidth);
+  }
+  image::plot_curves(folder.file("flat.png"), {{"flat", {1.5, 1.5, 1.5}, kTrainLoss}}, {});
+  EXPECT_FALSE(pixels_of(image::read_png(folder.file("flat.png")), kTrainLoss).empty());
+  EXPECT_THROW(image::plot_curves(folder.file("no/folder.png"), {}, {}), Error);
+}
+
+}  // namespace
+}  // namespace sav::testing

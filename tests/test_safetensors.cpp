@@ -1,0 +1,397 @@
+// The safetensors reader and writer: exact round trips, the byte layout other readers expect,
+// atomic saves, and every bad input the reader must reject, on files the tests write by hand.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "sav/error.h"
+#include "sav/io/safetensors.h"
+
+namespace sav::testing {
+namespace {
+
+using io::load_safetensors;
+using io::SafetensorsFile;
+using io::save_safetensors;
+using io::StoredTensor;
+
+// A fresh folder under the test temporary directory, removed with everything in it.
+class ScratchFolder {
+ public:
+  ScratchFolder() {
+    std::string templ = ::testing::TempDir() + "sav_safetensors_XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = templ;
+  }
+  ~ScratchFolder() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string length_prefix(uint64_t n) {
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(n >> (8 * i));
+  return bytes;
+}
+
+// One header entry, as JSON text: "name": {"dtype": "F32", "shape": shape, "data_offsets": [..]}.
+std::string f32_entry(const std::string& name, const std::string& shape, int begin, int end) {
+  return "\"" + name + "\": {\"dtype\": \"F32\", \"shape\": " + shape +
+         ", \"data_offsets\": [" + std::to_string(begin) + ", " + std::to_string(end) + "]}";
+}
+
+// A file written by hand: the header length, `header` as given (no padding), then `data_bytes`
+// zero bytes of data.
+std::string write_raw(const ScratchFolder& folder, const std::string& name,
+                      const std::string& header, size_t data_bytes) {
+  const std::string path = folder.file(name);
+  write_bytes(path, length_prefix(header.size()) + header + std::string(data_bytes, '\0'));
+  return path;
+}
+
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// Loading `path` fails with a message that names the file and holds every fact.
+void expect_load_error(const std::string& path, const std::vector<std::string>& facts) {
+  const std::string message = error_of([&] { load_safetensors(path); });
+  EXPECT_NE(message.find(path), std::string::npos) << "the file is not named in: " << message;
+  for (const std::string& fact : facts) {
+    EXPECT_NE(message.find(fact), std::string::npos) << "no '" << fact << "' in: " << message;
+  }
+}
+
+uint32_t bits(float value) {
+  uint32_t out;
+  std::memcpy(&out, &value, sizeof out);
+  return out;
+}
+
+std::vector<float> iota_values(size_t count, float start) {
+  std::vector<float> values(count);
+  for (size_t i = 0; i < count; ++i) values[i] = start + static_cast<float>(i);
+  return values;
+}
+
+SafetensorsFile small_file() {
+  SafetensorsFile file;
+  file.metadata = {{"epoch", "3"}, {"model", "vit"}};
+  file.tensors = {{"w", {2, 3}, iota_values(6, 0.0f)}, {"b", {2}, {0.5f, -1.5f}}};
+  return file;
+}
+
+TEST(Safetensors, RoundTripIsBitExact) {
+  ScratchFolder folder;
+  const float special[] = {-0.0f,
+                           0.0f,
+                           std::numeric_limits<float>::denorm_min(),
+                           -std::numeric_limits<float>::denorm_min() * 7,
+                           std::numeric_limits<float>::min(),
+                           std::numeric_limits<float>::max(),
+                           -std::numeric_limits<float>::max(),
+                           std::numeric_limits<float>::infinity(),
+                           std::numeric_limits<float>::quiet_NaN(),
+                           1e-30f,
+                           3.14159274f,
+                           -123456.789f};
+  SafetensorsFile file;
+  file.metadata = {{"config", "{\"dim\": 256, \"depth\": 6}"}, {"epoch", "12"}, {"note", "ünï"}};
+  // Names out of alphabetical order: the file keeps the order given.
+  file.tensors = {{"z.weight", {3, 2, 2}, {std::begin(special), std::end(special)}},
+                  {"a.bias", {5}, iota_values(5, -2.0f)},
+                  {"m", {1, 1, 48}, iota_values(48, 0.25f)}};
+  const std::string path = folder.file("round.safetensors");
+  save_safetensors(path, file);
+  const SafetensorsFile back = load_safetensors(path);
+
+  EXPECT_EQ(back.metadata, file.metadata);
+  ASSERT_EQ(back.tensors.size(), file.tensors.size());
+  for (size_t t = 0; t < file.tensors.size(); ++t) {
+    const StoredTensor& want = file.tensors[t];
+    const StoredTensor& got = back.tensors[t];
+    EXPECT_EQ(got.name, want.name);
+    EXPECT_EQ(got.shape, want.shape);
+    ASSERT_EQ(got.values.size(), want.values.size()) << want.name;
+    for (size_t i = 0; i < want.values.size(); ++i) {
+      EXPECT_EQ(bits(got.values[i]), bits(want.values[i])) << want.name << "[" << i << "]";
+    }
+  }
+  ASSERT_NE(back.find("a.bias"), nullptr);
+  EXPECT_EQ(back.find("a.bias")->values[4], 2.0f);
+  EXPECT_EQ(back.find("absent"), nullptr);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
+TEST(Safetensors, MetadataOnlyAndEmptyFilesRoundTrip) {
+  ScratchFolder folder;
+  SafetensorsFile file;
+  save_safetensors(folder.file("empty.safetensors"), file);
+  EXPECT_TRUE(load_safetensors(folder.file("empty.safetensors")).tensors.empty());
+  file.metadata = {{"k", "v"}};
+  save_safetensors(folder.file("meta.safetensors"), file);
+  EXPECT_EQ(load_safetensors(folder.file("meta.safetensors")).metadata, file.metadata);
+}
+
+TEST(Safetensors, ByteLayoutIsTheStandardOne) {
+  ScratchFolder folder;
+  const std::string path = folder.file("layout.safetensors");
+  save_safetensors(path, small_file());
+  const std::string bytes = read_bytes(path);
+  ASSERT_GE(bytes.size(), 8u);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(bytes[i]);
+  EXPECT_EQ((8 + n) % 8, 0u);
+  ASSERT_EQ(bytes.size(), 8 + n + 4 * (6 + 2));
+
+  const std::string text = bytes.substr(8, n);
+  EXPECT_EQ(text.front(), '{');
+  EXPECT_EQ(text.find_last_not_of(' '), text.find_last_of('}'));  // padded with spaces only
+  const nlohmann::json header = nlohmann::json::parse(text);
+  EXPECT_EQ(header["__metadata__"], (nlohmann::json{{"epoch", "3"}, {"model", "vit"}}));
+  EXPECT_EQ(header["w"]["dtype"], "F32");
+  EXPECT_EQ(header["w"]["shape"], (nlohmann::json{2, 3}));
+  EXPECT_EQ(header["w"]["data_offsets"], (nlohmann::json{0, 24}));
+  EXPECT_EQ(header["b"]["dtype"], "F32");
+  EXPECT_EQ(header["b"]["shape"], (nlohmann::json{2}));
+  EXPECT_EQ(header["b"]["data_offsets"], (nlohmann::json{24, 32}));
+
+  std::vector<float> data(8);
+  std::memcpy(data.data(), bytes.data() + 8 + n, 32);
+  EXPECT_EQ(data, (std::vector<float>{0, 1, 2, 3, 4, 5, 0.5f, -1.5f}));
+}
+
+TEST(Safetensors, SaveReplacesAnExistingFileEntirely) {
+  ScratchFolder folder;
+  const std::string path = folder.file("ckpt.safetensors");
+  SafetensorsFile big;
+  big.metadata = {{"epoch", "1"}, {"extra", std::string(500, 'x')}};
+  big.tensors = {{"w", {100, 10}, iota_values(1000, 1.0f)}, {"old", {7}, iota_values(7, 0.0f)}};
+  save_safetensors(path, big);
+  const SafetensorsFile small = small_file();
+  save_safetensors(path, small);
+
+  const SafetensorsFile back = load_safetensors(path);
+  EXPECT_EQ(back.metadata, small.metadata);
+  ASSERT_EQ(back.tensors.size(), 2u);
+  EXPECT_EQ(back.find("old"), nullptr);
+  EXPECT_EQ(back.find("w")->values, small.tensors[0].values);
+  save_safetensors(folder.file("fresh.safetensors"), small);
+  EXPECT_EQ(read_bytes(path), read_bytes(folder.file("fresh.safetensors")));
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
+TEST(Safetensors, FailedSaveIntoMissingFolderLeavesNothing) {
+  ScratchFolder folder;
+  const std::string path = folder.file("no_such_folder/ckpt.safetensors");
+  const std::string message = error_of([&] { save_safetensors(path, small_file()); });
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find("No such file or directory"), std::string::npos) << message;
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(Safetensors, FailedRenameRemovesTheTemporary) {
+  ScratchFolder folder;
+  const std::string path = folder.file("a_folder");
+  std::filesystem::create_directory(path);
+  std::filesystem::create_directory(path + "/inside");  // a non-empty folder: rename must fail
+  const std::string message = error_of([&] { save_safetensors(path, small_file()); });
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find("renaming"), std::string::npos) << message;
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_TRUE(std::filesystem::is_directory(path + "/inside"));
+}
+
+TEST(Safetensors, InvalidContentsAreRejectedBeforeTheExistingFileIsTouched) {
+  ScratchFolder folder;
+  const std::string path = folder.file("ckpt.safetensors");
+  save_safetensors(path, small_file());
+  const std::string before = read_bytes(path);
+
+  SafetensorsFile wrong_count = small_file();
+  wrong_count.tensors[1].values.push_back(1.0f);
+  SafetensorsFile duplicate = small_file();
+  duplicate.tensors[1].name = "w";
+  SafetensorsFile scalar = small_file();
+  scalar.tensors[1].shape = {};
+  SafetensorsFile zero_dim = small_file();
+  zero_dim.tensors[0].shape = {0, 6};
+  const std::pair<SafetensorsFile, std::string> cases[] = {{wrong_count, "3 were given"},
+                                                           {duplicate, "two tensors"},
+                                                           {scalar, "at least 1 dimension"},
+                                                           {zero_dim, "non-positive"}};
+  for (const auto& bad : cases) {
+    const std::string message = error_of([&] { save_safetensors(path, bad.first); });
+    EXPECT_NE(message.find(path), std::string::npos) << message;
+    EXPECT_NE(message.find(bad.second), std::string::npos) << message;
+    EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+    EXPECT_EQ(read_bytes(path), before);
+  }
+}
+
+TEST(SafetensorsErrors, MissingFile) {
+  ScratchFolder folder;
+  expect_load_error(folder.file("absent.safetensors"), {"cannot open", "No such file"});
+}
+
+TEST(SafetensorsErrors, ShorterThanTheLengthPrefix) {
+  ScratchFolder folder;
+  const std::string path = folder.file("short.safetensors");
+  write_bytes(path, "abcde");
+  expect_load_error(path, {"5 bytes", "too short", "not a safetensors file"});
+}
+
+TEST(SafetensorsErrors, HeaderLongerThanTheFile) {
+  ScratchFolder folder;
+  const std::string path = folder.file("long_header.safetensors");
+  write_bytes(path, length_prefix(1000) + "{\"a\": 1}");
+  expect_load_error(path, {"header length 1000", "larger than the file (16 bytes)"});
+}
+
+TEST(SafetensorsErrors, AbsurdHeaderLength) {
+  ScratchFolder folder;
+  const std::string path = folder.file("absurd.safetensors");
+  write_bytes(path, length_prefix(uint64_t{1} << 40) + std::string(64, ' '));
+  expect_load_error(path, {"absurd", "100 MB", "not a safetensors file"});
+}
+
+TEST(SafetensorsErrors, HeaderNotJson) {
+  ScratchFolder folder;
+  expect_load_error(write_raw(folder, "garbage.safetensors", "PK\x03\x04 not json", 0),
+                    {"not a safetensors file", "not valid JSON"});
+}
+
+TEST(SafetensorsErrors, HeaderNotAnObject) {
+  ScratchFolder folder;
+  expect_load_error(write_raw(folder, "array.safetensors", "[1, 2, 3]", 0),
+                    {"not a safetensors file", "array"});
+}
+
+TEST(SafetensorsErrors, EntryWithoutAField) {
+  ScratchFolder folder;
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"w": {"shape": [2], "data_offsets": [0, 8]}})", "no 'dtype'"},
+      {R"({"w": {"dtype": "F32", "data_offsets": [0, 8]}})", "no 'shape'"},
+      {R"({"w": {"dtype": "F32", "shape": [2]}})", "no 'data_offsets'"}};
+  for (const auto& [header, fact] : cases) {
+    expect_load_error(write_raw(folder, "missing_field.safetensors", header, 8), {"'w'", fact});
+  }
+}
+
+TEST(SafetensorsErrors, EntryWithWrongTypes) {
+  ScratchFolder folder;
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"w": [1, 2]})", "not a JSON object"},
+      {R"({"w": {"dtype": 32, "shape": [2], "data_offsets": [0, 8]}})", "'dtype' is a number"},
+      {R"({"w": {"dtype": "F32", "shape": "2", "data_offsets": [0, 8]}})", "'shape' is a string"},
+      {R"({"w": {"dtype": "F32", "shape": [2.5], "data_offsets": [0, 8]}})", "integer dimensions"},
+      {R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0]}})", "not a pair"},
+      {R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [-8, 0]}})", "not a pair"},
+      {R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": {"a": 0}}})", "not a pair"}};
+  for (const auto& [header, fact] : cases) {
+    expect_load_error(write_raw(folder, "wrong_type.safetensors", header, 8), {"'w'", fact});
+  }
+}
+
+TEST(SafetensorsErrors, DtypeOtherThanF32) {
+  ScratchFolder folder;
+  const std::string path =
+      write_raw(folder, "half.safetensors",
+                R"({"w": {"dtype": "F16", "shape": [4], "data_offsets": [0, 8]}})", 8);
+  expect_load_error(path, {"'w'", "dtype F16", "float32"});
+}
+
+TEST(SafetensorsErrors, NonPositiveOrEmptyShape) {
+  ScratchFolder folder;
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"w": {"dtype": "F32", "shape": [0, 2], "data_offsets": [0, 0]}})", "non-positive"},
+      {R"({"w": {"dtype": "F32", "shape": [2, -1], "data_offsets": [0, 8]}})", "non-positive"},
+      {R"({"w": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}})", "at least 1 dimension"}};
+  for (const auto& [header, fact] : cases) {
+    expect_load_error(write_raw(folder, "bad_shape.safetensors", header, 8), {"'w'", fact});
+  }
+}
+
+TEST(SafetensorsErrors, OffsetsNotMatchingTheShape) {
+  ScratchFolder folder;
+  const std::string path =
+      write_raw(folder, "mismatch.safetensors", "{" + f32_entry("w", "[2, 3]", 0, 20) + "}", 20);
+  expect_load_error(path, {"'w'", "[0,20]", "[2,3]", "needs 24 bytes"});
+}
+
+TEST(SafetensorsErrors, TruncatedFile) {
+  ScratchFolder folder;
+  const std::string path = folder.file("truncated.safetensors");
+  save_safetensors(path, small_file());
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 6);
+  expect_load_error(path, {"'b'", "run past the end of the data (26 bytes)", "truncated"});
+}
+
+TEST(SafetensorsErrors, OverlappingTensors) {
+  ScratchFolder folder;
+  const std::string path = write_raw(
+      folder, "overlap.safetensors",
+      "{" + f32_entry("a", "[2]", 0, 8) + ", " + f32_entry("b", "[2]", 4, 12) + "}", 12);
+  expect_load_error(path, {"'b'", "overlaps tensor 'a'"});
+}
+
+TEST(SafetensorsErrors, HolesInTheData) {
+  ScratchFolder folder;
+  const std::string gap = write_raw(
+      folder, "gap.safetensors",
+      "{" + f32_entry("a", "[1]", 0, 4) + ", " + f32_entry("b", "[1]", 8, 12) + "}", 12);
+  expect_load_error(gap, {"bytes 4..8", "before tensor 'b'", "hole"});
+  const std::string tail =
+      write_raw(folder, "tail.safetensors", "{" + f32_entry("a", "[1]", 0, 4) + "}", 8);
+  expect_load_error(tail, {"last 4 bytes", "hole"});
+  const std::string head =
+      write_raw(folder, "head.safetensors", "{" + f32_entry("a", "[1]", 4, 8) + "}", 8);
+  expect_load_error(head, {"bytes 0..4", "hole"});
+}
+
+TEST(SafetensorsErrors, DuplicateNames) {
+  ScratchFolder folder;
+  const std::string path = write_raw(
+      folder, "duplicate.safetensors",
+      "{" + f32_entry("a", "[1]", 0, 4) + ", " + f32_entry("a", "[1]", 4, 8) + "}", 8);
+  expect_load_error(path, {"'a' twice"});
+}
+
+TEST(SafetensorsErrors, MetadataThatIsNotStrings) {
+  ScratchFolder folder;
+  const std::string number = write_raw(folder, "meta_number.safetensors",
+                                       R"({"__metadata__": {"name": "vit", "epoch": 3}})", 0);
+  expect_load_error(number, {"__metadata__ value 'epoch'", "number", "not a string"});
+  const std::string list = write_raw(folder, "meta_list.safetensors",
+                                     R"({"__metadata__": ["epoch", "3"]})", 0);
+  expect_load_error(list, {"__metadata__ is not a JSON object"});
+}
+
+}  // namespace
+}  // namespace sav::testing
