@@ -1,0 +1,271 @@
+// Configuration, checkpoints and the training loop on a tiny model and small synthetic files.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "cifar_files.h"
+#include "sav/error.h"
+#include "sav/train/checkpoint.h"
+#include "sav/train/config.h"
+#include "sav/train/trainer.h"
+
+namespace sav::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+train::Config tiny_config() {
+  train::Config c;
+  c.d_model = 16;
+  c.heads = 2;
+  c.layers = 2;
+  c.d_ff = 32;
+  c.batch_size = 16;
+  c.lr = 1e-3;
+  c.epochs = 3;
+  c.seed = 9;
+  return c;
+}
+
+// 100 training, 30 validation and 20 test records of the test pattern.
+train::TrainData tiny_data(const TempFolder& folder) {
+  const data::RecordSet all = data::RecordSet::open({folder.write_records("train.bin", 0, 130)});
+  const data::RecordSet test = data::RecordSet::open({folder.write_records("test.bin", 500, 20)});
+  const data::TrainValidation split = data::split_train_validation(all, 30, 0);
+  return {split.train, split.validation, test};
+}
+
+class Silent : public train::TrainObserver {};
+
+TEST(Config, TheSeedFileHoldsTheSeedRecipe) {
+  const train::Config c = train::load_config(std::string(SAV_SOURCE_DIR) + "/data/config.json");
+  EXPECT_EQ(c.seed, 42u);
+  EXPECT_EQ(c.d_model, 256);
+  EXPECT_EQ(c.heads, 8);
+  EXPECT_EQ(c.layers, 6);
+  EXPECT_EQ(c.vit().d_ff, 1024);
+  EXPECT_DOUBLE_EQ(c.dropout, 0.1);
+  EXPECT_EQ(c.batch_size, 100);
+  EXPECT_DOUBLE_EQ(c.lr, 1e-4);
+  EXPECT_EQ(c.epochs, 100);
+  EXPECT_EQ(c.val_split, 5000);
+}
+
+TEST(Config, RoundTripsThroughJson) {
+  train::Config c = tiny_config();
+  c.augment = true;
+  c.weight_decay = 0.05;
+  const train::Config back = train::parse_config(train::config_to_json(c), "text");
+  EXPECT_EQ(train::first_difference(c, back), "");
+  back.vit();
+  c.d_model = 32;
+  EXPECT_EQ(train::first_difference(back, c), "model.d_model (16 vs 32)");
+}
+
+TEST(Config, BadFilesAndValuesNameTheKey) {
+  TempFolder folder;
+  auto parse = [](const std::string& text) {
+    return error_of([&] { train::parse_config(text, "c.json"); });
+  };
+  EXPECT_NE(error_of([&] { train::load_config(folder.file("none.json")); })
+                .find("cannot open configuration " + folder.file("none.json")),
+            std::string::npos);
+  EXPECT_NE(parse("{\"model\": {").find("c.json: not valid JSON"), std::string::npos);
+  EXPECT_NE(parse("{\"model\": {\"d_modle\": 3}}").find("c.json: unknown key model.d_modle (known: "),
+            std::string::npos);
+  EXPECT_NE(parse("{\"optimizer\": {}}").find("unknown key (top level).optimizer"), std::string::npos);
+  EXPECT_EQ(parse("{\"model\": {\"h\": \"8\"}}"), "c.json: model.h must be an integer, got \"8\"");
+  EXPECT_EQ(parse("{\"training\": {\"batch_size\": 0}}"),
+            "c.json: training.batch_size must be positive, got 0");
+  EXPECT_EQ(parse("{\"training\": {\"lr\": -1}}"), "c.json: training.lr must be positive, got -1");
+  EXPECT_NE(parse("{\"model\": {\"h\": 7}}").find("model.h 7 must divide model.d_model 256"),
+            std::string::npos);
+  EXPECT_NE(parse("{\"data\": {\"patch_size\": [4, 2]}}").find("data.patch_size"), std::string::npos);
+  EXPECT_NE(parse("{\"data\": {\"random_seed\": -1}}").find("must not be negative"), std::string::npos);
+  EXPECT_NE(parse("[1, 2]").find("must be a JSON object"), std::string::npos);
+  EXPECT_THROW(train::parse_config("{\"model\": {\"dropout\": 1.0}}", "c.json"), UsageError);
+}
+
+TEST(Checkpoint, RoundTripsWeightsOptimizerAndProgressExactly) {
+  TempFolder folder;
+  const train::Config config = tiny_config();
+  nn::VisionTransformer model(config.vit(), Device::cpu());
+  model.initialize(1);
+  std::vector<Tensor> params;
+  for (const auto& p : model.parameters()) params.push_back(p.tensor);
+  optim::Adam adam(params, {});
+  for (Tensor& p : params) p.grad_data()[0] = 0.5f;  // give Adam something to remember
+  adam.step();
+  const train::TrainingState state{4, 40, 3, 0.625, 0.5};
+  const std::string path = folder.file("c.safetensors");
+  train::save_checkpoint(path, model, config, state, &adam);
+
+  const train::Checkpoint checkpoint = train::read_checkpoint(path);
+  EXPECT_EQ(train::first_difference(checkpoint.config, config), "");
+  EXPECT_EQ(checkpoint.state.epoch, 4);
+  EXPECT_EQ(checkpoint.state.step, 40);
+  EXPECT_EQ(checkpoint.state.best_epoch, 3);
+  EXPECT_DOUBLE_EQ(checkpoint.state.best_val_accuracy, 0.625);
+  nn::VisionTransformer copy(config.vit(), Device::cpu());
+  train::load_weights(checkpoint, copy);
+  std::vector<Tensor> copy_params;
+  for (const auto& p : copy.parameters()) copy_params.push_back(p.tensor);
+  optim::Adam copy_adam(copy_params, {});
+  train::load_optimizer(checkpoint, copy, copy_adam);
+  EXPECT_EQ(copy_adam.steps(), 1);
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_EQ(copy_params[i].to_vector(), params[i].to_vector()) << model.parameters()[i].name;
+    EXPECT_EQ(copy_adam.first_moments()[i].to_vector(), adam.first_moments()[i].to_vector());
+    EXPECT_EQ(copy_adam.second_moments()[i].to_vector(), adam.second_moments()[i].to_vector());
+  }
+  // The file holds exactly the design's names, then the moments.
+  EXPECT_EQ(checkpoint.file.tensors.front().name, "cls_token");
+  EXPECT_EQ(checkpoint.file.tensors.size(), 3 * model.parameters().size());
+}
+
+TEST(Checkpoint, OtherConfigurationTruncatedOrForeignFilesAreRefused) {
+  TempFolder folder;
+  const train::Config config = tiny_config();
+  nn::VisionTransformer model(config.vit(), Device::cpu());
+  model.initialize(1);
+  const std::string path = folder.file("c.safetensors");
+  train::save_checkpoint(path, model, config, {});
+
+  train::Config wider = config;
+  wider.d_model = 32;
+  const nn::VisionTransformer other(wider.vit(), Device::cpu());
+  const train::Checkpoint checkpoint = train::read_checkpoint(path);
+  EXPECT_EQ(error_of([&] { train::load_weights(checkpoint, other); }),
+            path + ": tensor patch_embed.weight has shape [16, 48] but the model's is [32, 48] (a "
+                   "checkpoint of another configuration)");
+  std::vector<Tensor> params;
+  for (const auto& p : model.parameters()) params.push_back(p.tensor);
+  optim::Adam adam(params, {});
+  EXPECT_NE(error_of([&] { train::load_optimizer(checkpoint, model, adam); })
+                .find("holds no optimizer state"),
+            std::string::npos);
+
+  fs::resize_file(path, fs::file_size(path) - 100);
+  EXPECT_NE(error_of([&] { train::read_checkpoint(path); }).find(path), std::string::npos);
+
+  io::save_safetensors(folder.file("foreign.safetensors"), {{}, {{"w", {2}, {1, 2}}}});
+  EXPECT_NE(error_of([&] { train::read_checkpoint(folder.file("foreign.safetensors")); })
+                .find("not a sav checkpoint"),
+            std::string::npos);
+}
+
+TEST(Trainer, WritesCheckpointsLogAndCurves) {
+  TempFolder folder;
+  train::TrainOptions options;
+  options.config = tiny_config();
+  options.config.epochs = 2;
+  options.out_dir = folder.file("out");
+  Silent silent;
+  const train::TrainResult result = train::train(options, tiny_data(folder), silent);
+  ASSERT_EQ(result.history.size(), 2u);
+  EXPECT_EQ(result.state.epoch, 2);
+  EXPECT_EQ(result.state.step, 2 * 7);  // 100 records in batches of 16
+  for (const char* file : {"checkpoints/last.safetensors", "checkpoints/best.safetensors",
+                           "outputs/train_log.csv", "outputs/curves.png"}) {
+    EXPECT_TRUE(fs::exists(options.out_dir + "/" + file)) << file;
+  }
+  std::ifstream csv(options.out_dir + "/outputs/train_log.csv");
+  std::string header, row;
+  std::getline(csv, header);
+  EXPECT_EQ(header.substr(0, 28), "epoch,train_loss,train_accur");
+  int rows = 0;
+  while (std::getline(csv, row)) ++rows;
+  EXPECT_EQ(rows, 2);
+  const train::Checkpoint best = train::read_checkpoint(options.out_dir + "/checkpoints/best.safetensors");
+  EXPECT_EQ(best.state.best_epoch, result.state.best_epoch);
+  EXPECT_GE(result.state.best_val_accuracy, 0.0);
+}
+
+// Three epochs in one go, and one epoch then a resumption for two more: the same weights, bit
+// for bit (data order, dropout masks and Adam's state all carry over).
+TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
+  TempFolder folder;
+  const train::TrainData data = tiny_data(folder);
+  Silent silent;
+  train::TrainOptions straight;
+  straight.config = tiny_config();
+  straight.config.augment = true;
+  straight.out_dir = folder.file("straight");
+  const train::TrainResult full = train::train(straight, data, silent);
+
+  train::TrainOptions first = straight;
+  first.out_dir = folder.file("resumed");
+  first.config.epochs = 1;
+  train::train(first, data, silent);
+  train::TrainOptions rest = first;
+  rest.config.epochs = 3;
+  rest.resume = true;
+  const train::TrainResult resumed = train::train(rest, data, silent);
+
+  EXPECT_EQ(resumed.state.step, full.state.step);
+  ASSERT_EQ(resumed.history.size(), 3u);  // the first epoch's row read back from the log
+  EXPECT_DOUBLE_EQ(resumed.history.back().train_loss, full.history.back().train_loss);
+  const auto a = train::read_checkpoint(straight.out_dir + "/checkpoints/last.safetensors");
+  const auto b = train::read_checkpoint(first.out_dir + "/checkpoints/last.safetensors");
+  ASSERT_EQ(a.file.tensors.size(), b.file.tensors.size());
+  for (size_t i = 0; i < a.file.tensors.size(); ++i) {
+    EXPECT_EQ(a.file.tensors[i].values, b.file.tensors[i].values) << a.file.tensors[i].name;
+  }
+}
+
+TEST(Trainer, ResumeRefusesAnotherConfigurationOrNothingToResume) {
+  TempFolder folder;
+  const train::TrainData data = tiny_data(folder);
+  Silent silent;
+  train::TrainOptions options;
+  options.config = tiny_config();
+  options.config.epochs = 1;
+  options.out_dir = folder.file("out");
+  options.resume = true;
+  EXPECT_NE(error_of([&] { train::train(options, data, silent); }).find("nothing to resume"),
+            std::string::npos);
+  options.resume = false;
+  train::train(options, data, silent);
+  options.resume = true;
+  EXPECT_NE(error_of([&] { train::train(options, data, silent); }).find("has finished 1 of 1"),
+            std::string::npos);
+  options.config.epochs = 2;
+  options.config.lr = 2e-3;
+  EXPECT_NE(error_of([&] { train::train(options, data, silent); })
+                .find("its configuration differs in training.lr"),
+            std::string::npos);
+}
+
+// A loss that overflows stops the run, and no checkpoint is overwritten.
+TEST(Trainer, NonFiniteLossStopsWithoutTouchingCheckpoints) {
+  TempFolder folder;
+  train::TrainOptions options;
+  options.config = tiny_config();
+  options.config.lr = 1e30;  // the first step throws every weight far out
+  options.out_dir = folder.file("out");
+  fs::create_directories(options.out_dir + "/checkpoints");
+  const std::string last = options.out_dir + "/checkpoints/last.safetensors";
+  std::ofstream(last) << "an earlier run's checkpoint";
+  Silent silent;
+  const std::string message = error_of([&] { train::train(options, tiny_data(folder), silent); });
+  EXPECT_NE(message.find("the training loss became"), std::string::npos) << message;
+  EXPECT_NE(message.find("at epoch 1, step 1"), std::string::npos) << message;
+  std::ifstream in(last);
+  std::string content;
+  std::getline(in, content);
+  EXPECT_EQ(content, "an earlier run's checkpoint");
+}
+
+}  // namespace
+}  // namespace sav::testing
