@@ -130,7 +130,8 @@ Backend& backend_for(Device device);
 // Whether backend_for(device) would succeed.
 bool device_available(Device device);
 
-// Parses "cpu", "cuda", "cuda:1" (and "auto": CUDA where usable, else the CPU).
+// Parses "cpu", "cuda", "cuda:1" (and "auto": CUDA where usable, else the CPU); throws
+// UsageError for anything else.
 Device parse_device(const std::string& text);
 
 }  // namespace sav

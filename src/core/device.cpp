@@ -21,7 +21,7 @@ Device parse_device(const std::string& text) {
       text.find_first_not_of("0123456789", 5) == std::string::npos && text.size() <= 8) {
     return Device::cuda(std::stoi(text.substr(5)));
   }
-  fail("unknown device '", text, "' (use cpu, cuda, cuda:N or auto)");
+  usage_fail("unknown device '", text, "' (use cpu, cuda, cuda:N or auto)");
 }
 
 }  // namespace sav

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "sav/backend.h"
@@ -85,6 +86,22 @@ class Progress : public train::TrainObserver {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
+// A flag's value must be a number above `low` (or at least `low`, when `inclusive`).
+CLI::Validator number_above(double low, bool inclusive) {
+  const std::string bound = inclusive ? "at least " + CLI::detail::to_string(low)
+                            : low == 0  ? std::string("positive")
+                                        : "above " + CLI::detail::to_string(low);
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0') return "'" + text + "' is not a number";
+        if (inclusive ? value < low : value <= low) return "must be " + bound + ", got " + text;
+        return "";
+      },
+      inclusive ? "NON-NEGATIVE" : "POSITIVE");
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"sav_train: trains a Vision Transformer on CIFAR-10 (the configuration of "
                "data/config.json; flags override it). Writes checkpoints/last.safetensors, "
@@ -100,26 +117,26 @@ int run(int argc, char** argv) {
   app.add_option("--config", config_path, "configuration file (JSON)")->capture_default_str();
   app.add_option("--data", data_dir, "folder of the CIFAR-10 binary batches")->capture_default_str();
   auto* epochs_opt = app.add_option("--epochs", epochs, "number of epochs (config: training.epochs)")
-                         ->check(CLI::PositiveNumber);
+                         ->check(number_above(0, false));
   auto* batch_opt = app.add_option("--batch-size", batch_size, "images a step (config: training.batch_size)")
-                        ->check(CLI::PositiveNumber);
+                        ->check(number_above(0, false));
   auto* lr_opt = app.add_option("--lr", lr, "Adam learning rate (config: training.lr)")
-                     ->check(CLI::PositiveNumber);
+                     ->check(number_above(0, false));
   auto* seed_opt = app.add_option("--seed", seed, "random seed (config: data.random_seed)");
   app.add_option("--threads", threads, "CPU threads, 0 for all cores")
-      ->check(CLI::NonNegativeNumber)
+      ->check(number_above(0, true))
       ->capture_default_str();
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto (CUDA where usable)")
       ->capture_default_str();
   app.add_option("--out", out_dir, "folder for checkpoints/ and outputs/")->capture_default_str();
   app.add_flag("--resume", resume, "continue from <out>/checkpoints/last.safetensors");
   app.add_option("--limit-train", limit_train, "train on the first N training images only (0: all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(number_above(0, true))
       ->capture_default_str();
   auto* val_opt = app.add_option("--val-split", val_split,
                                  "training images held out for validation (config: "
                                  "training.val_split, 5000; 0: train on all 50,000)")
-                      ->check(CLI::NonNegativeNumber);
+                      ->check(number_above(0, true));
   auto* augment_opt = app.add_flag("--augment", augment, "random crop (pad 4) and horizontal flip");
   try {
     app.parse(argc, argv);
@@ -145,6 +162,10 @@ int run(int argc, char** argv) {
   backend.set_num_threads(threads);
 
   const data::Cifar10 cifar = data::open_cifar10(data_dir);
+  if (config.val_split >= cifar.train.size()) {
+    usage_fail("--val-split ", config.val_split, " leaves no training images (the training set has ",
+               cifar.train.size(), ")");
+  }
   const data::TrainValidation split =
       data::split_train_validation(cifar.train, config.val_split, limit_train);
   const nn::VisionTransformer shape_only(config.vit(), device);

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# sav_train as a user meets it: --help, bad flags and files (exit 2), runtime failures (exit 1),
+# and, when the real data is present, a one-epoch run of a tiny model and its resumption.
+# Usage: cli_sav_train.sh PATH/TO/sav_train SOURCE_DIR
+set -u
+train=$1
+source_dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+# expect STATUS TEXT ARGS...: runs sav_train ARGS, checks its exit status and that TEXT appears.
+expect() {
+  local status=$1 text=$2
+  shift 2
+  local output
+  output=$("$train" "$@" 2>&1 < /dev/null)
+  local got=$?
+  if [[ $got -ne $status || "$output" != *"$text"* ]]; then
+    echo "FAIL: sav_train $*: exit $got (expected $status); output:"
+    echo "$output" | tail -5
+    echo "  (expected to contain: $text)"
+    failures=$((failures + 1))
+  else
+    echo "ok: sav_train $* -> exit $got"
+  fi
+}
+
+expect 0 "--limit-train" --help
+expect 2 "not expected: --bogus" --bogus
+expect 2 "--epochs: must be positive, got 0" --epochs 0
+expect 2 "--lr: 'abc' is not a number" --lr abc
+expect 2 "--batch-size: must be positive, got -5" --batch-size -5
+expect 2 "cannot open configuration $work/none.json" --config "$work/none.json"
+echo '{"model": {"d_model": 256, "layers": 6}}' > "$work/unknown.json"
+expect 2 "unknown key model.layers" --config "$work/unknown.json"
+echo '{"model": {"d_model": 256' > "$work/broken.json"
+expect 2 "$work/broken.json: not valid JSON" --config "$work/broken.json"
+expect 2 "unknown device 'gpu'" --device gpu
+expect 1 "cannot open $work/nowhere" --data "$work/nowhere" --device cpu
+expect 2 "nothing to resume" --resume --out "$work/empty" --data "$source_dir/data/cifar-10-batches-bin" --device cpu
+
+data="$source_dir/data/cifar-10-batches-bin"
+if [[ -f "$data/test_batch.bin" ]]; then
+  cat > "$work/tiny.json" <<'JSON'
+{"model": {"d_model": 16, "h": 2, "N": 1, "dropout": 0.1},
+ "training": {"batch_size": 50, "lr": 0.001, "epochs": 1}}
+JSON
+  expect 2 "--val-split 60000 leaves no training images" --config "$work/tiny.json" --val-split 60000 --data "$data"
+  expect 0 "best validation checkpoint (epoch 1" --config "$work/tiny.json" --limit-train 200 \
+    --val-split 100 --data "$data" --out "$work/run" --threads 1
+  for f in checkpoints/last.safetensors checkpoints/best.safetensors outputs/train_log.csv outputs/curves.png; do
+    [[ -s "$work/run/$f" ]] || { echo "FAIL: $f was not written"; failures=$((failures + 1)); }
+  done
+  expect 0 "resuming after epoch 1" --config "$work/tiny.json" --limit-train 200 --val-split 100 \
+    --data "$data" --out "$work/run" --epochs 2 --resume --threads 1
+  echo '{"model": {"d_model": 32, "h": 2, "N": 1}, "training": {"batch_size": 50, "lr": 0.001, "epochs": 3}}' > "$work/wider.json"
+  expect 2 "its configuration differs in model.d_ff" --config "$work/wider.json" --limit-train 200 \
+    --val-split 100 --data "$data" --out "$work/run" --resume
+else
+  echo "skipped the training runs: $data is absent (run 'make data')"
+fi
+
+if [[ $failures -gt 0 ]]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all sav_train checks passed"
