@@ -131,6 +131,44 @@ TEST(Attention, RetainedProbabilityGradientIsDOutTimesV) {
   expect_close(result.probs.grad().to_vector(), expected, 1e-5);
 }
 
+// The same gradient against central differences: L(A) = sum(R * merge(A V)) evaluated in double
+// with one probability perturbed at a time, next to the op's dL/dA.
+TEST(Attention, RetainedProbabilityGradientMatchesCentralDifferences) {
+  const Inputs in = make(43);
+  Tensor q = in.tq;
+  q.set_requires_grad();
+  auto result = ops::multi_head_attention(q, in.tk, in.tv, kHeads);
+  result.probs.retain_grad();
+  const auto r = random_values(kBatch * kTokens * kWidth, 98);
+  result.out.backward(Tensor::from_vector(result.out.shape(), r));
+  const std::vector<float> analytic = result.probs.grad().to_vector();
+  std::vector<double> probs(naive_probs(in));
+  auto loss = [&] {
+    double total = 0;
+    for (int64_t b = 0; b < kBatch; ++b)
+      for (int64_t h = 0; h < kHeads; ++h)
+        for (int64_t i = 0; i < kTokens; ++i)
+          for (int64_t c = 0; c < kHeadDim; ++c) {
+            double o = 0;
+            for (int64_t j = 0; j < kTokens; ++j) {
+              o += probs[((b * kHeads + h) * kTokens + i) * kTokens + j] * at(in.v, b, j, h, c);
+            }
+            total += at(r, b, i, h, c) * o;
+          }
+    return total;
+  };
+  const double step = 1e-4;
+  for (size_t e = 0; e < probs.size(); ++e) {
+    const double original = probs[e];
+    probs[e] = original + step;
+    const double up = loss();
+    probs[e] = original - step;
+    const double down = loss();
+    probs[e] = original;
+    EXPECT_NEAR(analytic[e], (up - down) / (2 * step), 1e-5) << "probability " << e;
+  }
+}
+
 TEST(Attention, ProbabilitiesHaveNoGradientUnlessRetained) {
   Inputs in = make(51);
   in.tq.set_requires_grad();

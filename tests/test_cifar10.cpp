@@ -31,8 +31,8 @@ float patch_value(const float* patches, int c, int y, int x) {
 
 // Two files, 250 + 123 records, numbered on from each other.
 RecordSet two_files(const TempFolder& folder) {
-  return RecordSet::open({folder.write_records("a.bin", 0, 250),
-                          folder.write_records("b.bin", 250, 123)});
+  return RecordSet::open({write_records(folder, "a.bin", 0, 250),
+                          write_records(folder, "b.bin", 250, 123)});
 }
 
 std::vector<Batch> whole_epoch(BatchLoader& loader, uint64_t epoch) {
@@ -47,15 +47,6 @@ std::vector<int64_t> records_of(const std::vector<Batch>& batches) {
   std::vector<int64_t> records;
   for (const Batch& b : batches) records.insert(records.end(), b.records.begin(), b.records.end());
   return records;
-}
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(RecordSet, ReadsLabelsAndPixelsAcrossFiles) {
@@ -235,7 +226,7 @@ TEST(Loader, CropAugmentationIsAShiftWithZeroFill) {
   TempFolder folder;
   LoaderOptions options;
   options.crop_padding = 4;
-  BatchLoader loader(RecordSet::open({folder.write_records("a.bin", 0, 60)}), options);
+  BatchLoader loader(RecordSet::open({write_records(folder, "a.bin", 0, 60)}), options);
   std::set<std::pair<int, int>> shifts;
   for (const Batch& batch : whole_epoch(loader, 0)) {
     for (int64_t i = 0; i < batch.size; ++i) {
@@ -336,7 +327,7 @@ TEST(BadInput, MissingFolderOrFileSaysHowToGetTheData) {
   EXPECT_NE(error_of([&] { data::open_cifar10(folder.file("nowhere")); })
                 .find("No such file or directory (run 'make data', or pass --data DIR)"),
             std::string::npos);
-  folder.write_records("data_batch_1.bin", 0, 2);
+  write_records(folder, "data_batch_1.bin", 0, 2);
   const std::string message = error_of([&] { data::open_cifar10(folder.path()); });
   EXPECT_NE(message.find("data_batch_2.bin"), std::string::npos) << message;
   EXPECT_NE(message.find("make data"), std::string::npos) << message;
@@ -361,7 +352,7 @@ TEST(BadInput, EmptyFile) {
 
 TEST(BadInput, LabelAboveNineNamesFileAndRecordThroughTheLoader) {
   TempFolder folder;
-  folder.write_records("bad.bin", 0, 20);
+  write_records(folder, "bad.bin", 0, 20);
   {  // record 13's label byte becomes 10
     std::fstream f(folder.file("bad.bin"), std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(13 * 3073);
@@ -383,7 +374,7 @@ TEST(BadInput, LabelAboveNineNamesFileAndRecordThroughTheLoader) {
 
 TEST(BadInput, FileThatShrinksWhileBeingRead) {
   TempFolder folder;
-  const std::string path = folder.write_records("shrinks.bin", 0, 10);
+  const std::string path = write_records(folder, "shrinks.bin", 0, 10);
   const RecordSet set = RecordSet::open({path});
   uint8_t pixels[data::kPixelBytes];
   EXPECT_EQ(set.read(9, pixels), pattern_label(9));

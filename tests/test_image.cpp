@@ -16,6 +16,7 @@
 #include "sav/image/font.h"
 #include "sav/image/plot.h"
 #include "sav/image/png.h"
+#include "test_support.h"
 
 namespace sav::testing {
 namespace {
@@ -26,30 +27,6 @@ using image::Series;
 using Pixels = std::set<std::pair<int, int>>;  // (x, y)
 
 constexpr Rgb kWhite = {255, 255, 255}, kBlack = {0, 0, 0}, kRed = {220, 20, 60};
-
-// A fresh folder under the test temp dir, removed with everything in it at the end.
-class ScratchFolder {
- public:
-  ScratchFolder() {
-    std::string templ = ::testing::TempDir() + "sav_image_XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~ScratchFolder() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 Pixels pixels_of(const Canvas& canvas, Rgb color, int from_x = 0, int to_x = INT_MAX) {
   Pixels found;
@@ -241,7 +218,7 @@ TEST(Font, CharactersOutsidePrintableAsciiDrawAsQuestionMarks) {
 }
 
 TEST(Png, WriteThenReadKeepsSizeAndEveryPixel) {
-  ScratchFolder folder;
+  TempFolder folder;
   const Canvas canvas = pattern_canvas(37, 23);
   image::write_png(folder.file("pattern.png"), canvas);
   const Canvas back = image::read_png(folder.file("pattern.png"));
@@ -255,7 +232,7 @@ TEST(Png, WriteThenReadKeepsSizeAndEveryPixel) {
 }
 
 TEST(Png, WrittenFileDecodesWithLodepng) {
-  ScratchFolder folder;
+  TempFolder folder;
   const Canvas canvas = pattern_canvas(9, 14);
   image::write_png(folder.file("p.png"), canvas);
   std::vector<unsigned char> rgb;
@@ -267,7 +244,7 @@ TEST(Png, WrittenFileDecodesWithLodepng) {
 }
 
 TEST(Png, ReadsOtherColourTypesAsRgb) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::vector<unsigned char> rgba = {10, 20, 30, 0, 40, 50, 60, 255};  // 2 x 1, alpha 0/255
   ASSERT_EQ(lodepng::encode(folder.file("rgba.png"), rgba, 2, 1, LCT_RGBA, 8), 0u);
   const Canvas from_rgba = image::read_png(folder.file("rgba.png"));
@@ -282,7 +259,7 @@ TEST(Png, ReadsOtherColourTypesAsRgb) {
 }
 
 TEST(Png, ReadingAMissingOrForeignFileNamesIt) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string missing = folder.file("missing.png");
   const std::string missing_error = error_of([&] { image::read_png(missing); });
   EXPECT_NE(missing_error.find(missing), std::string::npos) << missing_error;
@@ -300,7 +277,7 @@ TEST(Png, ReadingAMissingOrForeignFileNamesIt) {
 }
 
 TEST(Png, FailedWritesNameThePathAndLeaveNoTemporaryFile) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string nowhere = folder.file("no/such/folder/out.png");
   const std::string error = error_of([&] { image::write_png(nowhere, Canvas(3, 3)); });
   EXPECT_NE(error.find(nowhere), std::string::npos) << error;
@@ -354,14 +331,14 @@ void expect_plot_shows_series(const std::string& path, int epochs) {
 }
 
 TEST(Plot, OneEpochAndThirtyEpochsShowEverySeries) {
-  ScratchFolder folder;
+  TempFolder folder;
   expect_plot_shows_series(folder.file("one.png"), 1);
   expect_plot_shows_series(folder.file("thirty.png"), 30);
   EXPECT_FALSE(std::filesystem::exists(folder.file("thirty.png.tmp")));
 }
 
 TEST(Plot, CopesWithEmptyConstantAndMissingValues) {
-  ScratchFolder folder;
+  TempFolder folder;
   const double nan = std::nan("");
   const std::vector<std::pair<std::vector<Series>, std::vector<Series>>> cases = {
       {{}, {}},

@@ -14,6 +14,7 @@
 
 #include "sav/error.h"
 #include "sav/io/safetensors.h"
+#include "test_support.h"
 
 namespace sav::testing {
 namespace {
@@ -22,21 +23,6 @@ using io::load_safetensors;
 using io::SafetensorsFile;
 using io::save_safetensors;
 using io::StoredTensor;
-
-// A fresh folder under the test temporary directory, removed with everything in it.
-class ScratchFolder {
- public:
-  ScratchFolder() {
-    std::string templ = ::testing::TempDir() + "sav_safetensors_XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~ScratchFolder() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -62,20 +48,11 @@ std::string f32_entry(const std::string& name, const std::string& shape, int beg
 
 // A file written by hand: the header length, `header` as given (no padding), then `data_bytes`
 // zero bytes of data.
-std::string write_raw(const ScratchFolder& folder, const std::string& name,
+std::string write_raw(const TempFolder& folder, const std::string& name,
                       const std::string& header, size_t data_bytes) {
   const std::string path = folder.file(name);
   write_bytes(path, length_prefix(header.size()) + header + std::string(data_bytes, '\0'));
   return path;
-}
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // Loading `path` fails with a message that names the file and holds every fact.
@@ -107,7 +84,7 @@ SafetensorsFile small_file() {
 }
 
 TEST(Safetensors, RoundTripIsBitExact) {
-  ScratchFolder folder;
+  TempFolder folder;
   const float special[] = {-0.0f,
                            0.0f,
                            std::numeric_limits<float>::denorm_min(),
@@ -149,7 +126,7 @@ TEST(Safetensors, RoundTripIsBitExact) {
 }
 
 TEST(Safetensors, MetadataOnlyAndEmptyFilesRoundTrip) {
-  ScratchFolder folder;
+  TempFolder folder;
   SafetensorsFile file;
   save_safetensors(folder.file("empty.safetensors"), file);
   EXPECT_TRUE(load_safetensors(folder.file("empty.safetensors")).tensors.empty());
@@ -159,7 +136,7 @@ TEST(Safetensors, MetadataOnlyAndEmptyFilesRoundTrip) {
 }
 
 TEST(Safetensors, ByteLayoutIsTheStandardOne) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path = folder.file("layout.safetensors");
   save_safetensors(path, small_file());
   const std::string bytes = read_bytes(path);
@@ -187,7 +164,7 @@ TEST(Safetensors, ByteLayoutIsTheStandardOne) {
 }
 
 TEST(Safetensors, SaveReplacesAnExistingFileEntirely) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path = folder.file("ckpt.safetensors");
   SafetensorsFile big;
   big.metadata = {{"epoch", "1"}, {"extra", std::string(500, 'x')}};
@@ -207,7 +184,7 @@ TEST(Safetensors, SaveReplacesAnExistingFileEntirely) {
 }
 
 TEST(Safetensors, FailedSaveIntoMissingFolderLeavesNothing) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path = folder.file("no_such_folder/ckpt.safetensors");
   const std::string message = error_of([&] { save_safetensors(path, small_file()); });
   EXPECT_NE(message.find(path), std::string::npos) << message;
@@ -217,7 +194,7 @@ TEST(Safetensors, FailedSaveIntoMissingFolderLeavesNothing) {
 }
 
 TEST(Safetensors, FailedRenameRemovesTheTemporary) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path = folder.file("a_folder");
   std::filesystem::create_directory(path);
   std::filesystem::create_directory(path + "/inside");  // a non-empty folder: rename must fail
@@ -229,7 +206,7 @@ TEST(Safetensors, FailedRenameRemovesTheTemporary) {
 }
 
 TEST(Safetensors, InvalidContentsAreRejectedBeforeTheExistingFileIsTouched) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path = folder.file("ckpt.safetensors");
   save_safetensors(path, small_file());
   const std::string before = read_bytes(path);
@@ -256,45 +233,45 @@ TEST(Safetensors, InvalidContentsAreRejectedBeforeTheExistingFileIsTouched) {
 }
 
 TEST(SafetensorsErrors, MissingFile) {
-  ScratchFolder folder;
+  TempFolder folder;
   expect_load_error(folder.file("absent.safetensors"), {"cannot open", "No such file"});
 }
 
 TEST(SafetensorsErrors, ShorterThanTheLengthPrefix) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path = folder.file("short.safetensors");
   write_bytes(path, "abcde");
   expect_load_error(path, {"5 bytes", "too short", "not a safetensors file"});
 }
 
 TEST(SafetensorsErrors, HeaderLongerThanTheFile) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path = folder.file("long_header.safetensors");
   write_bytes(path, length_prefix(1000) + "{\"a\": 1}");
   expect_load_error(path, {"header length 1000", "larger than the file (16 bytes)"});
 }
 
 TEST(SafetensorsErrors, AbsurdHeaderLength) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path = folder.file("absurd.safetensors");
   write_bytes(path, length_prefix(uint64_t{1} << 40) + std::string(64, ' '));
   expect_load_error(path, {"absurd", "100 MB", "not a safetensors file"});
 }
 
 TEST(SafetensorsErrors, HeaderNotJson) {
-  ScratchFolder folder;
+  TempFolder folder;
   expect_load_error(write_raw(folder, "garbage.safetensors", "PK\x03\x04 not json", 0),
                     {"not a safetensors file", "not valid JSON"});
 }
 
 TEST(SafetensorsErrors, HeaderNotAnObject) {
-  ScratchFolder folder;
+  TempFolder folder;
   expect_load_error(write_raw(folder, "array.safetensors", "[1, 2, 3]", 0),
                     {"not a safetensors file", "array"});
 }
 
 TEST(SafetensorsErrors, EntryWithoutAField) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::pair<const char*, const char*> cases[] = {
       {R"({"w": {"shape": [2], "data_offsets": [0, 8]}})", "no 'dtype'"},
       {R"({"w": {"dtype": "F32", "data_offsets": [0, 8]}})", "no 'shape'"},
@@ -305,7 +282,7 @@ TEST(SafetensorsErrors, EntryWithoutAField) {
 }
 
 TEST(SafetensorsErrors, EntryWithWrongTypes) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::pair<const char*, const char*> cases[] = {
       {R"({"w": [1, 2]})", "not a JSON object"},
       {R"({"w": {"dtype": 32, "shape": [2], "data_offsets": [0, 8]}})", "'dtype' is a number"},
@@ -320,7 +297,7 @@ TEST(SafetensorsErrors, EntryWithWrongTypes) {
 }
 
 TEST(SafetensorsErrors, DtypeOtherThanF32) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path =
       write_raw(folder, "half.safetensors",
                 R"({"w": {"dtype": "F16", "shape": [4], "data_offsets": [0, 8]}})", 8);
@@ -328,7 +305,7 @@ TEST(SafetensorsErrors, DtypeOtherThanF32) {
 }
 
 TEST(SafetensorsErrors, NonPositiveOrEmptyShape) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::pair<const char*, const char*> cases[] = {
       {R"({"w": {"dtype": "F32", "shape": [0, 2], "data_offsets": [0, 0]}})", "non-positive"},
       {R"({"w": {"dtype": "F32", "shape": [2, -1], "data_offsets": [0, 8]}})", "non-positive"},
@@ -339,14 +316,14 @@ TEST(SafetensorsErrors, NonPositiveOrEmptyShape) {
 }
 
 TEST(SafetensorsErrors, OffsetsNotMatchingTheShape) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path =
       write_raw(folder, "mismatch.safetensors", "{" + f32_entry("w", "[2, 3]", 0, 20) + "}", 20);
   expect_load_error(path, {"'w'", "[0,20]", "[2,3]", "needs 24 bytes"});
 }
 
 TEST(SafetensorsErrors, TruncatedFile) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path = folder.file("truncated.safetensors");
   save_safetensors(path, small_file());
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 6);
@@ -354,7 +331,7 @@ TEST(SafetensorsErrors, TruncatedFile) {
 }
 
 TEST(SafetensorsErrors, OverlappingTensors) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path = write_raw(
       folder, "overlap.safetensors",
       "{" + f32_entry("a", "[2]", 0, 8) + ", " + f32_entry("b", "[2]", 4, 12) + "}", 12);
@@ -362,7 +339,7 @@ TEST(SafetensorsErrors, OverlappingTensors) {
 }
 
 TEST(SafetensorsErrors, HolesInTheData) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string gap = write_raw(
       folder, "gap.safetensors",
       "{" + f32_entry("a", "[1]", 0, 4) + ", " + f32_entry("b", "[1]", 8, 12) + "}", 12);
@@ -376,7 +353,7 @@ TEST(SafetensorsErrors, HolesInTheData) {
 }
 
 TEST(SafetensorsErrors, DuplicateNames) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string path = write_raw(
       folder, "duplicate.safetensors",
       "{" + f32_entry("a", "[1]", 0, 4) + ", " + f32_entry("a", "[1]", 4, 8) + "}", 8);
@@ -384,7 +361,7 @@ TEST(SafetensorsErrors, DuplicateNames) {
 }
 
 TEST(SafetensorsErrors, MetadataThatIsNotStrings) {
-  ScratchFolder folder;
+  TempFolder folder;
   const std::string number = write_raw(folder, "meta_number.safetensors",
                                        R"({"__metadata__": {"name": "vit", "epoch": 3}})", 0);
   expect_load_error(number, {"__metadata__ value 'epoch'", "number", "not a string"});

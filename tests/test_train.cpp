@@ -16,15 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 train::Config tiny_config() {
   train::Config c;
   c.d_model = 16;
@@ -40,8 +31,8 @@ train::Config tiny_config() {
 
 // 100 training, 30 validation and 20 test records of the test pattern.
 train::TrainData tiny_data(const TempFolder& folder) {
-  const data::RecordSet all = data::RecordSet::open({folder.write_records("train.bin", 0, 130)});
-  const data::RecordSet test = data::RecordSet::open({folder.write_records("test.bin", 500, 20)});
+  const data::RecordSet all = data::RecordSet::open({write_records(folder, "train.bin", 0, 130)});
+  const data::RecordSet test = data::RecordSet::open({write_records(folder, "test.bin", 500, 20)});
   const data::TrainValidation split = data::split_train_validation(all, 30, 0);
   return {split.train, split.validation, test};
 }

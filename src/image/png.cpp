@@ -54,7 +54,10 @@ void write_png(const std::string& path, const Canvas& canvas) {
   }
 }
 
-Canvas read_png(const std::string& path) {
+namespace {
+
+// The bytes of the file at `path`; sav::Error naming it when it cannot be read.
+std::vector<unsigned char> read_whole_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("cannot open ", path, ": ", std::strerror(errno));
   struct stat info {};
@@ -75,7 +78,13 @@ Canvas read_png(const std::string& path) {
     done += static_cast<size_t>(got);
   }
   ::close(fd);
+  return bytes;
+}
 
+}  // namespace
+
+Canvas read_png(const std::string& path) {
+  const std::vector<unsigned char> bytes = read_whole_file(path);
   std::vector<unsigned char> rgb;  // height * width * 3
   unsigned width = 0, height = 0;
   const unsigned error = lodepng::decode(rgb, width, height, bytes, LCT_RGB, 8);
@@ -91,6 +100,16 @@ Canvas read_png(const std::string& path) {
     }
   }
   return canvas;
+}
+
+bool png_has_color(const std::string& path) {
+  const std::vector<unsigned char> bytes = read_whole_file(path);
+  unsigned width = 0, height = 0;
+  lodepng::State state;
+  const unsigned error = lodepng_inspect(&width, &height, &state, bytes.data(), bytes.size());
+  if (error != 0) fail(path, ": not a PNG that can be decoded: ", lodepng_error_text(error));
+  const LodePNGColorType type = state.info_png.color.colortype;
+  return type == LCT_RGB || type == LCT_RGBA || type == LCT_PALETTE;
 }
 
 }  // namespace sav::image

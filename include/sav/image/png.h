@@ -18,4 +18,8 @@ void write_png(const std::string& path, const Canvas& canvas);
 // lodepng decodes.
 Canvas read_png(const std::string& path);
 
+// Whether the PNG at `path` stores colour (RGB, RGBA or a palette) rather than grey levels.
+// Throws sav::Error naming the file when it cannot be opened or is not a PNG.
+bool png_has_color(const std::string& path);
+
 }  // namespace sav::image

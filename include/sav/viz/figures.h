@@ -1,0 +1,44 @@
+// The pictures sav_viz writes: an image with its heat map laid over it, captioned tiles, a grid
+// of tiles (the seed's 4 x 6 figure), and a comparison sheet (a row per image, a column per
+// method).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sav/image/canvas.h"
+#include "sav/image/colormap.h"
+#include "sav/image/resample.h"
+
+namespace sav::viz {
+
+struct HeatStyle {
+  image::Colormap colormap = image::Colormap::kCoolwarm;  // the seed's
+  double alpha = 0.4;                                     // the seed's
+  image::Upsample upsample = image::Upsample::kBicubic;   // the seed's
+  int scale = 8;  // a 32 x 32 image is shown 256 x 256
+};
+
+// An image as a 32 x 32 canvas from CIFAR-10's planar R, G, B bytes.
+image::Canvas image_from_planar(const uint8_t* pixels);
+
+// The 8 x 8 patch scores, min-max normalised and upsampled to the shown size, over the image
+// scaled up by style.scale.
+image::Canvas heat_overlay(const image::Canvas& image, const std::vector<float>& scores,
+                           const HeatStyle& style);
+
+// [image | overlay] with caption lines underneath.
+image::Canvas captioned_tile(const image::Canvas& image, const std::vector<float>& scores,
+                             const std::vector<std::string>& caption, const HeatStyle& style);
+
+// Tiles (of one size) in rows of `columns`, under a title.
+image::Canvas grid(const std::vector<image::Canvas>& tiles, int columns, const std::string& title);
+
+// One row per image: the image, then its overlay for each method; column headers on top and a
+// caption line under each row's image. scores[image][method] holds 64 values.
+image::Canvas comparison_sheet(const std::vector<image::Canvas>& images,
+                               const std::vector<std::vector<std::vector<float>>>& scores,
+                               const std::vector<std::string>& methods,
+                               const std::vector<std::string>& captions, const HeatStyle& style);
+
+}  // namespace sav::viz
