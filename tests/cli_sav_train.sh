@@ -5,6 +5,7 @@
 set -u
 train=$1
 source_dir=$2
+cd "$source_dir" || exit 1  # where a user runs it: the defaults are relative to it
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0

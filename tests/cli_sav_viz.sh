@@ -6,6 +6,7 @@ set -u
 viz=$1
 train=$2
 source_dir=$3
+cd "$source_dir" || exit 1  # where a user runs it: the defaults are relative to it
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
