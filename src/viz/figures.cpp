@@ -78,10 +78,13 @@ image::Canvas comparison_sheet(const std::vector<image::Canvas>& images,
   const int columns = 1 + static_cast<int>(methods.size());
   const int top = kGap + 2 * image::kGlyphHeight + kGap, row_h = side + caption_line(style) + kGap;
   image::Canvas sheet(kGap + columns * cell, top + static_cast<int>(images.size()) * row_h, kPaper);
-  sheet.draw_text(kGap, kGap, "image", kInk, 2);
-  for (size_t m = 0; m < methods.size(); ++m) {
-    sheet.draw_text(kGap + static_cast<int>(m + 1) * cell, kGap, methods[m], kInk, 2);
-  }
+  // Column headers at double size where they fit over their column.
+  auto header = [&](int column, const std::string& text) {
+    const int scale = image::text_width(text, 2) <= side ? 2 : 1;
+    sheet.draw_text(kGap + column * cell, kGap, text, kInk, scale);
+  };
+  header(0, "image");
+  for (size_t m = 0; m < methods.size(); ++m) header(static_cast<int>(m + 1), methods[m]);
   for (size_t i = 0; i < images.size(); ++i) {
     const int y = top + static_cast<int>(i) * row_h;
     sheet.blit(image::scale_nearest(images[i], style.scale), kGap, y);
