@@ -3,29 +3,14 @@
 # and, when the real data is present, a one-epoch run of a tiny model and its resumption.
 # Usage: cli_sav_train.sh PATH/TO/sav_train SOURCE_DIR
 set -u
+tests_dir=$(cd "$(dirname "$0")" && pwd)
 train=$1
 source_dir=$2
 cd "$source_dir" || exit 1  # where a user runs it: the defaults are relative to it
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0
-
-# expect STATUS TEXT ARGS...: runs sav_train ARGS, checks its exit status and that TEXT appears.
-expect() {
-  local status=$1 text=$2
-  shift 2
-  local output
-  output=$("$train" "$@" 2>&1 < /dev/null)
-  local got=$?
-  if [[ $got -ne $status || "$output" != *"$text"* ]]; then
-    echo "FAIL: sav_train $*: exit $got (expected $status); output:"
-    echo "$output" | tail -5
-    echo "  (expected to contain: $text)"
-    failures=$((failures + 1))
-  else
-    echo "ok: sav_train $* -> exit $got"
-  fi
-}
+source "$tests_dir/cli_lib.sh"
+program=$train
 
 expect 0 "--limit-train" --help
 expect 2 "not expected: --bogus" --bogus
@@ -51,7 +36,7 @@ JSON
   expect 0 "best validation checkpoint (epoch 1" --config "$work/tiny.json" --limit-train 200 \
     --val-split 100 --data "$data" --out "$work/run" --threads 1
   for f in checkpoints/last.safetensors checkpoints/best.safetensors outputs/train_log.csv outputs/curves.png; do
-    [[ -s "$work/run/$f" ]] || { echo "FAIL: $f was not written"; failures=$((failures + 1)); }
+    [[ -s "$work/run/$f" ]] || fail_check "$f was not written"
   done
   expect 0 "resuming after epoch 1" --config "$work/tiny.json" --limit-train 200 --val-split 100 \
     --data "$data" --out "$work/run" --epochs 2 --resume --threads 1
@@ -62,8 +47,4 @@ else
   echo "skipped the training runs: $data is absent (run 'make data')"
 fi
 
-if [[ $failures -gt 0 ]]; then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all sav_train checks passed"
+finish

@@ -3,30 +3,16 @@
 # checkpoint trained here on the real data (when present), the figures it writes.
 # Usage: cli_sav_viz.sh PATH/TO/sav_viz PATH/TO/sav_train SOURCE_DIR
 set -u
+tests_dir=$(cd "$(dirname "$0")" && pwd)
 viz=$1
 train=$2
 source_dir=$3
 cd "$source_dir" || exit 1  # where a user runs it: the defaults are relative to it
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0
+source "$tests_dir/cli_lib.sh"
+program=$viz
 data="$source_dir/data/cifar-10-batches-bin"
-
-expect() {  # expect STATUS TEXT ARGS...
-  local status=$1 text=$2
-  shift 2
-  local output
-  output=$("$viz" "$@" 2>&1 < /dev/null)
-  local got=$?
-  if [[ $got -ne $status || "$output" != *"$text"* ]]; then
-    echo "FAIL: sav_viz $*: exit $got (expected $status); output:"
-    echo "$output" | tail -5
-    echo "  (expected to contain: $text)"
-    failures=$((failures + 1))
-  else
-    echo "ok: sav_viz $* -> exit $got"
-  fi
-}
 
 expect 0 "--compare" --help
 expect 1 "train a model with ./sav_train" --checkpoint "$work/none.safetensors" --out "$work/out"
@@ -47,13 +33,13 @@ JSON
   common=(--checkpoint "$ckpt" --data "$data" --threads 1)
   expect 2 "index 10000 is out of range" "${common[@]}" --images 3,10000 --out "$work/bad"
   expect 1 "fake.png: not a PNG" "${common[@]}" --image "$work/fake.png" --out "$work/bad"
-  [[ -e "$work/bad" ]] && { echo "FAIL: a failed run left $work/bad"; failures=$((failures + 1)); }
+  [[ -e "$work/bad" ]] && fail_check "a failed run left $work/bad"
   expect 0 "attention_seed.png" "${common[@]}" --out "$work/out"
   expect 0 "attention_compare.png" "${common[@]}" --images 0,5,17 --out "$work/out" \
     --compare seed,rollout,last,grad-rollout,gradcam,random --save-maps "$work/out/maps.npy" --per-image
   for f in attention_seed.png attention_compare.png attention_gradcam.png maps_seed.npy \
            maps_random.npy per_image/test_17_rollout.png; do
-    [[ -s "$work/out/$f" ]] || { echo "FAIL: $f was not written"; failures=$((failures + 1)); }
+    [[ -s "$work/out/$f" ]] || fail_check "$f was not written"
   done
   # The user's own picture: a tile of the grid above, any size, resized to 32 x 32.
   expect 0 "attention_last.png" "${common[@]}" --image "$work/out/attention_compare.png" \
@@ -63,8 +49,4 @@ else
   echo "skipped the runs on a trained model: $data is absent (run 'make data')"
 fi
 
-if [[ $failures -gt 0 ]]; then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all sav_viz checks passed"
+finish

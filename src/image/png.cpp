@@ -10,30 +10,9 @@
 #include <vector>
 
 #include "sav/error.h"
+#include "sav/io/atomic_file.h"
 
 namespace sav::image {
-namespace {
-
-// Writes all of `bytes` to a new file at `path` and closes it; false with errno set on failure.
-bool write_whole_file(const std::string& path, const std::vector<unsigned char>& bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t wrote = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (wrote < 0 && errno == EINTR) continue;
-    if (wrote < 0) {
-      const int saved = errno;
-      ::close(fd);
-      errno = saved;
-      return false;
-    }
-    done += static_cast<size_t>(wrote);
-  }
-  return ::close(fd) == 0;
-}
-
-}  // namespace
 
 void write_png(const std::string& path, const Canvas& canvas) {
   std::vector<unsigned char> encoded;
@@ -41,17 +20,7 @@ void write_png(const std::string& path, const Canvas& canvas) {
       lodepng::encode(encoded, canvas.pixels(), static_cast<unsigned>(canvas.width()),
                       static_cast<unsigned>(canvas.height()), LCT_RGB, 8);
   if (error != 0) fail("cannot write ", path, ": PNG encoding failed: ", lodepng_error_text(error));
-  const std::string temp = path + ".tmp";
-  if (!write_whole_file(temp, encoded)) {
-    const int saved = errno;
-    ::unlink(temp.c_str());
-    fail("cannot write ", path, " (through ", temp, "): ", std::strerror(saved));
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(temp.c_str());
-    fail("cannot write ", path, " (renaming ", temp, " over it): ", std::strerror(saved));
-  }
+  io::write_file_atomically(path, std::string(encoded.begin(), encoded.end()));
 }
 
 namespace {

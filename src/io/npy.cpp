@@ -1,14 +1,12 @@
 #include "sav/io/npy.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 
 #include "sav/error.h"
+#include "sav/io/atomic_file.h"
 
 namespace sav::io {
 
@@ -65,55 +63,15 @@ std::string make_prefix(const std::string& path, const std::vector<float>& value
   return prefix + header;
 }
 
-// False (with errno set) when a write fails.
-bool write_all(int fd, const void* data, size_t size) {
-  const char* bytes = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t put = ::write(fd, bytes, size);
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) return false;
-    bytes += put;
-    size -= static_cast<size_t>(put);
-  }
-  return true;
-}
-
-// Best effort: a rename is durable only once its folder is synced, and some filesystems refuse
-// to sync a folder, which loses nothing that was not already at risk.
-void sync_folder_of(const std::string& path) {
-  const std::string folder = std::filesystem::path(path).parent_path().string();
-  const int fd = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 void write_npy(const std::string& path, const std::vector<float>& values,
                const std::vector<int64_t>& shape) {
   const std::string prefix = make_prefix(path, values, shape);  // before the disk is touched
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot write ", path, ": cannot create ", tmp, ": ", std::strerror(errno));
-  const auto check = [&](bool ok, const std::string& step) {
-    if (!ok) fail("cannot write ", path, ": ", step, " failed: ", std::strerror(errno));
-  };
-  try {
-    check(write_all(fd, prefix.data(), prefix.size()) &&
-              write_all(fd, values.data(), values.size() * sizeof(float)),
-          "writing " + tmp);
-    check(::fsync(fd) == 0, "syncing " + tmp);
-    const int closed = ::close(fd);
-    fd = -1;
-    check(closed == 0, "closing " + tmp);
-    check(::rename(tmp.c_str(), path.c_str()) == 0, "renaming " + tmp + " over it");
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  sync_folder_of(path);
+  AtomicFile out(path);
+  out.write(prefix.data(), prefix.size());
+  out.write(values.data(), values.size() * sizeof(float));
+  out.commit();
 }
 
 }  // namespace sav::io

@@ -1,8 +1,5 @@
 #include "sav/io/safetensors.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -13,6 +10,7 @@
 #include <set>
 
 #include "sav/error.h"
+#include "sav/io/atomic_file.h"
 
 namespace sav::io {
 
@@ -50,19 +48,6 @@ uint64_t checked_numel(const std::vector<int64_t>& shape, const std::string& whe
     numel *= size;
   }
   return numel;
-}
-
-// False (with errno set) when a write fails.
-bool write_all(int fd, const void* data, size_t size) {
-  const char* bytes = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t put = ::write(fd, bytes, size);
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) return false;
-    bytes += put;
-    size -= static_cast<size_t>(put);
-  }
-  return true;
 }
 
 // Validates `file` and returns its JSON header, padded with spaces so that the data starts at a
@@ -164,16 +149,6 @@ Entry read_entry(const std::string& path, const std::string& name, const Json& i
   return entry;
 }
 
-// Best effort: a rename is durable only once its folder is synced, and some filesystems refuse
-// to sync a folder, which loses nothing that was not already at risk.
-void sync_folder_of(const std::string& path) {
-  const std::string folder = std::filesystem::path(path).parent_path().string();
-  const int fd = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 const StoredTensor* SafetensorsFile::find(const std::string& name) const {
@@ -187,30 +162,13 @@ void save_safetensors(const std::string& path, const SafetensorsFile& file) {
   const std::string header = make_header(path, file);  // before the disk is touched
   uint8_t prefix[8];
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<uint8_t>(header.size() >> (8 * i));
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot write ", path, ": cannot create ", tmp, ": ", std::strerror(errno));
-  const auto check = [&](bool ok, const std::string& step) {
-    if (!ok) fail("cannot write ", path, ": ", step, " failed: ", std::strerror(errno));
-  };
-  try {
-    check(write_all(fd, prefix, sizeof prefix) && write_all(fd, header.data(), header.size()),
-          "writing " + tmp);
-    for (const StoredTensor& tensor : file.tensors) {
-      check(write_all(fd, tensor.values.data(), tensor.values.size() * sizeof(float)),
-            "writing " + tmp);
-    }
-    check(::fsync(fd) == 0, "syncing " + tmp);
-    const int closed = ::close(fd);
-    fd = -1;
-    check(closed == 0, "closing " + tmp);
-    check(::rename(tmp.c_str(), path.c_str()) == 0, "renaming " + tmp + " over it");
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+  AtomicFile out(path);
+  out.write(prefix, sizeof prefix);
+  out.write(header.data(), header.size());
+  for (const StoredTensor& tensor : file.tensors) {
+    out.write(tensor.values.data(), tensor.values.size() * sizeof(float));
   }
-  sync_folder_of(path);
+  out.commit();
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {

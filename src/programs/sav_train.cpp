@@ -10,6 +10,7 @@
 
 #include "sav/backend.h"
 #include "sav/data/cifar10.h"
+#include "programs/run_program.h"
 #include "sav/error.h"
 #include "sav/train/trainer.h"
 
@@ -206,13 +207,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const sav::UsageError& e) {
-    std::cerr << "sav_train: " << e.what() << std::endl;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "sav_train: " << e.what() << std::endl;
-    return 1;
-  }
+  return sav::run_program("sav_train", [&] { return run(argc, argv); });
 }

@@ -9,6 +9,7 @@
 #include "sav/backend.h"
 #include "sav/data/cifar10.h"
 #include "sav/data/images.h"
+#include "programs/run_program.h"
 #include "sav/error.h"
 #include "sav/image/png.h"
 #include "sav/io/npy.h"
@@ -282,13 +283,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const sav::UsageError& e) {
-    std::cerr << "sav_viz: " << e.what() << std::endl;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "sav_viz: " << e.what() << std::endl;
-    return 1;
-  }
+  return sav::run_program("sav_viz", [&] { return run(argc, argv); });
 }

@@ -11,6 +11,7 @@
 #include "sav/data/loader.h"
 #include "sav/error.h"
 #include "sav/image/plot.h"
+#include "sav/io/atomic_file.h"
 #include "sav/ops.h"
 #include "sav/optim/adam.h"
 #include "sav/random.h"
@@ -34,23 +35,6 @@ int64_t count_correct(const std::vector<float>& logits, const std::vector<int32_
     correct += std::max_element(row, row + classes) - row == labels[i];
   }
   return correct;
-}
-
-// Writes `text` to `path` through a temporary file and a rename.
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << text;
-    if (!out.flush()) {
-      std::remove(temporary.c_str());
-      fail("cannot write ", path);
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    fail("cannot write ", path, ": rename failed");
-  }
 }
 
 std::string csv_text(const std::vector<EpochReport>& history) {
@@ -236,7 +220,7 @@ TrainResult train(const TrainOptions& options, const TrainData& data, TrainObser
     save_checkpoint(last_path, model, config, state, &adam);
     if (report.best) save_checkpoint(best_path, model, config, state);
     result.history.push_back(report);
-    write_atomically(csv_path, csv_text(result.history));
+    io::write_file_atomically(csv_path, csv_text(result.history));
     plot(curves_path, result.history);
     observer.on_epoch(report);
   }
