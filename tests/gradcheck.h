@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct OpCase {
   double tolerance = 1e-3;
   double step = 1e-2;  // central-difference step
 };
+
+// How GoogleTest names a case in its messages.
+inline void PrintTo(const OpCase& op_case, std::ostream* out) { *out << op_case.name; }
 
 // Inputs of a case drawn from a seeded generator, on `device`.
 std::vector<Tensor> make_inputs(const OpCase& op_case, Device device, uint64_t seed);

@@ -29,6 +29,9 @@ class Backend {
   // Number of threads the row-wise kernels and the BLAS use; 0 means all cores.
   virtual void set_num_threads(int threads) = 0;
   virtual int num_threads() const = 0;
+  // TF32 tensor-core math in the matrix products, where the device has it (off by default: exact
+  // float32). The CPU has none and ignores it.
+  virtual void set_tf32(bool enabled) = 0;
 
   // Memory. allocate returns storage aligned to 64 bytes and throws sav::Error naming the size
   // when it cannot; deallocate accepts what allocate returned (or null).

@@ -1,13 +1,24 @@
 // The one place that knows which backends this build has.
+#include <map>
+#include <memory>
+#include <mutex>
+
 #include "backends/cpu/cpu_backend.h"
 #include "sav/backend.h"
 #include "sav/error.h"
+#if SAV_HAVE_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
 
 namespace sav {
 
 bool device_available(Device device) {
   if (device.type == DeviceType::kCpu) return device.index == 0;
+#if SAV_HAVE_CUDA
+  return cuda_device_usable(device.index);
+#else
   return false;  // this build has no CUDA backend
+#endif
 }
 
 Backend& backend_for(Device device) {
@@ -16,8 +27,17 @@ Backend& backend_for(Device device) {
     static CpuBackend cpu;
     return cpu;
   }
+#if SAV_HAVE_CUDA
+  static std::mutex mutex;
+  static std::map<int, std::unique_ptr<CudaBackend>> gpus;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::unique_ptr<CudaBackend>& gpu = gpus[device.index];
+  if (!gpu) gpu = std::make_unique<CudaBackend>(device.index);
+  return *gpu;
+#else
   fail("device ", device, " is not available: this build of sav has no CUDA backend "
        "(use --device cpu)");
+#endif
 }
 
 }  // namespace sav

@@ -114,7 +114,7 @@ int run(int argc, char** argv) {
   double lr = 0;
   uint64_t seed = 0;
   int threads = 0;
-  bool resume = false, augment = false;
+  bool resume = false, augment = false, tf32 = false;
   app.add_option("--config", config_path, "configuration file (JSON)")->capture_default_str();
   app.add_option("--data", data_dir, "folder of the CIFAR-10 binary batches")->capture_default_str();
   auto* epochs_opt = app.add_option("--epochs", epochs, "number of epochs (config: training.epochs)")
@@ -139,6 +139,7 @@ int run(int argc, char** argv) {
                                  "training.val_split, 5000; 0: train on all 50,000)")
                       ->check(number_above(0, true));
   auto* augment_opt = app.add_flag("--augment", augment, "random crop (pad 4) and horizontal flip");
+  app.add_flag("--tf32", tf32, "TF32 tensor-core matrix products on the GPU (faster, less exact)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -161,6 +162,7 @@ int run(int argc, char** argv) {
   }
   Backend& backend = backend_for(device);
   backend.set_num_threads(threads);
+  backend.set_tf32(tf32);
 
   const data::Cifar10 cifar = data::open_cifar10(data_dir);
   if (config.val_split >= cifar.train.size()) {

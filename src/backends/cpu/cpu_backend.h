@@ -14,6 +14,7 @@ class CpuBackend final : public Backend {
   std::string describe() const override;
   void set_num_threads(int threads) override;
   int num_threads() const override { return threads_; }
+  void set_tf32(bool /*enabled*/) override {}
 
   void* allocate(size_t bytes) override;
   void deallocate(void* ptr) noexcept override;

@@ -1,0 +1,91 @@
+// The CUDA backend: cuBLAS for every matrix product, CUDA kernels for the rest, everything on
+// one stream of one device. Tensors, gradients and optimizer state stay on the GPU; only what
+// the caller uploads or downloads crosses the bus. Built only when CMake finds the CUDA toolkit.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "sav/backend.h"
+
+namespace sav {
+
+// Throws sav::Error naming the failed call, the file, the line and CUDA's message.
+void cuda_check(cudaError_t status, const char* call, const char* file, int line);
+void cublas_check(cublasStatus_t status, const char* call, const char* file, int line);
+#define SAV_CUDA_CHECK(call) ::sav::cuda_check((call), #call, __FILE__, __LINE__)
+#define SAV_CUBLAS_CHECK(call) ::sav::cublas_check((call), #call, __FILE__, __LINE__)
+
+// Whether a CUDA device `index` exists and its driver answers.
+bool cuda_device_usable(int index);
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device_index);
+  ~CudaBackend() override;
+
+  Device device() const override { return Device::cuda(device_index_); }
+  std::string describe() const override;
+  // The host threads matter little here; kept for the interface.
+  void set_num_threads(int threads) override;
+  int num_threads() const override { return 1; }
+  void set_tf32(bool enabled) override;
+
+  void* allocate(size_t bytes) override;
+  void deallocate(void* ptr) noexcept override;
+  void upload(void* dst, const void* host_src, size_t bytes) override;
+  void download(void* host_dst, const void* src, size_t bytes) override;
+  void copy(void* dst, const void* src, size_t bytes) override;
+  void fill(float* dst, float value, int64_t n) override;
+  void synchronize() override;
+
+  void gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha, const float* a,
+            int lda, const float* b, int ldb, float beta, float* c, int ldc) override;
+  void gemm_strided_batched(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
+                            const float* a, int lda, int64_t stride_a, const float* b, int ldb,
+                            int64_t stride_b, float beta, float* c, int ldc, int64_t stride_c,
+                            int batch) override;
+
+  void add(float* y, const float* a, const float* b, int64_t n, int64_t b_n) override;
+  void accumulate(float* y, const float* x, int64_t n) override;
+  void sum_rows_accumulate(float* y, const float* x, int64_t rows, int64_t cols) override;
+  void relu_forward(float* y, const float* x, int64_t n) override;
+  void relu_backward(float* dx, const float* x, const float* dy, int64_t n) override;
+  void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
+                       uint64_t stream) override;
+  void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
+                        uint64_t stream) override;
+  void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w,
+                         const float* b, int64_t rows, int64_t cols, float eps) override;
+  void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                          const float* w, const float* mean, const float* rstd, int64_t rows,
+                          int64_t cols) override;
+  void softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) override;
+  void softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
+                        int64_t cols) override;
+  void cross_entropy_forward(float* loss, float* probs, const float* logits,
+                             const int32_t* labels, int64_t batch, int64_t classes) override;
+  void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
+                              const float* dloss, int64_t batch, int64_t classes) override;
+  void adam_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr,
+                   float beta1, float beta2, float eps, float weight_decay,
+                   int64_t step) override;
+  void split_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
+                   int64_t head_dim) override;
+  void merge_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
+                   int64_t head_dim, bool accumulate) override;
+  void copy_tokens(float* dst, int64_t dst_tokens, int64_t dst_start, bool dst_shared,
+                   const float* src, int64_t src_tokens, int64_t src_start, bool src_shared,
+                   int64_t batch, int64_t count, int64_t dim, bool accumulate) override;
+
+  cudaStream_t stream() const { return stream_; }
+
+ private:
+  int device_index_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+};
+
+}  // namespace sav

@@ -1,0 +1,290 @@
+// CudaBackend: element-wise kernels (fill, add, relu, dropout, Adam), the reductions their
+// gradients need, and the kernels that move values between layouts (attention heads, tokens).
+// Every kernel runs on the backend's stream; sums are taken in a fixed order, never with
+// floating-point atomics, so that a run gives the same bits every time.
+#include <algorithm>
+#include <cmath>
+
+#include "backends/cuda/cuda_backend.h"
+#include "sav/random.h"
+
+namespace sav {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kMaxBlocks = 65535;  // larger sizes are covered by grid-stride loops
+
+unsigned int blocks_for(int64_t n) {
+  return static_cast<unsigned int>(std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks));
+}
+
+__device__ int64_t global_index() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+
+__device__ int64_t grid_stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
+
+// dst (n) = value.
+__global__ void fill_kernel(float* dst, float value, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) dst[i] = value;
+}
+
+// y (n) = a (n) + b (b_n) broadcast over rows of b_n; y may alias a.
+__global__ void add_kernel(float* y, const float* a, const float* b, int64_t n, int64_t b_n) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) {
+    y[i] = a[i] + b[b_n == n ? i : i % b_n];
+  }
+}
+
+// y (n) += x (n).
+__global__ void accumulate_kernel(float* y, const float* x, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) y[i] += x[i];
+}
+
+// y (cols) += sum over rows of x (rows, cols). A block of 32 x 32 threads owns 32 columns:
+// row lane ty sums rows ty, ty + 32, ... in order, then the 32 partial sums of each column are
+// added in a fixed tree. The order depends only on the shape, never on scheduling.
+constexpr int kColumnsPerBlock = 32;
+constexpr int kRowLanes = 32;
+
+__global__ void sum_rows_kernel(float* y, const float* x, int64_t rows, int64_t cols) {
+  __shared__ float partial[kRowLanes][kColumnsPerBlock];
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * kColumnsPerBlock + threadIdx.x;
+  float sum = 0.0f;
+  if (j < cols) {
+    for (int64_t r = threadIdx.y; r < rows; r += kRowLanes) sum += x[r * cols + j];
+  }
+  partial[threadIdx.y][threadIdx.x] = sum;
+  __syncthreads();
+  for (unsigned int half = kRowLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial[threadIdx.y][threadIdx.x] += partial[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && j < cols) y[j] += partial[0][threadIdx.x];
+}
+
+// y (n) = max(x, 0).
+__global__ void relu_forward_kernel(float* y, const float* x, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+// dx (n) += dy * (x > 0).
+__global__ void relu_backward_kernel(float* dx, const float* x, const float* dy, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+// out (n) (+)= in (n) * keep / (1 - p). One thread per Philox block of four elements, drawn
+// exactly as the CPU backend draws them; __fmul_rn keeps the product from being fused into an
+// FMA, so the values match the CPU's bit for bit.
+template <bool kAccumulate>
+__global__ void dropout_kernel(float* out, const float* in, int64_t n, float p, float scale,
+                               uint64_t seed, uint64_t stream) {
+  const int64_t blocks = (n + 3) / 4;
+  for (int64_t block = global_index(); block < blocks; block += grid_stride()) {
+    const PhiloxBlock bits = random_block(seed, stream, static_cast<uint64_t>(block));
+    for (int lane = 0; lane < 4; ++lane) {
+      const int64_t i = block * 4 + lane;
+      if (i >= n) break;
+      const float value = uniform_from_bits(bits[lane]) >= p ? __fmul_rn(in[i], scale) : 0.0f;
+      if (kAccumulate) {
+        out[i] += value;
+      } else {
+        out[i] = value;
+      }
+    }
+  }
+}
+
+// One AdamW step on param, grad, m, v (n each); m_scale and v_scale are the bias corrections.
+__global__ void adam_kernel(float* param, const float* grad, float* m, float* v, int64_t n,
+                            float lr, float beta1, float beta2, float eps, float decay,
+                            float m_scale, float v_scale) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) {
+    const float g = grad[i];
+    const float m_i = beta1 * m[i] + (1.0f - beta1) * g;
+    const float v_i = beta2 * v[i] + (1.0f - beta2) * g * g;
+    m[i] = m_i;
+    v[i] = v_i;
+    param[i] = param[i] * decay - lr * (m_i * m_scale) / (sqrtf(v_i * v_scale) + eps);
+  }
+}
+
+// src (batch, n, heads * head_dim) -> dst (batch, heads, n, head_dim); one thread per dst value.
+__global__ void split_heads_kernel(float* dst, const float* src, int64_t total, int64_t n,
+                                   int64_t heads, int64_t head_dim) {
+  for (int64_t i = global_index(); i < total; i += grid_stride()) {
+    const int64_t d = i % head_dim;
+    const int64_t t = (i / head_dim) % n;
+    const int64_t h = (i / (head_dim * n)) % heads;
+    const int64_t b = i / (head_dim * n * heads);
+    dst[i] = src[((b * n + t) * heads + h) * head_dim + d];
+  }
+}
+
+// src (batch, heads, n, head_dim) -> dst (batch, n, heads * head_dim), copied or added; one
+// thread per dst value.
+__global__ void merge_heads_kernel(float* dst, const float* src, int64_t total, int64_t n,
+                                   int64_t heads, int64_t head_dim, bool accumulate) {
+  for (int64_t i = global_index(); i < total; i += grid_stride()) {
+    const int64_t d = i % head_dim;
+    const int64_t h = (i / head_dim) % heads;
+    const int64_t t = (i / (head_dim * heads)) % n;
+    const int64_t b = i / (head_dim * heads * n);
+    const float value = src[((b * heads + h) * n + t) * head_dim + d];
+    if (accumulate) {
+      dst[i] += value;
+    } else {
+      dst[i] = value;
+    }
+  }
+}
+
+// Where batch item b's token range starts in a (batch or 1, tokens, dim) tensor.
+__device__ int64_t token_offset(int64_t b, bool shared, int64_t tokens, int64_t start,
+                                int64_t dim) {
+  return ((shared ? 0 : b) * tokens + start) * dim;
+}
+
+// dst[b, dst_start + t, :] (+)= src[b or 0, src_start + t, :] for an unshared dst; one thread per
+// value of the batch x (count * dim) ranges.
+__global__ void copy_tokens_kernel(float* dst, int64_t dst_tokens, int64_t dst_start,
+                                   const float* src, int64_t src_tokens, int64_t src_start,
+                                   bool src_shared, int64_t batch, int64_t width, int64_t dim,
+                                   bool accumulate) {
+  for (int64_t i = global_index(); i < batch * width; i += grid_stride()) {
+    const int64_t b = i / width, j = i % width;
+    const float value = src[token_offset(b, src_shared, src_tokens, src_start, dim) + j];
+    float* out = dst + token_offset(b, false, dst_tokens, dst_start, dim) + j;
+    if (accumulate) {
+      *out += value;
+    } else {
+      *out = value;
+    }
+  }
+}
+
+// dst[0, dst_start + t, :] += sum over b of src[b or 0, src_start + t, :]: the gradient of a
+// broadcast. One thread per value of the (count * dim) range adds the batch in order, as the
+// CPU backend does, so both give the same bits.
+__global__ void copy_tokens_to_shared_kernel(float* dst, int64_t dst_start, const float* src,
+                                             int64_t src_tokens, int64_t src_start,
+                                             bool src_shared, int64_t batch, int64_t width,
+                                             int64_t dim) {
+  for (int64_t j = global_index(); j < width; j += grid_stride()) {
+    float sum = dst[dst_start * dim + j];
+    for (int64_t b = 0; b < batch; ++b) {
+      sum += src[token_offset(b, src_shared, src_tokens, src_start, dim) + j];
+    }
+    dst[dst_start * dim + j] = sum;
+  }
+}
+
+}  // namespace
+
+void CudaBackend::fill(float* dst, float value, int64_t n) {
+  if (n <= 0) return;
+  fill_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(dst, value, n);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::add(float* y, const float* a, const float* b, int64_t n, int64_t b_n) {
+  if (n <= 0) return;
+  add_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(y, a, b, n, b_n);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::accumulate(float* y, const float* x, int64_t n) {
+  if (n <= 0) return;
+  accumulate_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(y, x, n);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::sum_rows_accumulate(float* y, const float* x, int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  const auto blocks = static_cast<unsigned int>((cols + kColumnsPerBlock - 1) / kColumnsPerBlock);
+  sum_rows_kernel<<<blocks, dim3(kColumnsPerBlock, kRowLanes), 0, stream_>>>(y, x, rows, cols);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::relu_forward(float* y, const float* x, int64_t n) {
+  if (n <= 0) return;
+  relu_forward_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(y, x, n);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::relu_backward(float* dx, const float* x, const float* dy, int64_t n) {
+  if (n <= 0) return;
+  relu_backward_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(dx, x, dy, n);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
+                                  uint64_t stream) {
+  if (n <= 0) return;
+  const float scale = 1.0f / (1.0f - p);
+  dropout_kernel<false><<<blocks_for((n + 3) / 4), kThreads, 0, stream_>>>(y, x, n, p, scale,
+                                                                         seed, stream);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
+                                   uint64_t stream) {
+  if (n <= 0) return;
+  const float scale = 1.0f / (1.0f - p);
+  dropout_kernel<true><<<blocks_for((n + 3) / 4), kThreads, 0, stream_>>>(dx, dy, n, p, scale,
+                                                                        seed, stream);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::adam_update(float* param, const float* grad, float* m, float* v, int64_t n,
+                              float lr, float beta1, float beta2, float eps, float weight_decay,
+                              int64_t step) {
+  if (n <= 0) return;
+  // The bias corrections in double on the host, exactly as the CPU backend computes them.
+  const double t = static_cast<double>(step);
+  const float m_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta1}, t)));
+  const float v_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta2}, t)));
+  const float decay = 1.0f - lr * weight_decay;
+  adam_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(param, grad, m, v, n, lr, beta1, beta2,
+                                                       eps, decay, m_scale, v_scale);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::split_heads(float* dst, const float* src, int64_t batch, int64_t n,
+                              int64_t heads, int64_t head_dim) {
+  const int64_t total = batch * n * heads * head_dim;
+  if (total <= 0) return;
+  split_heads_kernel<<<blocks_for(total), kThreads, 0, stream_>>>(dst, src, total, n, heads,
+                                                                  head_dim);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::merge_heads(float* dst, const float* src, int64_t batch, int64_t n,
+                              int64_t heads, int64_t head_dim, bool accumulate) {
+  const int64_t total = batch * n * heads * head_dim;
+  if (total <= 0) return;
+  merge_heads_kernel<<<blocks_for(total), kThreads, 0, stream_>>>(dst, src, total, n, heads,
+                                                                  head_dim, accumulate);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::copy_tokens(float* dst, int64_t dst_tokens, int64_t dst_start, bool dst_shared,
+                              const float* src, int64_t src_tokens, int64_t src_start,
+                              bool src_shared, int64_t batch, int64_t count, int64_t dim,
+                              bool accumulate) {
+  const int64_t width = count * dim;  // one batch item's range, contiguous in both tensors
+  if (batch <= 0 || width <= 0) return;
+  if (dst_shared) {  // always adds, like the CPU backend: a shared dst requires accumulate
+    copy_tokens_to_shared_kernel<<<blocks_for(width), kThreads, 0, stream_>>>(
+        dst, dst_start, src, src_tokens, src_start, src_shared, batch, width, dim);
+  } else {
+    copy_tokens_kernel<<<blocks_for(batch * width), kThreads, 0, stream_>>>(
+        dst, dst_tokens, dst_start, src, src_tokens, src_start, src_shared, batch, width, dim,
+        accumulate);
+  }
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace sav

@@ -1,0 +1,278 @@
+// CudaBackend: row-wise kernels (layernorm, softmax, cross-entropy). Rows are short (10 to a few
+// hundred values), so one warp owns a row: lane l handles columns l, l + 32, ... and the warp
+// combines its lanes with a butterfly of shuffles. Every sum is taken in an order fixed by the
+// shape alone (no floating-point atomics), so a run gives the same bits every time.
+#include <algorithm>
+#include <cmath>
+
+#include "backends/cuda/cuda_backend.h"
+
+namespace sav {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kWarpsPerBlock = 8;
+constexpr int kThreads = kWarp * kWarpsPerBlock;
+constexpr int64_t kMaxBlocks = 65535;  // more rows are covered by grid-stride loops
+constexpr unsigned int kFullMask = 0xffffffffu;
+
+unsigned int blocks_for_rows(int64_t rows) {
+  return static_cast<unsigned int>(
+      std::min<int64_t>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock, kMaxBlocks));
+}
+
+// Every lane ends with the same value: a butterfly adds the same pairs on both sides.
+__device__ float warp_sum(float value) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    value += __shfl_xor_sync(kFullMask, value, offset);
+  }
+  return value;
+}
+
+__device__ float warp_max(float value) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    value = fmaxf(value, __shfl_xor_sync(kFullMask, value, offset));
+  }
+  return value;
+}
+
+// The first row of this warp, and the step to its next; the whole warp shares each row, so all
+// lanes stay together in the shuffles.
+__device__ int64_t first_row() {
+  return static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
+}
+__device__ int64_t row_stride() { return static_cast<int64_t>(gridDim.x) * kWarpsPerBlock; }
+__device__ int lane() { return static_cast<int>(threadIdx.x % kWarp); }
+
+// x, y (rows, cols); w, b (cols); mean, rstd (rows). One warp per row, two passes for the
+// variance as on the CPU.
+__global__ void layernorm_forward_kernel(float* y, float* mean, float* rstd, const float* x,
+                                         const float* w, const float* b, int64_t rows,
+                                         int64_t cols, float eps) {
+  for (int64_t r = first_row(); r < rows; r += row_stride()) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float sum = 0.0f;
+    for (int64_t j = lane(); j < cols; j += kWarp) sum += xr[j];
+    const float m = warp_sum(sum) / static_cast<float>(cols);
+    float squares = 0.0f;
+    for (int64_t j = lane(); j < cols; j += kWarp) squares += (xr[j] - m) * (xr[j] - m);
+    const float s = 1.0f / sqrtf(warp_sum(squares) / static_cast<float>(cols) + eps);
+    for (int64_t j = lane(); j < cols; j += kWarp) yr[j] = (xr[j] - m) * s * w[j] + b[j];
+    if (lane() == 0) {
+      mean[r] = m;
+      rstd[r] = s;
+    }
+  }
+}
+
+// dx (rows, cols) += rstd * (g - mean(g) - xhat * mean(g * xhat)) with xhat = (x - mean) * rstd
+// and g = dy * w. One warp per row.
+__global__ void layernorm_dx_kernel(float* dx, const float* dy, const float* x, const float* w,
+                                    const float* mean, const float* rstd, int64_t rows,
+                                    int64_t cols) {
+  for (int64_t r = first_row(); r < rows; r += row_stride()) {
+    const float* xr = x + r * cols;
+    const float* dyr = dy + r * cols;
+    const float m = mean[r], s = rstd[r];
+    float g_sum = 0.0f, gx_sum = 0.0f;
+    for (int64_t j = lane(); j < cols; j += kWarp) {
+      const float g = dyr[j] * w[j];
+      g_sum += g;
+      gx_sum += g * ((xr[j] - m) * s);
+    }
+    const float g_mean = warp_sum(g_sum) / static_cast<float>(cols);
+    const float gx_mean = warp_sum(gx_sum) / static_cast<float>(cols);
+    float* dxr = dx + r * cols;
+    for (int64_t j = lane(); j < cols; j += kWarp) {
+      const float xhat = (xr[j] - m) * s;
+      dxr[j] += s * (dyr[j] * w[j] - g_mean - xhat * gx_mean);
+    }
+  }
+}
+
+// dw (cols) += sum over rows of dy * xhat, db (cols) += sum over rows of dy; either may be null.
+// A block of 32 x 32 threads owns 32 columns: row lane ty sums rows ty, ty + 32, ... in order,
+// then the 32 partial sums of each column are added in a fixed tree.
+constexpr int kColumnsPerBlock = 32;
+constexpr int kRowLanes = 32;
+
+__global__ void layernorm_dw_db_kernel(float* dw, float* db, const float* dy, const float* x,
+                                       const float* mean, const float* rstd, int64_t rows,
+                                       int64_t cols) {
+  __shared__ float dw_partial[kRowLanes][kColumnsPerBlock];
+  __shared__ float db_partial[kRowLanes][kColumnsPerBlock];
+  const unsigned int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * kColumnsPerBlock + tx;
+  float dw_sum = 0.0f, db_sum = 0.0f;
+  if (j < cols) {
+    for (int64_t r = ty; r < rows; r += kRowLanes) {
+      const float d = dy[r * cols + j];
+      dw_sum += d * ((x[r * cols + j] - mean[r]) * rstd[r]);
+      db_sum += d;
+    }
+  }
+  dw_partial[ty][tx] = dw_sum;
+  db_partial[ty][tx] = db_sum;
+  __syncthreads();
+  for (unsigned int half = kRowLanes / 2; half > 0; half /= 2) {
+    if (ty < half) {
+      dw_partial[ty][tx] += dw_partial[ty + half][tx];
+      db_partial[ty][tx] += db_partial[ty + half][tx];
+    }
+    __syncthreads();
+  }
+  if (ty == 0 && j < cols) {
+    if (dw != nullptr) dw[j] += dw_partial[0][tx];
+    if (db != nullptr) db[j] += db_partial[0][tx];
+  }
+}
+
+// x, y (rows, cols); y may alias x: each lane reads a value before it writes it, and the row's
+// maximum is known before the first write.
+__global__ void softmax_forward_kernel(float* y, const float* x, int64_t rows, int64_t cols) {
+  for (int64_t r = first_row(); r < rows; r += row_stride()) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float top = -INFINITY;
+    for (int64_t j = lane(); j < cols; j += kWarp) top = fmaxf(top, xr[j]);
+    top = warp_max(top);
+    float sum = 0.0f;
+    for (int64_t j = lane(); j < cols; j += kWarp) {
+      yr[j] = expf(xr[j] - top);
+      sum += yr[j];
+    }
+    const float inv = 1.0f / warp_sum(sum);
+    for (int64_t j = lane(); j < cols; j += kWarp) yr[j] *= inv;
+  }
+}
+
+// dx = y * (dy - sum_j dy_j y_j), all (rows, cols); overwrites dx, which may alias dy: the
+// row's dot product is complete (the shuffles wait for every lane) before the first write.
+__global__ void softmax_backward_kernel(float* dx, const float* y, const float* dy, int64_t rows,
+                                        int64_t cols) {
+  for (int64_t r = first_row(); r < rows; r += row_stride()) {
+    const float* yr = y + r * cols;
+    const float* dyr = dy + r * cols;
+    float dot = 0.0f;
+    for (int64_t j = lane(); j < cols; j += kWarp) dot += dyr[j] * yr[j];
+    dot = warp_sum(dot);
+    float* dxr = dx + r * cols;
+    for (int64_t j = lane(); j < cols; j += kWarp) dxr[j] = yr[j] * (dyr[j] - dot);
+  }
+}
+
+// logits, probs (batch, classes); labels (batch); loss (1) = mean over rows of -log p[label].
+// One block of 32 warps: warp w takes rows w, w + 32, ... and adds their losses in order in
+// double; thread 0 then adds the 32 warp sums in order. Fixed by the batch size alone.
+constexpr int kLossWarps = 32;
+
+__global__ void cross_entropy_forward_kernel(float* loss, float* probs, const float* logits,
+                                             const int32_t* labels, int64_t batch,
+                                             int64_t classes) {
+  __shared__ double warp_losses[kLossWarps];
+  const unsigned int warp = threadIdx.x / kWarp;
+  double mine = 0.0;
+  for (int64_t i = warp; i < batch; i += kLossWarps) {
+    const float* zr = logits + i * classes;
+    float* pr = probs + i * classes;
+    float top = -INFINITY;
+    for (int64_t j = lane(); j < classes; j += kWarp) top = fmaxf(top, zr[j]);
+    top = warp_max(top);
+    float sum = 0.0f;
+    for (int64_t j = lane(); j < classes; j += kWarp) {
+      pr[j] = expf(zr[j] - top);
+      sum += pr[j];
+    }
+    sum = warp_sum(sum);
+    for (int64_t j = lane(); j < classes; j += kWarp) pr[j] /= sum;
+    const float row_loss = logf(sum) + top - zr[labels[i]];
+    mine += static_cast<double>(row_loss);
+  }
+  if (lane() == 0) warp_losses[warp] = mine;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double total = 0.0;
+    for (int w = 0; w < kLossWarps; ++w) total += warp_losses[w];
+    loss[0] = static_cast<float>(total / static_cast<double>(batch));
+  }
+}
+
+// dlogits (batch, classes) += (*dloss / batch) * (probs - onehot(labels)); *dloss is read on the
+// device, so the backward pass never waits for the host.
+__global__ void cross_entropy_backward_kernel(float* dlogits, const float* probs,
+                                              const int32_t* labels, const float* dloss,
+                                              int64_t batch, int64_t classes) {
+  const float scale = dloss[0] / static_cast<float>(batch);
+  const int64_t n = batch * classes;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n;
+       k += stride) {
+    const int64_t i = k / classes, j = k % classes;
+    const float target = j == labels[i] ? 1.0f : 0.0f;
+    dlogits[k] += scale * (probs[k] - target);
+  }
+}
+
+}  // namespace
+
+void CudaBackend::layernorm_forward(float* y, float* mean, float* rstd, const float* x,
+                                    const float* w, const float* b, int64_t rows, int64_t cols,
+                                    float eps) {
+  if (rows <= 0 || cols <= 0) return;
+  layernorm_forward_kernel<<<blocks_for_rows(rows), kThreads, 0, stream_>>>(y, mean, rstd, x, w,
+                                                                            b, rows, cols, eps);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::layernorm_backward(float* dx, float* dw, float* db, const float* dy,
+                                     const float* x, const float* w, const float* mean,
+                                     const float* rstd, int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  if (dx != nullptr) {
+    layernorm_dx_kernel<<<blocks_for_rows(rows), kThreads, 0, stream_>>>(dx, dy, x, w, mean, rstd,
+                                                                         rows, cols);
+    SAV_CUDA_CHECK(cudaGetLastError());
+  }
+  if (dw != nullptr || db != nullptr) {
+    const auto blocks =
+        static_cast<unsigned int>((cols + kColumnsPerBlock - 1) / kColumnsPerBlock);
+    layernorm_dw_db_kernel<<<blocks, dim3(kColumnsPerBlock, kRowLanes), 0, stream_>>>(
+        dw, db, dy, x, mean, rstd, rows, cols);
+    SAV_CUDA_CHECK(cudaGetLastError());
+  }
+}
+
+void CudaBackend::softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  softmax_forward_kernel<<<blocks_for_rows(rows), kThreads, 0, stream_>>>(y, x, rows, cols);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
+                                   int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  softmax_backward_kernel<<<blocks_for_rows(rows), kThreads, 0, stream_>>>(dx, y, dy, rows, cols);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::cross_entropy_forward(float* loss, float* probs, const float* logits,
+                                        const int32_t* labels, int64_t batch, int64_t classes) {
+  if (batch <= 0 || classes <= 0) return;
+  cross_entropy_forward_kernel<<<1, kLossWarps * kWarp, 0, stream_>>>(loss, probs, logits, labels,
+                                                                      batch, classes);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
+                                         const float* dloss, int64_t batch, int64_t classes) {
+  const int64_t n = batch * classes;
+  if (n <= 0) return;
+  const auto blocks = static_cast<unsigned int>(std::min<int64_t>((n + kThreads - 1) / kThreads,
+                                                                  kMaxBlocks));
+  cross_entropy_backward_kernel<<<blocks, kThreads, 0, stream_>>>(dlogits, probs, labels, dloss,
+                                                                  batch, classes);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace sav

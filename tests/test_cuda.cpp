@@ -1,0 +1,132 @@
+// The CUDA backend against the CPU reference: every op of the table, forward and backward, the
+// dropout masks, and a few training steps. Skipped where no GPU is usable.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "op_cases.h"
+#include "sav/backend.h"
+#include "sav/error.h"
+#include "sav/nn/vit.h"
+#include "sav/ops.h"
+#include "sav/optim/adam.h"
+
+namespace sav::testing {
+namespace {
+
+bool gpu_usable() { return device_available(Device::cuda()); }
+
+// max |a - b| / max(1, max |b|): the error of a GPU result against the CPU's.
+double normalised_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double diff = 0, scale = 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::fabs(double{a[i]} - b[i]));
+    scale = std::max(scale, std::fabs(double{b[i]}));
+  }
+  return diff / scale;
+}
+
+class CudaOps : public ::testing::TestWithParam<OpCase> {
+ protected:
+  void SetUp() override {
+    if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device: the CUDA backend is not tested here";
+  }
+};
+
+// Same inputs, same output gradient: the GPU's output and input gradients match the CPU's.
+TEST_P(CudaOps, ForwardAndBackwardMatchTheCpu) {
+  const OpCase& op_case = GetParam();
+  std::vector<Tensor> cpu_in = make_inputs(op_case, Device::cpu(), 3);
+  std::vector<Tensor> gpu_in = make_inputs(op_case, Device::cuda(), 3);
+  const Tensor cpu_out = op_case.forward(cpu_in), gpu_out = op_case.forward(gpu_in);
+  ASSERT_EQ(gpu_out.shape(), cpu_out.shape());
+  EXPECT_LT(normalised_error(gpu_out.to_vector(), cpu_out.to_vector()), 1e-5) << op_case.name;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  std::vector<float> seed(cpu_out.numel());
+  for (float& s : seed) s = uniform(rng);
+  cpu_out.backward(Tensor::from_vector(cpu_out.shape(), seed));
+  gpu_out.backward(Tensor::from_vector(gpu_out.shape(), seed, Device::cuda()));
+  for (size_t i = 0; i < cpu_in.size(); ++i) {
+    if (!op_case.inputs[i].requires_grad) continue;
+    EXPECT_LT(normalised_error(gpu_in[i].grad().to_vector(), cpu_in[i].grad().to_vector()), 1e-5)
+        << op_case.name << " input " << i;
+  }
+}
+
+TEST_P(CudaOps, MatchesCentralDifferences) {
+  const GradCheckResult result = check_gradients(GetParam(), Device::cuda());
+  EXPECT_TRUE(result.passed) << result.report;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, CudaOps, ::testing::ValuesIn(all_op_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(Cuda, DropoutDrawsTheCpuMask) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  const std::vector<float> ones(100003, 1.0f);
+  const auto cpu = ops::dropout(Tensor::from_vector({100003}, ones), 0.1f, 42, 7).to_vector();
+  const auto gpu =
+      ops::dropout(Tensor::from_vector({100003}, ones, Device::cuda()), 0.1f, 42, 7).to_vector();
+  EXPECT_EQ(gpu, cpu);
+}
+
+// Five Adam steps of a tiny ViT from the same weights on the same batch: the GPU's losses follow
+// the CPU's within 1e-4 (relative), and so do the weights.
+TEST(Cuda, TrainingStepsFollowTheCpu) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  nn::VitConfig config;
+  config.d_model = 32;
+  config.heads = 4;
+  config.layers = 2;
+  config.d_ff = 64;
+  nn::VisionTransformer cpu_model(config, Device::cpu()), gpu_model(config, Device::cuda());
+  cpu_model.initialize(11);
+  for (size_t i = 0; i < cpu_model.parameters().size(); ++i) {
+    const std::vector<float> values = cpu_model.parameters()[i].tensor.to_vector();
+    const Tensor& p = gpu_model.parameters()[i].tensor;
+    p.backend().upload(p.data(), values.data(), sizeof(float) * values.size());
+  }
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> uniform(0, 1);
+  std::vector<float> images(16 * 64 * 48);
+  for (float& v : images) v = uniform(rng);
+  std::vector<int32_t> labels(16);
+  for (auto& l : labels) l = static_cast<int32_t>(rng() % 10);
+  auto run = [&](const nn::VisionTransformer& model, Device device) {
+    std::vector<Tensor> params;
+    for (const auto& p : model.parameters()) params.push_back(p.tensor);
+    optim::AdamOptions options;
+    options.lr = 1e-3f;
+    optim::Adam adam(params, options);
+    const Tensor x = Tensor::from_vector({16, 64, 48}, images, device);
+    std::vector<float> losses;
+    for (uint64_t step = 0; step < 5; ++step) {
+      adam.zero_grad();
+      const Tensor loss = ops::cross_entropy(model.forward(x, true, 3, step).logits, labels);
+      losses.push_back(loss.item());
+      loss.backward();
+      adam.step();
+    }
+    return losses;
+  };
+  const std::vector<float> cpu = run(cpu_model, Device::cpu());
+  const std::vector<float> gpu = run(gpu_model, Device::cuda());
+  for (size_t s = 0; s < cpu.size(); ++s) {
+    EXPECT_NEAR(gpu[s], cpu[s], 1e-4 * std::fabs(cpu[s])) << "step " << s;
+  }
+  EXPECT_LT(normalised_error(gpu_model.parameters()[1].tensor.to_vector(),
+                             cpu_model.parameters()[1].tensor.to_vector()),
+            1e-4);
+}
+
+TEST(Cuda, AMissingDeviceIsAClearError) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  EXPECT_FALSE(device_available(Device::cuda(99)));
+  EXPECT_THROW(Tensor::zeros({2}, Device::cuda(99)), Error);
+}
+
+}  // namespace
+}  // namespace sav::testing
