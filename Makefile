@@ -31,7 +31,7 @@ data:
 	@tools/get-cifar10.sh
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
 	$(BUILD_DIR)/sav_bench
