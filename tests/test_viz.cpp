@@ -1,6 +1,8 @@
 // The bridge from the model to the maps, and the figures sav_viz draws.
 #include <gtest/gtest.h>
 
+#include <lodepng.h>
+
 #include <cmath>
 
 #include "reference.h"
@@ -95,6 +97,35 @@ TEST(Figures, OverlayTilesAndGridHaveTheirSizes) {
   const image::Canvas back = image::read_png(folder.file("tile.png"));
   EXPECT_EQ(back.width(), tile.width());
   EXPECT_EQ(back.pixels(), tile.pixels());
+}
+
+}  // namespace
+}  // namespace sav::testing
+
+namespace sav::testing {
+namespace {
+
+// Encodes a 4 x 4 PNG stored with exactly `type` (no automatic choice of the smallest type).
+void write_typed_png(const std::string& path, LodePNGColorType type, unsigned channels) {
+  std::vector<unsigned char> pixels(4 * 4 * channels);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<unsigned char>(i * 13);
+  lodepng::State state;
+  state.encoder.auto_convert = 0;
+  state.info_raw.colortype = type;
+  state.info_png.color.colortype = type;
+  std::vector<unsigned char> encoded;
+  ASSERT_EQ(lodepng::encode(encoded, pixels, 4, 4, state), 0u);
+  ASSERT_EQ(lodepng::save_file(encoded, path), 0u);
+}
+
+// sav_viz refuses greyscale pictures: png_has_color tells them from colour ones.
+TEST(Figures, GreyscalePngsAreToldApartFromColourOnes) {
+  TempFolder folder;
+  write_typed_png(folder.file("grey.png"), LCT_GREY, 1);
+  write_typed_png(folder.file("rgb.png"), LCT_RGB, 3);
+  EXPECT_FALSE(image::png_has_color(folder.file("grey.png")));
+  EXPECT_TRUE(image::png_has_color(folder.file("rgb.png")));
+  EXPECT_THROW(image::png_has_color(folder.file("absent.png")), Error);
 }
 
 }  // namespace
