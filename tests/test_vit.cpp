@@ -13,18 +13,10 @@
 #include "sav/nn/vit.h"
 #include "sav/ops.h"
 #include "sav/optim/adam.h"
+#include "tiny_model.h"
 
 namespace sav::testing {
 namespace {
-
-nn::VitConfig tiny_config() {
-  nn::VitConfig c;
-  c.d_model = 16;
-  c.heads = 2;
-  c.layers = 2;
-  c.d_ff = 32;
-  return c;
-}
 
 TEST(Vit, SeedConfigurationHasTheDesignedParameters) {
   const nn::VisionTransformer model(nn::VitConfig{}, Device::cpu());
@@ -91,7 +83,7 @@ TEST(Vit, SinusoidalPositions) {
 }
 
 TEST(Vit, ForwardShapesAndAttention) {
-  nn::VisionTransformer model(tiny_config(), Device::cpu());
+  nn::VisionTransformer model(tiny_vit_config(), Device::cpu());
   model.initialize(1);
   const Tensor x = Tensor::from_vector({3, 64, 48}, random_values(3 * 64 * 48, 2, 0, 1));
   const nn::VitOutput out = model.forward(x, false);
@@ -110,7 +102,7 @@ TEST(Vit, ForwardShapesAndAttention) {
 // The whole model, dropout on, against central differences of its loss: 12 sampled elements of
 // every parameter tensor. Step 1e-3 keeps the few relu units near zero from being crossed.
 TEST(Vit, WholeModelGradientMatchesCentralDifferences) {
-  nn::VisionTransformer model(tiny_config(), Device::cpu());
+  nn::VisionTransformer model(tiny_vit_config(), Device::cpu());
   model.initialize(3);
   const Tensor x = Tensor::from_vector({2, 64, 48}, random_values(2 * 64 * 48, 4, 0, 1));
   const std::vector<int32_t> labels{3, 8};
@@ -167,7 +159,7 @@ TEST(Adam, RejectsBadOptionsAndFrozenParameters) {
 
 // 20 random "images" with random labels: a tiny model must learn them all.
 TEST(Vit, TinyModelOverfitsASmallSet) {
-  nn::VitConfig config = tiny_config();
+  nn::VitConfig config = tiny_vit_config();
   config.dropout = 0.0f;
   nn::VisionTransformer model(config, Device::cpu());
   model.initialize(5);

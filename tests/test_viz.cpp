@@ -10,23 +10,15 @@
 #include "sav/image/png.h"
 #include "sav/viz/figures.h"
 #include "test_support.h"
+#include "tiny_model.h"
 
 namespace sav::testing {
 namespace {
 
 using attribution::Method;
 
-nn::VitConfig tiny_config() {
-  nn::VitConfig c;
-  c.d_model = 16;
-  c.heads = 2;
-  c.layers = 2;
-  c.d_ff = 32;
-  return c;
-}
-
 TEST(Explain, PredictionsProbabilitiesAndOneMapPerMethod) {
-  nn::VisionTransformer model(tiny_config(), Device::cpu());
+  nn::VisionTransformer model(tiny_vit_config(), Device::cpu());
   model.initialize(3);
   const Tensor x = Tensor::from_vector({3, 64, 48}, random_values(3 * 64 * 48, 4, 0, 1));
   attribution::ExplainOptions options;
@@ -49,7 +41,7 @@ TEST(Explain, PredictionsProbabilitiesAndOneMapPerMethod) {
 // Each image's gradient maps are those of the image alone: one backward pass over the batch
 // must not mix images. And the explained class matters to gradient maps only.
 TEST(Explain, GradientMapsArePerImageAndPerClass) {
-  nn::VisionTransformer model(tiny_config(), Device::cpu());
+  nn::VisionTransformer model(tiny_vit_config(), Device::cpu());
   model.initialize(5);
   const std::vector<float> values = random_values(2 * 64 * 48, 6, 0, 1);
   const Tensor both = Tensor::from_vector({2, 64, 48}, values);
