@@ -4,7 +4,7 @@
 #   --check   only report; exit 1 when something is missing.
 set -euo pipefail
 
-packages=(g++ cmake make pkg-config libopenblas-dev liblodepng-dev libgtest-dev libbenchmark-dev
+packages=(g++ cmake make pkg-config libopenblas-dev libopenblas0-openmp liblodepng-dev libgtest-dev libbenchmark-dev
           nlohmann-json3-dev libcli11-dev)
 
 missing=()

@@ -1,12 +1,12 @@
 // CpuBackend: threads, memory and the matrix products.
 #include "backends/cpu/cpu_backend.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <cstdlib>
 #include <cstring>
 
+#include "backends/cpu/openblas.h"
 #include "sav/error.h"
 
 namespace sav {
@@ -21,8 +21,8 @@ CBLAS_TRANSPOSE to_cblas(Transpose t) { return t == Transpose::kYes ? CblasTrans
 CpuBackend::CpuBackend() { set_num_threads(0); }
 
 std::string CpuBackend::describe() const {
-  std::string config = openblas_get_config();
-  return "cpu: " + config + " (" + openblas_get_corename() + " kernels), " +
+  const cpu::OpenBlas& blas = cpu::openblas();
+  return "cpu: " + std::string(blas.config()) + " (" + blas.corename() + " kernels), " +
          std::to_string(threads_) + (threads_ == 1 ? " thread" : " threads");
 }
 
@@ -30,7 +30,7 @@ void CpuBackend::set_num_threads(int threads) {
   if (threads < 0) fail("cpu: thread count must be 0 (all cores) or positive, got ", threads);
   threads_ = threads == 0 ? omp_get_num_procs() : threads;
   omp_set_num_threads(threads_);
-  openblas_set_num_threads(threads_);
+  cpu::openblas().set_num_threads(threads_);
 }
 
 void* CpuBackend::allocate(size_t bytes) {
@@ -60,7 +60,7 @@ void CpuBackend::fill(float* dst, float value, int64_t n) {
 void CpuBackend::gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
                       const float* a, int lda, const float* b, int ldb, float beta, float* c,
                       int ldc) {
-  cblas_sgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), m, n, k, alpha, a, lda, b, ldb,
+  cpu::openblas().sgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), m, n, k, alpha, a, lda, b, ldb,
               beta, c, ldc);
 }
 
@@ -68,6 +68,11 @@ void CpuBackend::gemm_strided_batched(Transpose trans_a, Transpose trans_b, int 
                                       float alpha, const float* a, int lda, int64_t stride_a,
                                       const float* b, int ldb, int64_t stride_b, float beta,
                                       float* c, int ldc, int64_t stride_c, int batch) {
+  // The attention products are small (65 x 65 x 32): one single-threaded sgemm per thread beats
+  // splitting each product. The OpenMP build of OpenBLAS runs single-threaded inside a parallel
+  // region; the pthreads build would start its own threads, so it gets a serial loop.
+  const bool parallel = cpu::openblas().uses_openmp() && batch > 1;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int i = 0; i < batch; ++i) {
     gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
          c + i * stride_c, ldc);
