@@ -5,6 +5,7 @@
 #include <random>
 
 #include "sav/autograd.h"
+#include "sav/backend.h"
 #include "sav/nn/vit.h"
 #include "sav/ops.h"
 #include "sav/optim/adam.h"
@@ -46,7 +47,13 @@ void BM_TrainStep(benchmark::State& state) {
     return loss.item();
   };
   train_step();  // warm-up, untimed: the first step also touches every buffer for the first time
+  const Backend& cpu = backend_for(Device::cpu());
+  const size_t allocations_before = cpu.memory_stats().system_allocations;
   for (auto _ : state) benchmark::DoNotOptimize(train_step());
+  const MemoryStats memory = cpu.memory_stats();
+  state.counters["system_allocs/step"] =
+      static_cast<double>(memory.system_allocations - allocations_before) / state.iterations();
+  state.counters["peak_live_MiB"] = static_cast<double>(memory.peak_live) / (1 << 20);
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.counters["FLOP/s"] = benchmark::Counter(kTrainFlopPerImage * kBatch * state.iterations(),
                                                 benchmark::Counter::kIsRate);

@@ -19,6 +19,14 @@ namespace sav {
 
 enum class Transpose { kNo, kYes };
 
+// What a backend's memory pool holds, in bytes (all zero where a backend keeps no count).
+struct MemoryStats {
+  size_t live = 0;                // handed out and not yet given back
+  size_t peak_live = 0;           // the most `live` has been
+  size_t cached = 0;              // freed blocks kept for reuse
+  size_t system_allocations = 0;  // blocks that had to come from the system (a count)
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -34,9 +42,11 @@ class Backend {
   virtual void set_tf32(bool enabled) = 0;
 
   // Memory. allocate returns storage aligned to 64 bytes and throws sav::Error naming the size
-  // when it cannot; deallocate accepts what allocate returned (or null).
+  // when it cannot; deallocate accepts what allocate returned (or null), with the same size.
+  // Backends may keep freed blocks for reuse.
   virtual void* allocate(size_t bytes) = 0;
-  virtual void deallocate(void* ptr) noexcept = 0;
+  virtual void deallocate(void* ptr, size_t bytes) noexcept = 0;
+  virtual MemoryStats memory_stats() const { return {}; }
   virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;

@@ -24,8 +24,9 @@ bool device_available(Device device) {
 Backend& backend_for(Device device) {
   if (device.type == DeviceType::kCpu) {
     if (device.index != 0) fail("device ", device, " does not exist (the CPU is device 'cpu')");
-    static CpuBackend cpu;
-    return cpu;
+    // Never destroyed: tensors in static storage may be freed after it would have been.
+    static CpuBackend* cpu = new CpuBackend;
+    return *cpu;
   }
 #if SAV_HAVE_CUDA
   static std::mutex mutex;

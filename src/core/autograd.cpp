@@ -58,18 +58,19 @@ void detail::run_backward(const Tensor& root, const Tensor& grad_output) {
   Backend& backend = root.backend();
   const std::vector<Tensor> order = topological_order(root);
 
-  // A non-leaf's gradient is this pass's alone; leaves accumulate across passes.
+  // A non-leaf's gradient is this pass's alone; leaves accumulate across passes. Non-leaf
+  // gradients are allocated when their first contribution arrives (grad_data) and freed as soon
+  // as their op has passed them on, so that only a few exist at any time.
   for (const Tensor& tensor : order) {
-    if (tensor.is_leaf()) continue;
-    TensorImpl& impl = *tensor.impl();
-    impl.grad.reset();
-    tensor.grad_data();
+    if (!tensor.is_leaf()) tensor.impl()->grad.reset();
   }
   backend.accumulate(root.grad_data(), grad_output.data(), root.numel());
 
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     TensorImpl& impl = *it->impl();
-    if (impl.grad_fn == nullptr) continue;
+    // No gradient arrived (nothing downstream depends on this tensor): its op's contribution
+    // would be zero, since every backward is linear in its output gradient.
+    if (impl.grad_fn == nullptr || impl.grad == nullptr) continue;
     impl.grad_fn->backward(it->grad());
     if (!impl.retain_grad) impl.grad.reset();
   }

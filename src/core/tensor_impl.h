@@ -14,7 +14,7 @@ class Buffer {
  public:
   Buffer(Backend& backend, size_t bytes)
       : backend_(backend), data_(backend.allocate(bytes)), bytes_(bytes) {}
-  ~Buffer() { backend_.deallocate(data_); }
+  ~Buffer() { backend_.deallocate(data_, bytes_); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 

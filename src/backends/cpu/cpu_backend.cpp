@@ -12,8 +12,6 @@
 namespace sav {
 namespace {
 
-constexpr size_t kAlignment = 64;
-
 CBLAS_TRANSPOSE to_cblas(Transpose t) { return t == Transpose::kYes ? CblasTrans : CblasNoTrans; }
 
 }  // namespace
@@ -33,14 +31,9 @@ void CpuBackend::set_num_threads(int threads) {
   cpu::openblas().set_num_threads(threads_);
 }
 
-void* CpuBackend::allocate(size_t bytes) {
-  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* ptr = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  if (ptr == nullptr) fail("cpu: out of memory allocating ", bytes, " bytes");
-  return ptr;
-}
+void* CpuBackend::allocate(size_t bytes) { return pool_.allocate(bytes); }
 
-void CpuBackend::deallocate(void* ptr) noexcept { std::free(ptr); }
+void CpuBackend::deallocate(void* ptr, size_t bytes) noexcept { pool_.deallocate(ptr, bytes); }
 
 void CpuBackend::upload(void* dst, const void* host_src, size_t bytes) {
   std::memcpy(dst, host_src, bytes);

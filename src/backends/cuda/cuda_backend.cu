@@ -76,7 +76,7 @@ void* CudaBackend::allocate(size_t bytes) {
   return ptr;
 }
 
-void CudaBackend::deallocate(void* ptr) noexcept {
+void CudaBackend::deallocate(void* ptr, size_t /*bytes*/) noexcept {
   if (ptr != nullptr) cudaFreeAsync(ptr, stream_);
 }
 

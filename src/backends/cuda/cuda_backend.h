@@ -34,7 +34,7 @@ class CudaBackend final : public Backend {
   void set_tf32(bool enabled) override;
 
   void* allocate(size_t bytes) override;
-  void deallocate(void* ptr) noexcept override;
+  void deallocate(void* ptr, size_t bytes) noexcept override;
   void upload(void* dst, const void* host_src, size_t bytes) override;
   void download(void* host_dst, const void* src, size_t bytes) override;
   void copy(void* dst, const void* src, size_t bytes) override;
