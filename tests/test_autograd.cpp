@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "sav/autograd.h"
+#include "sav/backend.h"
 #include "sav/error.h"
 #include "sav/ops.h"
 
@@ -106,6 +107,32 @@ TEST(Autograd, TapeNamesTheOpsAndKeepsInputs) {
   EXPECT_STREQ(logits.grad_fn()->op, "linear");
   EXPECT_TRUE(x.is_leaf());
   EXPECT_FALSE(logits.is_leaf());
+}
+
+// Bytes of tensors alive on the CPU (the backend's pool counts them).
+size_t live_bytes() { return backend_for(Device::cpu()).memory_stats().live; }
+
+TEST(Autograd, TapeKeepsOnlyTheValuesBackwardReads) {
+  const Tensor x = leaf({1000}, std::vector<float>(1000, 1.0f));
+  size_t one_tensor = live_bytes();
+  { const Tensor probe = Tensor::empty({1000}); one_tensor = live_bytes() - one_tensor; }
+  const size_t before = live_bytes();
+  // Neither add's backward nor relu's (which reads its output) reads its input: only the
+  // result's values stay, not those of the two intermediate sums.
+  const Tensor y = ops::relu(ops::add(ops::add(x, x), x));
+  EXPECT_EQ(live_bytes() - before, one_tensor);
+  ops::reshape(y, {1, 1000}).backward(Tensor::full({1, 1000}, 1.0f));
+  EXPECT_EQ(x.grad().to_vector(), std::vector<float>(1000, 3.0f));
+}
+
+TEST(Autograd, GradientOnlyHandleHasNoValues) {
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor g = x.gradient_only();
+  EXPECT_EQ(g.shape(), x.shape());
+  EXPECT_EQ(g.impl(), x.impl());
+  EXPECT_THROW(g.data(), Error);
+  EXPECT_THROW(g.detach(), Error);
+  EXPECT_THROW(g.view({1, 2}), Error);
 }
 
 TEST(Autograd, BackwardOnNonScalarNamesTheShape) {

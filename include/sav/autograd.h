@@ -12,12 +12,15 @@
 namespace sav {
 
 // Receives the gradient of the op's output and adds the op's contribution to the gradients of
-// those inputs that require one (input.grad_data()). It must not hold the output itself.
+// those inputs that require one (input.grad_data()). It keeps what it reads and no more: an
+// input whose values it does not read is kept as input.gradient_only(), so that those values
+// are freed after the forward pass. It must not hold the output itself (a cycle); where it
+// reads the output's values it keeps output.detach().
 using BackwardFn = std::function<void(const Tensor& grad_output)>;
 
 struct Node {
   const char* op;               // for messages and inspection: "linear", "layernorm", ...
-  std::vector<Tensor> inputs;   // the op's inputs, kept alive for the backward pass
+  std::vector<Tensor> inputs;   // the op's inputs, gradient_only: their place in the tape
   BackwardFn backward;
 };
 

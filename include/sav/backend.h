@@ -73,7 +73,7 @@ class Backend {
   virtual void sum_rows_accumulate(float* y, const float* x, int64_t rows, int64_t cols) = 0;
 
   virtual void relu_forward(float* y, const float* x, int64_t n) = 0;
-  // dx += dy * (x > 0).
+  // dx += dy * (x > 0). `x` may be the input or the output: relu(x) > 0 exactly where x > 0.
   virtual void relu_backward(float* dx, const float* x, const float* dy, int64_t n) = 0;
 
   // Inverted dropout: y = x * keep / (1 - p), keep drawn from the counter-based generator

@@ -1,7 +1,9 @@
 // Tensor: a handle to float32 values of a given shape (up to 4-D), stored contiguously in a
 // buffer on one device. Copying a Tensor copies the handle, not the values (like a shared_ptr);
 // the buffer is freed when its last handle goes. A tensor produced by an op while gradients are
-// recorded remembers that op (grad_fn) and its inputs: that chain is the autograd tape.
+// recorded remembers that op (grad_fn) and its inputs: that chain is the autograd tape. The
+// tape keeps its inputs' places in the tape but not their values (gradient_only), so a value
+// lives only as long as a handle to it does: a backward function keeps what it reads.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,7 @@
 namespace sav {
 
 class Backend;
+class Buffer;
 struct Node;
 struct TensorImpl;
 
@@ -61,6 +64,10 @@ class Tensor {
   void backward(const Tensor& grad_output) const;
   // The same values, outside the tape.
   Tensor detach() const;
+  // This tensor's place in the tape (shape, device, gradient, grad_fn) without its values, which
+  // it does not keep alive: what a backward function keeps of a tensor it only passes a gradient
+  // to. data() on it throws.
+  Tensor gradient_only() const;
 
   // For op implementations: the gradient buffer, allocated and zeroed on first use.
   float* grad_data() const;
@@ -71,8 +78,10 @@ class Tensor {
   TensorImpl* impl() const { return impl_.get(); }
 
  private:
-  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+  Tensor(std::shared_ptr<TensorImpl> impl, std::shared_ptr<Buffer> values)
+      : impl_(std::move(impl)), values_(std::move(values)) {}
   std::shared_ptr<TensorImpl> impl_;
+  std::shared_ptr<Buffer> values_;  // null in a gradient_only handle
 };
 
 }  // namespace sav

@@ -45,6 +45,9 @@ Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn
   bool any_requires = false;
   for (const Tensor& input : inputs) any_requires |= input.defined() && input.requires_grad();
   if (!any_requires) return out;
+  for (Tensor& input : inputs) {
+    if (input.defined()) input = input.gradient_only();
+  }
   out.impl()->grad_fn = std::make_shared<Node>(Node{op, std::move(inputs), std::move(backward)});
   out.impl()->requires_grad = true;
   return out;

@@ -13,9 +13,11 @@ const TensorImpl& checked(const TensorImpl* impl) {
   return *impl;
 }
 
-std::shared_ptr<Buffer> new_buffer(const Shape& shape, Device device) {
-  if (shape.rank() == 0) fail("tensor: a tensor needs at least one dimension (use [1] for a scalar)");
-  return std::make_shared<Buffer>(backend_for(device), sizeof(float) * shape.numel());
+std::shared_ptr<TensorImpl> new_impl(const Shape& shape, Backend& backend) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->backend = &backend;
+  return impl;
 }
 
 }  // namespace
@@ -38,10 +40,10 @@ TensorImpl::~TensorImpl() {
 }
 
 Tensor Tensor::empty(const Shape& shape, Device device) {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->shape = shape;
-  impl->storage = new_buffer(shape, device);
-  return Tensor(std::move(impl));
+  if (shape.rank() == 0) fail("tensor: a tensor needs at least one dimension (use [1] for a scalar)");
+  Backend& backend = backend_for(device);
+  return Tensor(new_impl(shape, backend),
+                std::make_shared<Buffer>(backend, sizeof(float) * shape.numel()));
 }
 
 Tensor Tensor::zeros(const Shape& shape, Device device) { return full(shape, 0.0f, device); }
@@ -64,8 +66,15 @@ Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values,
 
 const Shape& Tensor::shape() const { return checked(impl_.get()).shape; }
 Device Tensor::device() const { return backend().device(); }
-Backend& Tensor::backend() const { return checked(impl_.get()).storage->backend(); }
-float* Tensor::data() const { return checked(impl_.get()).storage->data(); }
+Backend& Tensor::backend() const { return *checked(impl_.get()).backend; }
+float* Tensor::data() const {
+  checked(impl_.get());
+  if (!values_) {
+    fail("tensor: this handle has no values (a gradient_only handle of a ", impl_->shape,
+         " tensor); keep the tensor itself where its values are read");
+  }
+  return values_->data();
+}
 
 std::vector<float> Tensor::to_vector() const {
   std::vector<float> values(numel());
@@ -104,10 +113,7 @@ const Node* Tensor::grad_fn() const { return checked(impl_.get()).grad_fn.get();
 Tensor Tensor::grad() const {
   const TensorImpl& self = checked(impl_.get());
   if (!self.grad) return Tensor();
-  auto impl = std::make_shared<TensorImpl>();
-  impl->shape = self.shape;
-  impl->storage = self.grad;
-  return Tensor(std::move(impl));
+  return Tensor(new_impl(self.shape, *self.backend), self.grad);
 }
 
 void Tensor::zero_grad() const {
@@ -145,17 +151,20 @@ void Tensor::backward(const Tensor& grad_output) const {
 
 Tensor Tensor::detach() const {
   const TensorImpl& self = checked(impl_.get());
-  auto impl = std::make_shared<TensorImpl>();
-  impl->shape = self.shape;
-  impl->storage = self.storage;
-  return Tensor(std::move(impl));
+  data();  // a gradient_only handle has nothing to detach
+  return Tensor(new_impl(self.shape, *self.backend), values_);
+}
+
+Tensor Tensor::gradient_only() const {
+  checked(impl_.get());
+  return Tensor(impl_, nullptr);
 }
 
 float* Tensor::grad_data() const {
   TensorImpl& self = const_cast<TensorImpl&>(checked(impl_.get()));
   if (!self.grad) {
-    self.grad = std::make_shared<Buffer>(self.storage->backend(), self.storage->bytes());
-    self.storage->backend().fill(self.grad->data(), 0.0f, self.shape.numel());
+    self.grad = std::make_shared<Buffer>(*self.backend, sizeof(float) * self.shape.numel());
+    self.backend->fill(self.grad->data(), 0.0f, self.shape.numel());
   }
   return self.grad->data();
 }
@@ -166,10 +175,8 @@ Tensor Tensor::view(const Shape& shape) const {
     fail("view: cannot view ", self.shape, " (", self.shape.numel(), " values) as ", shape, " (",
          shape.numel(), " values)");
   }
-  auto impl = std::make_shared<TensorImpl>();
-  impl->shape = shape;
-  impl->storage = self.storage;
-  return Tensor(std::move(impl));
+  data();  // a gradient_only handle has no values to view
+  return Tensor(new_impl(shape, *self.backend), values_);
 }
 
 }  // namespace sav

@@ -10,8 +10,10 @@ Tensor relu(const Tensor& x) {
   detail::require_defined("relu", {{"input", &x}});
   Tensor y = Tensor::empty(x.shape(), x.device());
   x.backend().relu_forward(y.data(), x.data(), x.numel());
-  return record(y, "relu", {x}, [x](const Tensor& dy) {
-    dy.backend().relu_backward(x.grad_data(), x.data(), dy.data(), x.numel());
+  // The backward reads the output (y > 0 exactly where x > 0), which the next op keeps anyway,
+  // so that x itself can be freed.
+  return record(y, "relu", {x}, [x = x.gradient_only(), y = y.detach()](const Tensor& dy) {
+    dy.backend().relu_backward(x.grad_data(), y.data(), dy.data(), x.numel());
   });
 }
 
@@ -21,7 +23,7 @@ Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream) {
   if (p == 0.0f) return x;
   Tensor y = Tensor::empty(x.shape(), x.device());
   x.backend().dropout_forward(y.data(), x.data(), x.numel(), p, seed, stream);
-  return record(y, "dropout", {x}, [x, p, seed, stream](const Tensor& dy) {
+  return record(y, "dropout", {x}, [x = x.gradient_only(), p, seed, stream](const Tensor& dy) {
     dy.backend().dropout_backward(x.grad_data(), dy.data(), x.numel(), p, seed, stream);
   });
 }

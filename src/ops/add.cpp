@@ -28,7 +28,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = Tensor::empty(a.shape(), device);
   backend_for(device).add(y.data(), a.data(), b.data(), n, b_n);
 
-  return record(y, "add", {a, b}, [a, b, n, b_n](const Tensor& dy) {
+  return record(y, "add", {a, b}, [a = a.gradient_only(), b = b.gradient_only(), n, b_n](const Tensor& dy) {
     Backend& backend = dy.backend();
     if (a.requires_grad()) backend.accumulate(a.grad_data(), dy.data(), n);
     if (b.requires_grad()) {

@@ -25,7 +25,7 @@ Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
                             bias.data(), rows, cols, eps);
 
   return record(y, "layernorm", {x, weight, bias},
-                [x, weight, bias, mean, rstd, rows, cols](const Tensor& dy) {
+                [x, weight, bias = bias.gradient_only(), mean, rstd, rows, cols](const Tensor& dy) {
                   dy.backend().layernorm_backward(
                       x.requires_grad() ? x.grad_data() : nullptr,
                       weight.requires_grad() ? weight.grad_data() : nullptr,

@@ -29,7 +29,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                y.data(), n);
   if (bias.defined()) backend.add(y.data(), y.data(), bias.data(), y.numel(), n);
 
-  return record(y, "linear", {x, weight, bias}, [x, weight, bias, m, n, k](const Tensor& dy) {
+  return record(y, "linear", {x, weight, bias}, [x, weight, bias = bias.defined() ? bias.gradient_only() : Tensor(), m, n,
+                                        k](const Tensor& dy) {
     Backend& backend = dy.backend();
     if (x.requires_grad()) {  // dx (m, k) += dy (m, n) · W (n, k)
       backend.gemm(Transpose::kNo, Transpose::kNo, m, k, n, 1.0f, dy.data(), n, weight.data(), k,

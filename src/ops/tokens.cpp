@@ -19,7 +19,8 @@ Tensor slice_tokens(const Tensor& x, int64_t start, int64_t count) {
   Tensor y = Tensor::empty({batch, count, dim}, x.device());
   x.backend().copy_tokens(y.data(), count, 0, false, x.data(), tokens, start, false, batch, count,
                           dim, false);
-  return record(y, "slice_tokens", {x}, [x, batch, tokens, start, count, dim](const Tensor& dy) {
+  return record(y, "slice_tokens", {x}, [x = x.gradient_only(), batch, tokens, start, count,
+                                                  dim](const Tensor& dy) {
     dy.backend().copy_tokens(x.grad_data(), tokens, start, false, dy.data(), count, 0, false,
                              batch, count, dim, true);
   });
@@ -46,7 +47,8 @@ Tensor concat_tokens(const Tensor& a, const Tensor& b) {
   backend.copy_tokens(y.data(), n, na, false, b.data(), nb, 0, b_shared, batch, nb, dim, false);
 
   return record(y, "concat_tokens", {a, b},
-                [a, b, a_shared, b_shared, batch, n, na, nb, dim](const Tensor& dy) {
+                [a = a.gradient_only(), b = b.gradient_only(), a_shared, b_shared, batch, n, na,
+                 nb, dim](const Tensor& dy) {
                   Backend& backend = dy.backend();
                   if (a.requires_grad()) {
                     backend.copy_tokens(a.grad_data(), na, 0, a_shared, dy.data(), n, 0, false,
@@ -65,7 +67,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     fail("reshape: cannot reshape ", x.shape(), " (", x.numel(), " values) to ", shape, " (",
          shape.numel(), " values)");
   }
-  return record(x.view(shape), "reshape", {x}, [x](const Tensor& dy) {
+  return record(x.view(shape), "reshape", {x}, [x = x.gradient_only()](const Tensor& dy) {
     dy.backend().accumulate(x.grad_data(), dy.data(), x.numel());
   });
 }

@@ -1,0 +1,77 @@
+// The CPU backend's own parts: the host memory pool and the OpenBLAS it loads.
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <cstdint>
+#include <string>
+
+#include "backends/cpu/host_pool.h"
+#include "backends/cpu/openblas.h"
+#include "sav/backend.h"
+
+namespace sav::testing {
+namespace {
+
+TEST(HostPool, ReusesFreedBlocksOfTheSameSize) {
+  cpu::HostPool pool(1 << 20);
+  void* a = pool.allocate(1000);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(a) % cpu::HostPool::kAlignment, 0u);
+  pool.deallocate(a, 1000);
+  void* b = pool.allocate(1000);
+  EXPECT_EQ(a, b);  // the same block, not a new one from the system
+  EXPECT_EQ(pool.stats().system_allocations, 1u);
+  void* c = pool.allocate(5000);  // another size: a new block
+  EXPECT_NE(c, b);
+  EXPECT_EQ(pool.stats().system_allocations, 2u);
+  pool.deallocate(b, 1000);
+  pool.deallocate(c, 5000);
+}
+
+TEST(HostPool, CountsLivePeakAndCachedBytes) {
+  cpu::HostPool pool(1 << 20);
+  void* a = pool.allocate(64);
+  void* b = pool.allocate(100);  // rounded up to 128
+  EXPECT_EQ(pool.stats().live, 192u);
+  pool.deallocate(a, 64);
+  EXPECT_EQ(pool.stats().live, 128u);
+  EXPECT_EQ(pool.stats().peak_live, 192u);
+  EXPECT_EQ(pool.stats().cached, 64u);
+  pool.release();
+  EXPECT_EQ(pool.stats().cached, 0u);
+  pool.deallocate(b, 100);
+}
+
+TEST(HostPool, KeepsNoMoreThanItsLimit) {
+  cpu::HostPool pool(4096);
+  void* a = pool.allocate(4096);
+  void* b = pool.allocate(4096);
+  pool.deallocate(a, 4096);
+  pool.deallocate(b, 4096);  // over the limit: back to the system
+  EXPECT_EQ(pool.stats().cached, 4096u);
+  pool.allocate(4096);
+  pool.allocate(4096);
+  EXPECT_EQ(pool.stats().system_allocations, 3u);
+}
+
+TEST(OpenBlas, LoadsAndMultiplies) {
+  const cpu::OpenBlas& blas = cpu::openblas();
+  EXPECT_FALSE(blas.path.empty());
+  EXPECT_FALSE(std::string(blas.corename()).empty());
+  const float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8};
+  float c[4] = {};
+  blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
+  EXPECT_EQ(c[0], 19.0f);
+  EXPECT_EQ(c[1], 22.0f);
+  EXPECT_EQ(c[2], 43.0f);
+  EXPECT_EQ(c[3], 50.0f);
+  // The kernels sav asked for are the kernels in use (OpenBLAS names them in lower case).
+  if (!blas.requested_kernels.empty()) {
+    std::string asked = blas.requested_kernels, used = blas.corename();
+    for (char& ch : asked) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (char& ch : used) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    EXPECT_EQ(used, asked);
+  }
+}
+
+}  // namespace
+}  // namespace sav::testing
