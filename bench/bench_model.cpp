@@ -2,6 +2,8 @@
 // inference pass at batch 100. TrainStep's items/s are training images/s.
 #include <benchmark/benchmark.h>
 
+#include <sys/resource.h>
+
 #include <random>
 
 #include "sav/autograd.h"
@@ -54,6 +56,9 @@ void BM_TrainStep(benchmark::State& state) {
   state.counters["system_allocs/step"] =
       static_cast<double>(memory.system_allocations - allocations_before) / state.iterations();
   state.counters["peak_live_MiB"] = static_cast<double>(memory.peak_live) / (1 << 20);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);  // the process's peak, which this benchmark's step sets
+  state.counters["peak_RSS_MiB"] = static_cast<double>(usage.ru_maxrss) / 1024;
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.counters["FLOP/s"] = benchmark::Counter(kTrainFlopPerImage * kBatch * state.iterations(),
                                                 benchmark::Counter::kIsRate);

@@ -1,28 +1,36 @@
 #!/usr/bin/env python3
 """Times one training step and one inference pass of the seed's ViT in PyTorch and in sav, on
-this machine, with the same threads and batch, and prints both and their ratio.
+this machine, with the same threads and batch, and prints both, their ratio and peak memory.
 
 sav's figures come from build/sav_bench (BM_TrainStep, BM_Inference); PyTorch runs the same
-model (tools/check_pytorch_load.py defines it, with sav's parameter names) under Adam, after
-one warm-up step, taking the median of --steps timed steps. Needs PyTorch (e.g. Debian's
-python3-torch) and a built sav (make).
+model (tools/check_pytorch_load.py defines it, with sav's parameter names) under Adam in a
+child process, after one warm-up step, taking the median of --steps timed steps. Each side's
+peak RSS is its own process's. Needs PyTorch (e.g. Debian's python3-torch) and a built sav
+(make).
+
+Debian's PyTorch does its matrix products in the system's OpenBLAS, whose kernels follow
+OPENBLAS_CORETYPE when that is set; --pytorch-coretype sets it for PyTorch alone (sav chooses
+its own kernels, see src/backends/cpu/openblas.h).
 """
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-
-import torch  # noqa: E402
-from check_pytorch_load import ViT  # noqa: E402
+BATCH = 100  # the batch sav_bench times
 
 
 def time_pytorch(threads, batch, steps):
+    """Runs in the child process: returns (train seconds, inference seconds, peak RSS MiB)."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import torch
+    from check_pytorch_load import ViT
+
     torch.manual_seed(0)
     torch.set_num_threads(threads)
     model = ViT(patch_features=48, patches=64, d=256, h=8, n_layers=6, d_ff=1024, dropout=0.1,
@@ -54,36 +62,61 @@ def time_pytorch(threads, batch, steps):
             start = time.perf_counter()
             model(x)
             infer_times.append(time.perf_counter() - start)
-    return statistics.median(train_times), statistics.median(infer_times)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"train": statistics.median(train_times), "infer": statistics.median(infer_times),
+            "rss_mib": peak_mib, "version": torch.__version__}
+
+
+def run_pytorch(args):
+    env = dict(os.environ)
+    if args.pytorch_coretype:
+        env["OPENBLAS_CORETYPE"] = args.pytorch_coretype
+    command = [sys.executable, os.path.abspath(__file__), "--pytorch-child",
+               "--threads", str(args.threads), "--steps", str(args.steps)]
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
 
 
 def time_sav(bench, threads):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     out = subprocess.run([bench, "--benchmark_filter=TrainStep|Inference", "--benchmark_format=json"],
                          env=env, check=True, capture_output=True, text=True).stdout
-    seconds = {}
+    result = {}
     for b in json.loads(out)["benchmarks"]:
         unit = {"ms": 1e-3, "us": 1e-6, "ns": 1e-9, "s": 1.0}[b["time_unit"]]
-        seconds["train" if "TrainStep" in b["name"] else "infer"] = b["real_time"] * unit
-    return seconds["train"], seconds["infer"]
+        result["train" if "TrainStep" in b["name"] else "infer"] = b["real_time"] * unit
+        if "peak_RSS_MiB" in b:
+            result["rss_mib"] = max(result.get("rss_mib", 0), b["peak_RSS_MiB"])
+    return result
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for both")
-    parser.add_argument("--batch", type=int, default=100, help="images a step (sav's bench uses 100)")
     parser.add_argument("--steps", type=int, default=5, help="timed PyTorch steps (median taken)")
     parser.add_argument("--sav-bench", default=os.path.join(ROOT, "build", "sav_bench"),
                         help="the sav_bench program")
+    parser.add_argument("--pytorch-coretype", default="",
+                        help="OPENBLAS_CORETYPE for PyTorch's OpenBLAS (default: the environment's)")
+    parser.add_argument("--pytorch-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pytorch_child:
+        print(json.dumps(time_pytorch(args.threads, BATCH, args.steps)))
+        return
     if not os.path.exists(args.sav_bench):
         sys.exit(f"error: {args.sav_bench} not found (run 'make' first)")
-    torch_train, torch_infer = time_pytorch(args.threads, args.batch, args.steps)
-    sav_train, sav_infer = time_sav(args.sav_bench, args.threads)
-    print(f"threads {args.threads}, batch {args.batch}, torch {torch.__version__}")
+    torch = run_pytorch(args)
+    sav = time_sav(args.sav_bench, args.threads)
+    coretype = args.pytorch_coretype or os.environ.get("OPENBLAS_CORETYPE", "OpenBLAS's choice")
+    print(f"threads {args.threads}, batch {BATCH}, PyTorch {torch['version']} "
+          f"(OpenBLAS kernels: {coretype})")
     print(f"{'':12}{'sav':>14}{'PyTorch':>14}{'sav / PyTorch':>16}")
-    for name, s, t in (("train step", sav_train, torch_train), ("inference", sav_infer, torch_infer)):
-        print(f"{name:12}{args.batch / s:>10.1f} i/s{args.batch / t:>10.1f} i/s{t / s:>15.2f}x")
+    for name in ("train", "infer"):
+        label = "train step" if name == "train" else "inference"
+        s, t = sav[name], torch[name]
+        print(f"{label:12}{BATCH / s:>10.1f} i/s{BATCH / t:>10.1f} i/s{t / s:>15.2f}x")
+    if "rss_mib" in sav:
+        print(f"{'peak RSS':12}{sav['rss_mib']:>10.0f} MiB{torch['rss_mib']:>10.0f} MiB")
 
 
 if __name__ == "__main__":

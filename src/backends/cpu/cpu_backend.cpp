@@ -16,7 +16,8 @@ CBLAS_TRANSPOSE to_cblas(Transpose t) { return t == Transpose::kYes ? CblasTrans
 
 }  // namespace
 
-CpuBackend::CpuBackend() { set_num_threads(0); }
+// OpenMP's default: OMP_NUM_THREADS where set, else every core.
+CpuBackend::CpuBackend() { set_num_threads(omp_get_max_threads()); }
 
 std::string CpuBackend::describe() const {
   const cpu::OpenBlas& blas = cpu::openblas();
