@@ -2,11 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <string>
 
 #include "backends/cpu/host_pool.h"
 #include "backends/cpu/openblas.h"
+#include "backends/cpu/simd.h"
 #include "sav/backend.h"
 
 namespace sav::testing {
@@ -51,6 +53,18 @@ TEST(HostPool, KeepsNoMoreThanItsLimit) {
   pool.allocate(4096);
   pool.allocate(4096);
   EXPECT_EQ(pool.stats().system_allocations, 3u);
+}
+
+TEST(ExpApprox, MatchesExpWithinAFewUlps) {
+  double worst = 0.0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.001953125f) {  // 2^-9 steps: 89,600 points
+    const double exact = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::abs(cpu::exp_approx(x) - exact) / exact);
+  }
+  EXPECT_LT(worst, 3e-7);  // about 2.5 float ulps (an ulp is 1.19e-7 relative at most)
+  EXPECT_EQ(cpu::exp_approx(0.0f), 1.0f);
+  EXPECT_GT(cpu::exp_approx(-1000.0f), 0.0f);  // clamped, not a denormal or zero
+  EXPECT_LT(cpu::exp_approx(-1000.0f), 1e-37f);
 }
 
 TEST(OpenBlas, LoadsAndMultiplies) {

@@ -6,12 +6,76 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/simd.h"
 
 namespace sav {
 namespace {
 
 // Rows are parallelised when there are enough of them to share.
 constexpr int64_t kParallelRows = 16;
+
+SAV_CPU_CLONES void layernorm_row(float* y, float* mean, float* rstd, const float* x,
+                                  const float* w, const float* b, int64_t cols, float eps) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < cols; ++j) sum += x[j];
+  const float m = sum / static_cast<float>(cols);
+  float squares = 0.0f;
+#pragma omp simd reduction(+ : squares)
+  for (int64_t j = 0; j < cols; ++j) squares += (x[j] - m) * (x[j] - m);
+  const float s = 1.0f / std::sqrt(squares / static_cast<float>(cols) + eps);
+#pragma omp simd
+  for (int64_t j = 0; j < cols; ++j) y[j] = (x[j] - m) * s * w[j] + b[j];
+  *mean = m;
+  *rstd = s;
+}
+
+// One row of layernorm's backward; dw_sum and db_sum collect this thread's column sums.
+SAV_CPU_CLONES void layernorm_backward_row(float* dx, float* dw_sum, float* db_sum,
+                                           const float* dy, const float* x, const float* w,
+                                           float m, float s, int64_t cols) {
+  float g_sum = 0.0f, gx_sum = 0.0f;
+#pragma omp simd reduction(+ : g_sum, gx_sum)
+  for (int64_t j = 0; j < cols; ++j) {
+    const float xhat = (x[j] - m) * s;
+    const float g = dy[j] * w[j];
+    g_sum += g;
+    gx_sum += g * xhat;
+    dw_sum[j] += dy[j] * xhat;
+    db_sum[j] += dy[j];
+  }
+  if (dx == nullptr) return;
+  const float g_mean = g_sum / static_cast<float>(cols);
+  const float gx_mean = gx_sum / static_cast<float>(cols);
+#pragma omp simd
+  for (int64_t j = 0; j < cols; ++j) {
+    const float xhat = (x[j] - m) * s;
+    dx[j] += s * (dy[j] * w[j] - g_mean - xhat * gx_mean);
+  }
+}
+
+SAV_CPU_CLONES void softmax_row(float* y, const float* x, int64_t cols) {
+  float top = x[0];
+#pragma omp simd reduction(max : top)
+  for (int64_t j = 0; j < cols; ++j) top = x[j] > top ? x[j] : top;
+#pragma omp simd
+  for (int64_t j = 0; j < cols; ++j) y[j] = cpu::exp_approx(x[j] - top);
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < cols; ++j) sum += y[j];
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (int64_t j = 0; j < cols; ++j) y[j] *= inv;
+}
+
+SAV_CPU_CLONES void softmax_backward_row(float* dx, const float* y, const float* dy,
+                                         int64_t cols) {
+  float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t j = 0; j < cols; ++j) dot += dy[j] * y[j];
+#pragma omp simd
+  for (int64_t j = 0; j < cols; ++j) dx[j] = y[j] * (dy[j] - dot);
+}
 
 }  // namespace
 
@@ -20,17 +84,7 @@ void CpuBackend::layernorm_forward(float* y, float* mean, float* rstd, const flo
                                    float eps) {
 #pragma omp parallel for if (rows > kParallelRows)
   for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * cols;
-    float* yr = y + r * cols;
-    float sum = 0.0f;
-    for (int64_t j = 0; j < cols; ++j) sum += xr[j];
-    const float m = sum / static_cast<float>(cols);
-    float squares = 0.0f;
-    for (int64_t j = 0; j < cols; ++j) squares += (xr[j] - m) * (xr[j] - m);
-    const float s = 1.0f / std::sqrt(squares / static_cast<float>(cols) + eps);
-    for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) * s * w[j] + b[j];
-    mean[r] = m;
-    rstd[r] = s;
+    layernorm_row(y + r * cols, mean + r, rstd + r, x + r * cols, w, b, cols, eps);
   }
 }
 
@@ -47,27 +101,8 @@ void CpuBackend::layernorm_backward(float* dx, float* dw, float* db, const float
     float* db_mine = dw_mine + cols;
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
-      const float* xr = x + r * cols;
-      const float* dyr = dy + r * cols;
-      const float m = mean[r], s = rstd[r];
-      float g_sum = 0.0f, gx_sum = 0.0f;
-      for (int64_t j = 0; j < cols; ++j) {
-        const float xhat = (xr[j] - m) * s;
-        const float g = dyr[j] * w[j];
-        g_sum += g;
-        gx_sum += g * xhat;
-        dw_mine[j] += dyr[j] * xhat;
-        db_mine[j] += dyr[j];
-      }
-      if (dx != nullptr) {
-        const float g_mean = g_sum / static_cast<float>(cols);
-        const float gx_mean = gx_sum / static_cast<float>(cols);
-        float* dxr = dx + r * cols;
-        for (int64_t j = 0; j < cols; ++j) {
-          const float xhat = (xr[j] - m) * s;
-          dxr[j] += s * (dyr[j] * w[j] - g_mean - xhat * gx_mean);
-        }
-      }
+      layernorm_backward_row(dx == nullptr ? nullptr : dx + r * cols, dw_mine, db_mine,
+                             dy + r * cols, x + r * cols, w, mean[r], rstd[r], cols);
     }
   }
   for (int t = 0; t < threads; ++t) {
@@ -81,30 +116,14 @@ void CpuBackend::layernorm_backward(float* dx, float* dw, float* db, const float
 
 void CpuBackend::softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) {
 #pragma omp parallel for if (rows > kParallelRows)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * cols;
-    float* yr = y + r * cols;
-    const float top = *std::max_element(xr, xr + cols);
-    float sum = 0.0f;
-    for (int64_t j = 0; j < cols; ++j) {
-      yr[j] = std::exp(xr[j] - top);
-      sum += yr[j];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
-  }
+  for (int64_t r = 0; r < rows; ++r) softmax_row(y + r * cols, x + r * cols, cols);
 }
 
 void CpuBackend::softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
                                   int64_t cols) {
 #pragma omp parallel for if (rows > kParallelRows)
   for (int64_t r = 0; r < rows; ++r) {
-    const float* yr = y + r * cols;
-    const float* dyr = dy + r * cols;
-    float dot = 0.0f;
-    for (int64_t j = 0; j < cols; ++j) dot += dyr[j] * yr[j];
-    float* dxr = dx + r * cols;
-    for (int64_t j = 0; j < cols; ++j) dxr[j] = yr[j] * (dyr[j] - dot);
+    softmax_backward_row(dx + r * cols, y + r * cols, dy + r * cols, cols);
   }
 }
 
