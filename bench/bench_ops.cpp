@@ -93,5 +93,30 @@ void BM_LayerNormForwardBackward(benchmark::State& state) {
 }
 BENCHMARK(BM_LayerNormForwardBackward)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// Dropout on the FFN's hidden activations (the largest tensor it sees), forward and backward:
+// the mask is drawn from Philox in both.
+void BM_DropoutForwardBackward(benchmark::State& state) {
+  const Shape shape{kBatch, kTokens, kHidden};
+  const Tensor x = random_tensor(shape, 1, true), grad = random_tensor(shape, 2);
+  uint64_t step = 0;
+  for (auto _ : state) ops::dropout(x, 0.1f, 7, step++).backward(grad);
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  // Read x, write y; read dy, read and write dx.
+  state.SetBytesProcessed(state.iterations() * 5 * shape.numel() * sizeof(float));
+}
+BENCHMARK(BM_DropoutForwardBackward)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The loss on the head's logits, forward and backward, for a large batch (the model's is tiny).
+void BM_CrossEntropyForwardBackward(benchmark::State& state) {
+  constexpr int64_t kRows = 65536, kClasses = 10;
+  const Tensor logits = random_tensor({kRows, kClasses}, 1, true);
+  std::vector<int32_t> labels(kRows);
+  for (int64_t i = 0; i < kRows; ++i) labels[i] = static_cast<int32_t>(i % kClasses);
+  for (auto _ : state) ops::cross_entropy(logits, labels).backward();
+  state.SetItemsProcessed(state.iterations() * kRows);
+  state.SetBytesProcessed(state.iterations() * 3 * kRows * kClasses * sizeof(float));
+}
+BENCHMARK(BM_CrossEntropyForwardBackward)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 }  // namespace
 }  // namespace sav
