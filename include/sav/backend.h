@@ -69,6 +69,8 @@ class Backend {
   virtual void add(float* y, const float* a, const float* b, int64_t n, int64_t b_n) = 0;
   // y[i] += x[i].
   virtual void accumulate(float* y, const float* x, int64_t n) = 0;
+  // y[r * cols + j] = row[j] for r < rows: a bias written ahead of a product that adds to it.
+  virtual void repeat_rows(float* y, const float* row, int64_t rows, int64_t cols) = 0;
   // y[j] += sum over rows i of x[i * cols + j]  (bias gradients, broadcast gradients).
   virtual void sum_rows_accumulate(float* y, const float* x, int64_t rows, int64_t cols) = 0;
 

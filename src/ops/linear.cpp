@@ -24,10 +24,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 
   Backend& backend = backend_for(device);
   Tensor y = Tensor::empty(x.shape().with_last(out_features), device);
-  // y (m, n) = x (m, k) · W^T (k, n) [+ bias]
-  backend.gemm(Transpose::kNo, Transpose::kYes, m, n, k, 1.0f, x.data(), k, weight.data(), k, 0.0f,
-               y.data(), n);
-  if (bias.defined()) backend.add(y.data(), y.data(), bias.data(), y.numel(), n);
+  // y (m, n) = x (m, k) · W^T (k, n) [+ bias]. The bias is written first and the product added
+  // to it (beta = 1): one pass over y fewer than adding it afterwards.
+  if (bias.defined()) backend.repeat_rows(y.data(), bias.data(), m, n);
+  backend.gemm(Transpose::kNo, Transpose::kYes, m, n, k, 1.0f, x.data(), k, weight.data(), k,
+               bias.defined() ? 1.0f : 0.0f, y.data(), n);
 
   return record(y, "linear", {x, weight, bias}, [x, weight, bias = bias.defined() ? bias.gradient_only() : Tensor(), m, n,
                                         k](const Tensor& dy) {

@@ -37,6 +37,14 @@ void CpuBackend::accumulate(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
+void CpuBackend::repeat_rows(float* y, const float* row, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols > kParallelGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* yr = y + r * cols;
+    for (int64_t j = 0; j < cols; ++j) yr[j] = row[j];
+  }
+}
+
 void CpuBackend::sum_rows_accumulate(float* y, const float* x, int64_t rows, int64_t cols) {
   if (rows * cols <= kParallelGrain) {
     for (int64_t r = 0; r < rows; ++r) {

@@ -36,6 +36,11 @@ __global__ void add_kernel(float* y, const float* a, const float* b, int64_t n, 
   }
 }
 
+// y (rows, cols) = row (cols) repeated.
+__global__ void repeat_rows_kernel(float* y, const float* row, int64_t n, int64_t cols) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) y[i] = row[i % cols];
+}
+
 // y (n) += x (n).
 __global__ void accumulate_kernel(float* y, const float* x, int64_t n) {
   for (int64_t i = global_index(); i < n; i += grid_stride()) y[i] += x[i];
@@ -198,6 +203,12 @@ void CudaBackend::add(float* y, const float* a, const float* b, int64_t n, int64
 void CudaBackend::accumulate(float* y, const float* x, int64_t n) {
   if (n <= 0) return;
   accumulate_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(y, x, n);
+  SAV_CUDA_CHECK(cudaGetLastError());
+}
+
+void CudaBackend::repeat_rows(float* y, const float* row, int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  repeat_rows_kernel<<<blocks_for(rows * cols), kThreads, 0, stream_>>>(y, row, rows * cols, cols);
   SAV_CUDA_CHECK(cudaGetLastError());
 }
 
