@@ -47,6 +47,9 @@ class Backend {
   virtual void* allocate(size_t bytes) = 0;
   virtual void deallocate(void* ptr, size_t bytes) noexcept = 0;
   virtual MemoryStats memory_stats() const { return {}; }
+  // Gives the freed blocks a backend keeps for reuse back to the system (a no-op where it
+  // keeps none): for when the work ahead allocates other sizes, or none.
+  virtual void release_cached_memory() {}
   virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "sav/autograd.h"
+#include "sav/backend.h"
 #include "sav/data/loader.h"
 #include "sav/error.h"
 #include "sav/image/plot.h"
@@ -195,6 +196,9 @@ TrainResult train(const TrainOptions& options, const TrainData& data, TrainObser
       observer.on_step(epoch, step_in_epoch, steps_per_epoch, loss_value, seen / seconds);
     }
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    // The blocks the training steps used stay cached for the next step; evaluation needs fewer
+    // and the checkpoints need host memory, so hand them back rather than hold both at once.
+    backend_for(options.device).release_cached_memory();
 
     EpochReport report;
     report.epoch = epoch;

@@ -20,6 +20,7 @@ class CpuBackend final : public Backend {
   void* allocate(size_t bytes) override;
   void deallocate(void* ptr, size_t bytes) noexcept override;
   MemoryStats memory_stats() const override { return pool_.stats(); }
+  void release_cached_memory() override { pool_.release(); }
   void upload(void* dst, const void* host_src, size_t bytes) override;
   void download(void* host_dst, const void* src, size_t bytes) override;
   void copy(void* dst, const void* src, size_t bytes) override;
