@@ -1,5 +1,6 @@
 // The CUDA backend against the CPU reference: every op of the table, forward and backward, the
 // dropout masks, and a few training steps. Skipped where no GPU is usable.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -120,6 +121,32 @@ TEST(Cuda, TrainingStepsFollowTheCpu) {
   EXPECT_LT(normalised_error(gpu_model.parameters()[1].tensor.to_vector(),
                              cpu_model.parameters()[1].tensor.to_vector()),
             1e-4);
+}
+
+// The module loads wherever the CUDA runtime is installed, GPU or not, and has its entry points.
+TEST(Cuda, ModuleLoadsWithItsEntryPoints) {
+#ifndef SAV_CUDA_MODULE
+  GTEST_SKIP() << "this build has no CUDA backend";
+#else
+  void* module = dlopen(SAV_CUDA_MODULE, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(module, nullptr) << dlerror();
+  auto usable = reinterpret_cast<bool (*)(int)>(dlsym(module, "sav_cuda_device_usable"));
+  ASSERT_NE(usable, nullptr);
+  EXPECT_NE(dlsym(module, "sav_cuda_create_backend"), nullptr);
+  EXPECT_FALSE(usable(-1));
+  EXPECT_EQ(usable(0), gpu_usable());  // the registry gives the module's answer
+#endif
+}
+
+TEST(Cuda, WithoutAGpuTheDeviceIsAClearError) {
+  if (gpu_usable()) GTEST_SKIP() << "a CUDA device is usable here";
+  try {
+    Tensor::zeros({2}, Device::cuda());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda:0 is not available"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--device cpu"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Cuda, AMissingDeviceIsAClearError) {

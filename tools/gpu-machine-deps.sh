@@ -11,7 +11,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps="$root/.gpu-deps"
-packages=(libopenblas-dev libopenblas-pthread-dev libopenblas0-pthread libopenblas0 libgfortran5
+packages=(libopenblas-dev libopenblas-pthread-dev libopenblas0-pthread libopenblas0-openmp libopenblas0 libgfortran5
           libquadmath0 liblodepng-dev liblodepng0 libgtest-dev libgmock-dev libbenchmark-dev
           libbenchmark1debian nlohmann-json3-dev libcli11-dev pkgconf pkgconf-bin libpkgconf3)
 

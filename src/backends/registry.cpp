@@ -1,24 +1,91 @@
 // The one place that knows which backends this build has.
+//
+// The CPU backend is part of the core library. The CUDA backend is a module (libsav_cuda.so,
+// built beside the programs) that is loaded only when a CUDA device is asked for: a run on the
+// CPU never maps the CUDA libraries.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <climits>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "backends/cpu/cpu_backend.h"
 #include "sav/backend.h"
 #include "sav/error.h"
-#if SAV_HAVE_CUDA
-#include "backends/cuda/cuda_backend.h"
-#endif
 
 namespace sav {
+namespace {
+
+struct CudaModule {
+  bool (*device_usable)(int index) = nullptr;
+  Backend* (*create_backend)(int index) = nullptr;
+  std::string problem;  // why the module is not there, when it is not
+};
+
+#if SAV_HAVE_CUDA
+// Beside the running program first (the programs and the module are built into one folder),
+// then where the build put it.
+std::vector<std::string> module_candidates() {
+  std::vector<std::string> candidates;
+  char exe[PATH_MAX];
+  const ssize_t length = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (length > 0) {
+    std::string folder(exe, static_cast<size_t>(length));
+    folder.resize(folder.rfind('/') + 1);
+    candidates.push_back(folder + "libsav_cuda.so");
+  }
+  candidates.push_back(SAV_CUDA_MODULE);
+  return candidates;
+}
+
+CudaModule load_cuda_module() {
+  CudaModule module;
+  // No CUDA driver, no CUDA device: not worth mapping the CUDA libraries to learn that.
+  if (dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL) == nullptr) {
+    module.problem = "no CUDA driver (libcuda.so.1) on this machine";
+    return module;
+  }
+  std::string tried;
+  for (const std::string& path : module_candidates()) {
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      tried += "\n  " + path + ": " + dlerror();
+      continue;
+    }
+    module.device_usable = reinterpret_cast<bool (*)(int)>(dlsym(handle, "sav_cuda_device_usable"));
+    module.create_backend =
+        reinterpret_cast<Backend* (*)(int)>(dlsym(handle, "sav_cuda_create_backend"));
+    if (module.device_usable == nullptr || module.create_backend == nullptr) {
+      module = CudaModule{};
+      tried += "\n  " + path + ": not sav's CUDA module (its entry points are missing)";
+      continue;
+    }
+    return module;  // stays loaded for the life of the process
+  }
+  module.problem = "the CUDA backend module could not be loaded; tried:" + tried;
+  return module;
+}
+#endif
+
+const CudaModule& cuda_module() {
+#if SAV_HAVE_CUDA
+  static const CudaModule module = load_cuda_module();
+#else
+  static const CudaModule module{nullptr, nullptr, "this build of sav has no CUDA backend"};
+#endif
+  return module;
+}
+
+}  // namespace
 
 bool device_available(Device device) {
   if (device.type == DeviceType::kCpu) return device.index == 0;
-#if SAV_HAVE_CUDA
-  return cuda_device_usable(device.index);
-#else
-  return false;  // this build has no CUDA backend
-#endif
+  const CudaModule& cuda = cuda_module();
+  return cuda.device_usable != nullptr && cuda.device_usable(device.index);
 }
 
 Backend& backend_for(Device device) {
@@ -28,17 +95,16 @@ Backend& backend_for(Device device) {
     static CpuBackend* cpu = new CpuBackend;
     return *cpu;
   }
-#if SAV_HAVE_CUDA
+  const CudaModule& cuda = cuda_module();
+  if (cuda.create_backend == nullptr) {
+    fail("device ", device, " is not available: ", cuda.problem, " (use --device cpu)");
+  }
   static std::mutex mutex;
-  static std::map<int, std::unique_ptr<CudaBackend>> gpus;
+  static std::map<int, std::unique_ptr<Backend>> gpus;
   std::lock_guard<std::mutex> lock(mutex);
-  std::unique_ptr<CudaBackend>& gpu = gpus[device.index];
-  if (!gpu) gpu = std::make_unique<CudaBackend>(device.index);
+  std::unique_ptr<Backend>& gpu = gpus[device.index];
+  if (!gpu) gpu.reset(cuda.create_backend(device.index));
   return *gpu;
-#else
-  fail("device ", device, " is not available: this build of sav has no CUDA backend "
-       "(use --device cpu)");
-#endif
 }
 
 }  // namespace sav

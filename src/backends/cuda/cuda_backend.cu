@@ -121,3 +121,13 @@ void CudaBackend::gemm_strided_batched(Transpose trans_a, Transpose trans_b, int
 }
 
 }  // namespace sav
+
+// The module's entry points: the registry (src/backends/registry.cpp) loads this module only
+// when a CUDA device is asked for, and finds these two by name.
+extern "C" __attribute__((visibility("default"))) bool sav_cuda_device_usable(int index) {
+  return sav::cuda_device_usable(index);
+}
+
+extern "C" __attribute__((visibility("default"))) sav::Backend* sav_cuda_create_backend(int index) {
+  return new sav::CudaBackend(index);  // throws sav::Error when the device cannot be used
+}
