@@ -36,6 +36,7 @@ void BM_Gemm(benchmark::State& state) {
              c.data(), n);
     benchmark::DoNotOptimize(c.data());
   }
+  state.SetItemsProcessed(state.iterations() * kBatch);  // images' worth of tokens
   state.counters["FLOP/s"] =
       benchmark::Counter(2.0 * m * n * k * state.iterations(), benchmark::Counter::kIsRate);
 }
