@@ -34,6 +34,12 @@ struct Fixture {
   }
 };
 
+// The CPU backend's description (OpenBLAS build, its kernels, threads) heads the report.
+const bool kContextAdded = [] {
+  benchmark::AddCustomContext("sav_cpu", backend_for(Device::cpu()).describe());
+  return true;
+}();
+
 void BM_TrainStep(benchmark::State& state) {
   Fixture f;
   std::vector<Tensor> params;
