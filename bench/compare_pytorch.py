@@ -8,9 +8,11 @@ child process, after one warm-up step, taking the median of --steps timed steps.
 peak RSS is its own process's. Needs PyTorch (e.g. Debian's python3-torch) and a built sav
 (make).
 
-Debian's PyTorch does its matrix products in the system's OpenBLAS, whose kernels follow
-OPENBLAS_CORETYPE when that is set; --pytorch-coretype sets it for PyTorch alone (sav chooses
-its own kernels, see src/backends/cpu/openblas.h).
+Debian's PyTorch does its matrix products in the system's OpenBLAS (the pthreads build unless
+the alternatives system says otherwise), whose kernels follow OPENBLAS_CORETYPE when that is
+set. --pytorch-coretype sets it for PyTorch alone, and --pytorch-blas-dir puts another OpenBLAS
+build first on PyTorch's library path (e.g. /usr/lib/x86_64-linux-gnu/openblas-openmp, the
+build sav uses). sav chooses its own (see src/backends/cpu/openblas.h).
 """
 import argparse
 import json
@@ -71,6 +73,8 @@ def run_pytorch(args):
     env = dict(os.environ)
     if args.pytorch_coretype:
         env["OPENBLAS_CORETYPE"] = args.pytorch_coretype
+    if args.pytorch_blas_dir:
+        env["LD_LIBRARY_PATH"] = args.pytorch_blas_dir + ":" + env.get("LD_LIBRARY_PATH", "")
     command = [sys.executable, os.path.abspath(__file__), "--pytorch-child",
                "--threads", str(args.threads), "--steps", str(args.steps)]
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
@@ -93,11 +97,13 @@ def time_sav(bench, threads):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for both")
-    parser.add_argument("--steps", type=int, default=5, help="timed PyTorch steps (median taken)")
+    parser.add_argument("--steps", type=int, default=10, help="timed PyTorch steps (median taken)")
     parser.add_argument("--sav-bench", default=os.path.join(ROOT, "build", "sav_bench"),
                         help="the sav_bench program")
     parser.add_argument("--pytorch-coretype", default="",
                         help="OPENBLAS_CORETYPE for PyTorch's OpenBLAS (default: the environment's)")
+    parser.add_argument("--pytorch-blas-dir", default="",
+                        help="folder with the libblas.so.3 / libopenblas.so.0 PyTorch should load")
     parser.add_argument("--pytorch-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pytorch_child:
@@ -105,11 +111,14 @@ def main():
         return
     if not os.path.exists(args.sav_bench):
         sys.exit(f"error: {args.sav_bench} not found (run 'make' first)")
+    if args.pytorch_blas_dir and not os.path.isdir(args.pytorch_blas_dir):
+        sys.exit(f"error: --pytorch-blas-dir {args.pytorch_blas_dir} is not a folder")
     torch = run_pytorch(args)
     sav = time_sav(args.sav_bench, args.threads)
     coretype = args.pytorch_coretype or os.environ.get("OPENBLAS_CORETYPE", "OpenBLAS's choice")
+    blas = args.pytorch_blas_dir or "the system's"
     print(f"threads {args.threads}, batch {BATCH}, PyTorch {torch['version']} "
-          f"(OpenBLAS kernels: {coretype})")
+          f"(OpenBLAS: {blas}, kernels: {coretype})")
     print(f"{'':12}{'sav':>14}{'PyTorch':>14}{'sav / PyTorch':>16}")
     for name in ("train", "infer"):
         label = "train step" if name == "train" else "inference"
