@@ -40,6 +40,11 @@ JSON
   done
   expect 0 "resuming after epoch 1" --config "$work/tiny.json" --limit-train 200 --val-split 100 \
     --data "$data" --out "$work/run" --epochs 2 --resume --threads 1
+  # The OpenBLAS kernels sav asks for are the ones it uses, and it says which.
+  export SAV_OPENBLAS_CORETYPE=Haswell
+  expect 0 "(Haswell kernels)" --config "$work/tiny.json" --limit-train 100 --val-split 50 \
+    --data "$data" --out "$work/haswell" --device cpu
+  unset SAV_OPENBLAS_CORETYPE
   echo '{"model": {"d_model": 32, "h": 2, "N": 1}, "training": {"batch_size": 50, "lr": 0.001, "epochs": 3}}' > "$work/wider.json"
   expect 2 "its configuration differs in model.d_ff" --config "$work/wider.json" --limit-train 200 \
     --val-split 100 --data "$data" --out "$work/run" --resume
