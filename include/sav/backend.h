@@ -56,6 +56,9 @@ class Backend {
   virtual void fill(float* dst, float value, int64_t n) = 0;
   // Waits until all queued work is done (a no-op where work is synchronous).
   virtual void synchronize() = 0;
+  // The queue the backend's work goes to (a cudaStream_t for CUDA), for timing it with the
+  // device's own events; null where work is synchronous.
+  virtual void* native_stream() { return nullptr; }
 
   // C (m x n) = alpha * op(A) * op(B) + beta * C, where op(A) is m x k and op(B) is k x n.
   virtual void gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,

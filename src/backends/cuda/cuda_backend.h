@@ -40,6 +40,7 @@ class CudaBackend final : public Backend {
   void copy(void* dst, const void* src, size_t bytes) override;
   void fill(float* dst, float value, int64_t n) override;
   void synchronize() override;
+  void* native_stream() override { return stream_; }
 
   void gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha, const float* a,
             int lda, const float* b, int ldb, float beta, float* c, int ldc) override;
