@@ -7,7 +7,6 @@
 #include "sav/error.h"
 
 namespace sav::attribution {
-namespace {
 
 std::vector<float> softmax(const float* logits, int classes) {
   const float top = *std::max_element(logits, logits + classes);
@@ -18,8 +17,6 @@ std::vector<float> softmax(const float* logits, int classes) {
   return p;
 }
 
-}  // namespace
-
 std::vector<ImageExplanation> explain(const nn::VisionTransformer& model, const Tensor& patches,
                                       const ExplainOptions& options, uint64_t first_index) {
   const nn::VitConfig& c = model.config();
@@ -27,6 +24,17 @@ std::vector<ImageExplanation> explain(const nn::VisionTransformer& model, const 
   if (options.explained_class >= classes) {
     usage_fail("class ", options.explained_class, " does not exist (the model has ", classes,
                " classes)");
+  }
+  if (!options.explained_classes.empty()) {
+    if (static_cast<int64_t>(options.explained_classes.size()) != patches.shape()[0]) {
+      fail("explain: ", options.explained_classes.size(), " classes given for ",
+           patches.shape()[0], " images");
+    }
+    for (int k : options.explained_classes) {
+      if (k < 0 || k >= classes) {
+        usage_fail("class ", k, " does not exist (the model has ", classes, " classes)");
+      }
+    }
   }
   const bool gradients = std::any_of(options.methods.begin(), options.methods.end(), needs_gradients);
   const int64_t batch = patches.shape()[0], n = c.tokens(), d = c.d_model;
@@ -45,7 +53,9 @@ std::vector<ImageExplanation> explain(const nn::VisionTransformer& model, const 
     ImageExplanation& e = result[b];
     const float* row = logits.data() + b * classes;
     e.predicted = static_cast<int>(std::max_element(row, row + classes) - row);
-    e.explained = options.explained_class >= 0 ? options.explained_class : e.predicted;
+    e.explained = !options.explained_classes.empty() ? options.explained_classes[b]
+                  : options.explained_class >= 0       ? options.explained_class
+                                                       : e.predicted;
     e.probabilities = softmax(row, classes);
     e.probability = e.probabilities[e.explained];
     seed[b * classes + e.explained] = 1.0f;  // images are independent: one pass serves all

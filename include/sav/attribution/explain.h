@@ -15,6 +15,7 @@ struct ExplainOptions {
   std::vector<Method> methods;
   MethodSettings settings;       // rollout's residual weight, head fusion and discard ratio
   int explained_class = -1;      // -1: each image's predicted class
+  std::vector<int> explained_classes;  // when not empty: the class to explain, one per image
   uint64_t random_seed = 0;      // for the `random` baseline
 };
 
@@ -25,6 +26,9 @@ struct ImageExplanation {
   std::vector<float> probabilities;       // every class's
   std::vector<std::vector<float>> scores;  // per method (options order): 64 patch scores
 };
+
+// The softmax of one row of logits, on the host.
+std::vector<float> softmax(const float* logits, int classes);
 
 // patches [batch, 64, 48] on the model's device; first_index numbers the images for `random`.
 std::vector<ImageExplanation> explain(const nn::VisionTransformer& model, const Tensor& patches,
