@@ -8,6 +8,7 @@
 
 #include "cifar_files.h"
 #include "sav/attribution/faithfulness.h"
+#include "sav/attribution/faithfulness_report.h"
 #include "sav/attribution/methods.h"
 #include "sav/attribution/statistics.h"
 #include "sav/data/images.h"
@@ -200,6 +201,61 @@ TEST(Faithfulness, BadInputsAreClearErrors) {
   EXPECT_THROW(attribution::compute_curves({{image.data(), image.data(), 2, identity_order()}},
                                            {0, 0, 0}, two_classes, 130),
                Error);  // class 2 of a two-class model
+}
+
+TEST(Faithfulness, MeasuresEveryMethodAgainstRandomAndReports) {
+  TempFolder folder;
+  const data::RecordSet records = data::RecordSet::open({write_records(folder, "t.bin", 0, 5)});
+  nn::VisionTransformer model(tiny_vit_config(), Device::cpu());
+  model.initialize(4);
+  attribution::FaithfulnessOptions options;
+  options.methods = {attribution::Method::kSeed, attribution::Method::kGradcam,
+                     attribution::Method::kRandom};  // random is the baseline anyway: not twice
+  options.random_draws = 3;
+  options.fill = attribution::channel_means(records);
+  options.explain_batch = 2;  // three explain batches for 5 images
+  int64_t last_done = 0, calls = 0;
+  const attribution::FaithfulnessResult result = attribution::measure_faithfulness(
+      model, records, {0, 2, 4, 1, 3}, options, [&](int64_t done, int64_t total) {
+        EXPECT_EQ(total, 5);
+        EXPECT_GE(done, last_done);
+        last_done = done;
+        ++calls;
+      });
+  EXPECT_EQ(last_done, 5);
+  EXPECT_GT(calls, 0);
+  ASSERT_EQ(result.methods.size(), 3u);
+  EXPECT_EQ(result.methods[0].method, "seed");
+  EXPECT_EQ(result.methods[1].method, "gradcam");
+  EXPECT_EQ(result.methods[2].method, "random");
+  EXPECT_EQ(result.images, 5);
+  for (const auto& m : result.methods) {
+    ASSERT_EQ(m.deletion_auc.size(), 5u) << m.method;
+    ASSERT_EQ(m.insertion_auc.size(), 5u) << m.method;
+    for (double auc : m.deletion_auc) EXPECT_TRUE(auc >= 0.0 && auc <= 1.0) << m.method;
+    ASSERT_EQ(m.mean_deletion.size(), size_t(kCurvePoints));
+    // Every method's deletion curve starts at the same image: the unperturbed probability.
+    EXPECT_NEAR(m.mean_deletion.front(), result.methods[0].mean_deletion.front(), 1e-9);
+    EXPECT_NEAR(m.mean_insertion.back(), result.methods[0].mean_insertion.back(), 1e-9);
+    EXPECT_EQ(m.randomized_correlation.size(), m.method == "random" ? 0u : 5u);
+  }
+
+  const std::vector<attribution::FaithfulnessRow> rows = attribution::summarize(result);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2].deletion_vs_random.count, 0);  // random against itself: not shown
+  EXPECT_EQ(rows[0].deletion_vs_random.count, 5);
+  EXPECT_LE(rows[0].deletion.low, rows[0].deletion.mean);
+  EXPECT_GE(rows[0].deletion.high, rows[0].deletion.mean);
+  const std::string markdown = attribution::faithfulness_markdown(result, rows, "tiny model");
+  EXPECT_NE(markdown.find("| seed |"), std::string::npos);
+  EXPECT_NE(markdown.find("| random |"), std::string::npos);
+  EXPECT_NE(markdown.find("5 test images, the predicted class"), std::string::npos);
+  const std::string csv = attribution::faithfulness_csv(rows);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);  // header + 3 methods
+  EXPECT_EQ(csv.rfind("random,5,", std::string::npos) != std::string::npos, true);
+
+  EXPECT_THROW(attribution::measure_faithfulness(model, records, {5}, options), UsageError);
+  EXPECT_THROW(attribution::measure_faithfulness(model, records, {}, options), UsageError);
 }
 
 }  // namespace
