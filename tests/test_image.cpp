@@ -337,6 +337,24 @@ TEST(Plot, OneEpochAndThirtyEpochsShowEverySeries) {
   EXPECT_FALSE(std::filesystem::exists(folder.file("thirty.png.tmp")));
 }
 
+TEST(Plot, FractionCurvesShowEverySeries) {
+  std::vector<double> falling, rising;
+  for (int i = 0; i < 65; ++i) {
+    falling.push_back(1.0 - i / 64.0);
+    rising.push_back(i / 64.0);
+  }
+  const Canvas plot = image::draw_fraction_curves(
+      "deletion", {{"a", falling, kTrainLoss}, {"b", rising, kValidationLoss}}, "insertion",
+      {{"a", rising, kTrainAccuracy}}, "fraction of patches");
+  EXPECT_EQ(plot.width(), image::kPlotWidth);
+  const int half = image::kPlotWidth / 2;
+  // A line across the panel is far more than a legend entry's pixels.
+  EXPECT_GT(pixels_of(plot, kTrainLoss, 0, half).size(), 300u);
+  EXPECT_GT(pixels_of(plot, kValidationLoss, 0, half).size(), 300u);
+  EXPECT_GT(pixels_of(plot, kTrainAccuracy, half).size(), 300u);
+  EXPECT_TRUE(pixels_of(plot, kTrainLoss, half).empty());
+}
+
 TEST(Plot, CopesWithEmptyConstantAndMissingValues) {
   TempFolder folder;
   const double nan = std::nan("");

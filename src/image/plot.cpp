@@ -72,6 +72,13 @@ Axis accuracy_axis(const std::vector<Series>& series) {
   return nice_axis(std::min(lowest, 0.0), std::max(highest, 100.0));
 }
 
+// 0 to 1, wider only when a value lies outside.
+Axis probability_axis(const std::vector<Series>& series) {
+  double lowest = 0.0, highest = 1.0;
+  value_bounds(series, lowest, highest);
+  return nice_axis(std::min(lowest, 0.0), std::max(highest, 1.0));
+}
+
 std::string format_tick(double value, const Axis& axis) {
   char text[32];
   if (std::fabs(value) < axis.step * 1e-6) value = 0.0;  // no "-0.0" from rounding
@@ -101,21 +108,35 @@ std::vector<int> epoch_ticks(int epochs) {
   return ticks;
 }
 
+// Where point i of a series sits on the x axis (first + i * step), the axis's range, its
+// labelled ticks and its name.
+struct XScale {
+  double first = 1.0, step = 1.0, lo = 0.0, hi = 2.0;
+  std::vector<std::pair<double, std::string>> ticks;
+  std::string name;
+};
+
+// Epochs 1 .. epochs: with one epoch the point stands in the middle; otherwise epoch 1 and the
+// last epoch sit a marker's width inside the frame.
+XScale epoch_scale(int epochs) {
+  XScale x{1.0, 1.0, epochs > 1 ? 1.0 : 0.0, epochs > 1 ? double(epochs) : 2.0, {}, "epoch"};
+  for (const int epoch : epoch_ticks(std::max(epochs, 1))) {
+    x.ticks.emplace_back(epoch, std::to_string(epoch));
+  }
+  return x;
+}
+
 // One panel: title and legend on top, then the framed plot area [left, right] x [top, bottom].
 // The panels share their top edge, set below the taller legend: measure first, then draw.
 class Panel {
  public:
   Panel(Canvas& canvas, int origin_x, const std::string& title, const std::vector<Series>& series,
-        Axis y_axis, int epochs)
+        Axis y_axis, XScale x_scale)
       : canvas_(canvas), origin_x_(origin_x), title_(title), series_(series), y_(y_axis),
-        epochs_(epochs) {
+        x_(std::move(x_scale)) {
     left_ = origin_x + 64;
     right_ = origin_x + kPanelWidth - 24;
     bottom_ = kPlotHeight - 44;
-    // With one epoch the point stands in the middle; otherwise epoch 1 and the last epoch sit a
-    // marker's width inside the frame.
-    x_lo_ = epochs_ > 1 ? 1.0 : 0.0;
-    x_hi_ = epochs_ > 1 ? epochs_ : 2.0;
   }
 
   // The y just below this panel's title and legend.
@@ -139,11 +160,12 @@ class Panel {
   }
 
  private:
-  int x_of(double epoch) const {
+  int x_of(double x) const {
     const double pad = 8.0;
-    return static_cast<int>(std::lround(left_ + pad + (epoch - x_lo_) / (x_hi_ - x_lo_) *
-                                                          (right_ - left_ - 2.0 * pad)));
+    return static_cast<int>(
+        std::lround(left_ + pad + (x - x_.lo) / (x_.hi - x_.lo) * (right_ - left_ - 2.0 * pad)));
   }
+  int x_of_point(size_t i) const { return x_of(x_.first + static_cast<double>(i) * x_.step); }
   int y_of(double value) const {
     return static_cast<int>(
         std::lround(bottom_ - (value - y_.lo) / (y_.hi - y_.lo) * (bottom_ - top_)));
@@ -183,32 +205,31 @@ class Panel {
       canvas_.draw_text(left_ - 8 - text_width(label, kLabelScale), y - kLineHeight / 2, label,
                         kInk, kLabelScale);
     }
-    for (const int epoch : epoch_ticks(std::max(epochs_, 1))) {
-      const int x = x_of(epoch);
+    for (const auto& [value, label] : x_.ticks) {
+      const int x = x_of(value);
       canvas_.draw_line(x, top_ + 1, x, bottom_ - 1, kGrid);
       canvas_.draw_line(x, bottom_, x, bottom_ + 4, kFrame);
-      const std::string label = std::to_string(epoch);
       canvas_.draw_text(x - text_width(label, kLabelScale) / 2, bottom_ + 8, label, kInk,
                         kLabelScale);
     }
-    const std::string name = "epoch";
-    canvas_.draw_text((left_ + right_ - text_width(name, kLabelScale)) / 2,
-                      bottom_ + 8 + kLineHeight + 8, name, kInk, kLabelScale);
+    canvas_.draw_text((left_ + right_ - text_width(x_.name, kLabelScale)) / 2,
+                      bottom_ + 8 + kLineHeight + 8, x_.name, kInk, kLabelScale);
   }
 
   void draw_series(const Series& s) {
     // Squares of 7 pixels for a lone point or a few far apart, 5 while points are well apart,
     // 3 when they crowd; when they would overlap, only points without a line through them.
-    const int spacing = epochs_ <= 1 ? kPanelWidth : x_of(2) - x_of(1);
+    size_t points = 0;
+    for (const Series& other : series_) points = std::max(points, other.values.size());
+    const int spacing = points <= 1 ? kPanelWidth : x_of_point(1) - x_of_point(0);
     const int marker = spacing >= 40 ? 7 : spacing >= 8 ? 5 : 3;
     const auto present_at = [&](size_t i) { return i < s.values.size() && present(s.values[i]); };
     for (size_t i = 0; i < s.values.size(); ++i) {
       if (!present(s.values[i])) continue;
       const bool isolated = (i == 0 || !present_at(i - 1)) && !present_at(i + 1);
-      const int x = x_of(static_cast<double>(i + 1)), y = y_of(s.values[i]);
+      const int x = x_of_point(i), y = y_of(s.values[i]);
       if (i + 1 < s.values.size() && present(s.values[i + 1])) {
-        canvas_.draw_line(x, y, x_of(static_cast<double>(i + 2)), y_of(s.values[i + 1]), s.color,
-                          2);
+        canvas_.draw_line(x, y, x_of_point(i + 1), y_of(s.values[i + 1]), s.color, 2);
       }
       if (spacing >= 4 || isolated) {
         canvas_.fill_rect(x - marker / 2, y - marker / 2, marker, marker, s.color);
@@ -221,9 +242,8 @@ class Panel {
   std::string title_;
   const std::vector<Series>& series_;
   Axis y_;
-  int epochs_;
+  XScale x_;
   int left_ = 0, right_ = 0, top_ = 0, bottom_ = 0;
-  double x_lo_ = 0.0, x_hi_ = 2.0;
 };
 
 int longest(const std::vector<Series>& series) {
@@ -237,11 +257,29 @@ int longest(const std::vector<Series>& series) {
 Canvas draw_curves(const std::vector<Series>& loss, const std::vector<Series>& accuracy) {
   Canvas canvas(kPlotWidth, kPlotHeight);
   const int epochs = std::max(longest(loss), longest(accuracy));
-  Panel left(canvas, 0, "loss", loss, loss_axis(loss), epochs);
-  Panel right(canvas, kPanelWidth, "accuracy (%)", accuracy, accuracy_axis(accuracy), epochs);
+  Panel left(canvas, 0, "loss", loss, loss_axis(loss), epoch_scale(epochs));
+  Panel right(canvas, kPanelWidth, "accuracy (%)", accuracy, accuracy_axis(accuracy),
+              epoch_scale(epochs));
   const int top = std::max(left.legend_bottom(), right.legend_bottom()) + 10;
   left.draw(top);
   right.draw(top);
+  return canvas;
+}
+
+Canvas draw_fraction_curves(const std::string& left_title, const std::vector<Series>& left,
+                            const std::string& right_title, const std::vector<Series>& right,
+                            const std::string& x_name) {
+  Canvas canvas(kPlotWidth, kPlotHeight);
+  const int points = std::max(longest(left), longest(right));
+  XScale x{0.0, points > 1 ? 1.0 / (points - 1) : 0.0, 0.0, 1.0, {}, x_name};
+  for (const double tick : {0.0, 0.25, 0.5, 0.75, 1.0}) {
+    x.ticks.emplace_back(tick, format_tick(tick, Axis{0.0, 1.0, 0.25}));
+  }
+  Panel a(canvas, 0, left_title, left, probability_axis(left), x);
+  Panel b(canvas, kPanelWidth, right_title, right, probability_axis(right), x);
+  const int top = std::max(a.legend_bottom(), b.legend_bottom()) + 10;
+  a.draw(top);
+  b.draw(top);
   return canvas;
 }
 

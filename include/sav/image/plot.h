@@ -1,4 +1,5 @@
-// Training curves: loss and accuracy per epoch, as one PNG of two panels side by side.
+// Curves as PNG: training curves (loss and accuracy per epoch) and the faithfulness curves, each
+// as two panels side by side.
 #pragma once
 
 #include <string>
@@ -26,6 +27,13 @@ struct Series {
 // negative) to the highest value plus headroom, the accuracy axis from 0 to 100 (wider only
 // when a value lies outside). Series may be empty, of any length, or constant.
 Canvas draw_curves(const std::vector<Series>& loss, const std::vector<Series>& accuracy);
+
+// Two panels of curves over a fraction, x from 0 to 1 (values[i] at i / (n - 1)), y a
+// probability axis from 0 to 1: the faithfulness report's mean deletion and insertion curves.
+// Same frame, legend and markers as draw_curves.
+Canvas draw_fraction_curves(const std::string& left_title, const std::vector<Series>& left,
+                            const std::string& right_title, const std::vector<Series>& right,
+                            const std::string& x_name);
 
 // draw_curves, written to `path` with write_png (atomically; throws sav::Error naming the path).
 void plot_curves(const std::string& path, const std::vector<Series>& loss,
