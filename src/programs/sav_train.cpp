@@ -10,6 +10,7 @@
 
 #include "sav/backend.h"
 #include "sav/data/cifar10.h"
+#include "programs/progress.h"
 #include "programs/run_program.h"
 #include "sav/error.h"
 #include "sav/train/trainer.h"
@@ -25,50 +26,24 @@ std::string percent(double fraction) {
   return text;
 }
 
-std::string clock_text(double seconds) {
-  const long s = std::lround(seconds);
-  char text[32];
-  if (s >= 3600) {
-    std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  } else {
-    std::snprintf(text, sizeof text, "%ld:%02ld", s / 60, s % 60);
-  }
-  return text;
-}
-
 // Progress for a person at a terminal (a live bar on stderr) or for a log (plain lines).
 class Progress : public train::TrainObserver {
  public:
-  Progress(int64_t epochs, bool live) : epochs_(epochs), live_(live) {}
+  Progress(int64_t epochs, bool live) : epochs_(epochs), bar_(live) {}
 
   void on_start(const std::string& message) override { std::cout << message << std::endl; }
 
   void on_step(int64_t epoch, int64_t step, int64_t steps, double loss, double images_per_second) override {
     const double eta =
         images_per_second > 0 ? (steps - step) * static_cast<double>(batch_size_) / images_per_second : 0;
-    if (live_) {
-      const auto now = std::chrono::steady_clock::now();
-      if (step != steps && now - last_draw_ < std::chrono::milliseconds(100)) return;
-      last_draw_ = now;
-      constexpr int kWidth = 24;
-      const int filled = static_cast<int>(kWidth * step / steps);
-      std::fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.0f img/s ETA %s",
-                   static_cast<long long>(epoch), static_cast<long long>(epochs_),
-                   std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
-                   static_cast<long long>(step), static_cast<long long>(steps), loss,
-                   images_per_second, clock_text(eta).c_str());
-      std::fflush(stderr);
-    } else if (step % std::max<int64_t>(1, steps / 10) == 0 || step == steps) {
-      std::printf("epoch %lld/%lld step %lld/%lld loss %.4f %.0f img/s ETA %s\n",
-                  static_cast<long long>(epoch), static_cast<long long>(epochs_),
-                  static_cast<long long>(step), static_cast<long long>(steps), loss,
-                  images_per_second, clock_text(eta).c_str());
-      std::fflush(stdout);
-    }
+    char suffix[64];
+    std::snprintf(suffix, sizeof suffix, "loss %.4f %.0f img/s", loss, images_per_second);
+    bar_.show("epoch " + std::to_string(epoch) + "/" + std::to_string(epochs_) + " step", step,
+              steps, suffix, eta);
   }
 
   void on_epoch(const train::EpochReport& r) override {
-    if (live_) std::fprintf(stderr, "\r\033[K");
+    bar_.clear();
     std::printf("epoch %lld/%lld  train loss %.4f acc %s  val loss %.4f acc %s  test loss %.4f "
                 "acc %s  %.0f img/s  elapsed %s%s\n",
                 static_cast<long long>(r.epoch), static_cast<long long>(epochs_), r.train_loss,
@@ -82,9 +57,8 @@ class Progress : public train::TrainObserver {
 
  private:
   int64_t epochs_;
-  bool live_;
+  ProgressBar bar_;
   int64_t batch_size_ = 1;
-  std::chrono::steady_clock::time_point last_draw_{};
 };
 
 // A flag's value must be a number above `low` (or at least `low`, when `inclusive`).
