@@ -266,7 +266,7 @@ FaithfulnessResult measure_faithfulness(
     randomized = std::make_unique<nn::VisionTransformer>(model.config(), model.device());
     randomized->initialize(derive_seed(options.seed + 1, SeedPurpose::kInit));
   }
-  const ProbabilityFn probabilities = vit_probabilities(model, options.curve_batch);
+  const ProbabilityFn probabilities = vit_probabilities(model, options.forward_batch);
   ExplainOptions explain_options;
   explain_options.methods = judged;
   explain_options.settings = options.settings;

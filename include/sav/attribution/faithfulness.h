@@ -82,7 +82,8 @@ struct FaithfulnessOptions {
   float blur_sigma = 2.0f;      // pixels: insertion's start
   std::array<float, 3> fill{};  // deletion's fill (channel_means of the training set)
   int64_t explain_batch = 50;   // images a forward and backward pass for the maps
-  int64_t curve_batch = 1300;   // perturbed images a forward pass
+  int64_t curve_batch = 1300;   // perturbed images gathered before they go to the model
+  int64_t forward_batch = 100;  // images a forward pass of the ViT
   bool sanity_check = true;
 };
 

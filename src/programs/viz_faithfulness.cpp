@@ -1,0 +1,82 @@
+#include "programs/viz_faithfulness.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include "programs/progress.h"
+#include "sav/attribution/faithfulness.h"
+#include "sav/attribution/faithfulness_report.h"
+#include "sav/image/plot.h"
+#include "sav/image/png.h"
+#include "sav/io/atomic_file.h"
+
+namespace sav {
+namespace {
+
+// Distinct colours for up to eight methods; random is drawn in grey.
+image::Rgb method_color(size_t index, const std::string& method) {
+  static const image::Rgb palette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},
+                                       {214, 39, 40},  {148, 103, 189}, {140, 86, 75},
+                                       {227, 119, 194}, {188, 189, 34}};
+  if (method == "random") return {127, 127, 127};
+  return palette[index % (sizeof palette / sizeof palette[0])];
+}
+
+}  // namespace
+
+std::vector<std::string> run_faithfulness(const nn::VisionTransformer& model,
+                                          const data::Cifar10& cifar, const FaithfulnessRun& run) {
+  attribution::FaithfulnessOptions options;
+  options.methods = run.methods;
+  options.settings = run.settings;
+  options.true_class = run.true_class;
+  options.random_draws = run.random_draws;
+  options.seed = run.seed;
+  std::cout << "faithfulness: " << run.indices.size() << " test images, "
+            << run.methods.size() << " methods and random (" << run.random_draws
+            << " draws), the " << (run.true_class ? "true" : "predicted") << " class; "
+            << "channel means of the training set..." << std::endl;
+  options.fill = attribution::channel_means(cifar.train);
+
+  ProgressBar bar(::isatty(STDERR_FILENO) == 1);
+  const auto start = std::chrono::steady_clock::now();
+  const attribution::FaithfulnessResult result = attribution::measure_faithfulness(
+      model, cifar.test, run.indices, options, [&](int64_t done, int64_t total) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double rate = seconds > 0 ? done / seconds : 0;
+        char suffix[32];
+        std::snprintf(suffix, sizeof suffix, "%.2f img/s", rate);
+        bar.show("images", done, total, suffix, rate > 0 ? (total - done) / rate : 0);
+      });
+  bar.clear();
+
+  const std::vector<attribution::FaithfulnessRow> rows = attribution::summarize(result);
+  std::cout << attribution::faithfulness_text(rows);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "measured in " << clock_text(seconds) << std::endl;
+
+  std::filesystem::create_directories(run.out_dir);
+  const std::string base = run.out_dir + "/faithfulness";
+  io::write_file_atomically(base + ".md",
+                            attribution::faithfulness_markdown(result, rows, run.checkpoint_path));
+  io::write_file_atomically(base + ".csv", attribution::faithfulness_csv(rows));
+  std::vector<image::Series> deletion, insertion;
+  for (size_t m = 0; m < result.methods.size(); ++m) {
+    const attribution::MethodFaithfulness& method = result.methods[m];
+    const image::Rgb color = method_color(m, method.method);
+    deletion.push_back({method.method, method.mean_deletion, color});
+    insertion.push_back({method.method, method.mean_insertion, color});
+  }
+  image::write_png(base + ".png",
+                   image::draw_fraction_curves("deletion (lower is better)", deletion,
+                                               "insertion (higher is better)", insertion,
+                                               "fraction of patches removed / revealed"));
+  return {base + ".md", base + ".csv", base + ".png"};
+}
+
+}  // namespace sav
