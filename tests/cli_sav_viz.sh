@@ -45,6 +45,22 @@ JSON
   expect 0 "attention_last.png" "${common[@]}" --image "$work/out/attention_compare.png" \
     --method last --class cat --out "$work/own"
   expect 2 "--class horse2" "${common[@]}" --class horse2 --out "$work/own"
+  # Faithfulness: a small run writes the table and the plot; bad input is a usage error.
+  expect 0 "faithfulness.png" "${common[@]}" --faithfulness --count 2 --draws 2 \
+    --compare seed,gradcam --out "$work/faith"
+  for f in faithfulness.md faithfulness.csv faithfulness.png; do
+    [[ -s "$work/faith/$f" ]] || fail_check "$f was not written"
+  done
+  grep -q "| random |" "$work/faith/faithfulness.md" || fail_check "faithfulness.md has no random row"
+  expect 2 "unknown attribution method 'saliency'" "${common[@]}" --faithfulness --compare seed,saliency --out "$work/badf"
+  expect 2 "--count" "${common[@]}" --faithfulness --count 0 --out "$work/badf"
+  expect 2 "--draws" "${common[@]}" --faithfulness --draws 0 --out "$work/badf"
+  expect 2 "not --image" "${common[@]}" --faithfulness --image "$work/fake.png" --out "$work/badf"
+  expect 2 "--class does not apply" "${common[@]}" --faithfulness --class cat --out "$work/badf"
+  head -c 1000 "$ckpt" > "$work/truncated.safetensors"
+  expect 2 "truncated.safetensors" --checkpoint "$work/truncated.safetensors" --data "$data" \
+    --faithfulness --count 1 --out "$work/badf"
+  [[ -e "$work/badf" ]] && fail_check "a failed faithfulness run left $work/badf"
 else
   echo "skipped the runs on a trained model: $data is absent (run 'make data')"
 fi
