@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -35,8 +36,11 @@ std::vector<std::string> run_faithfulness(const nn::VisionTransformer& model,
   options.true_class = run.true_class;
   options.random_draws = run.random_draws;
   options.seed = run.seed;
-  std::cout << "faithfulness: " << run.indices.size() << " test images, "
-            << run.methods.size() << " methods and random (" << run.random_draws
+  const auto judged = std::count_if(run.methods.begin(), run.methods.end(), [](auto m) {
+    return m != attribution::Method::kRandom;
+  });
+  std::cout << "faithfulness: " << run.indices.size() << " test images, " << judged
+            << (judged == 1 ? " method" : " methods") << " and random (" << run.random_draws
             << " draws), the " << (run.true_class ? "true" : "predicted") << " class; "
             << "channel means of the training set..." << std::endl;
   options.fill = attribution::channel_means(cifar.train);
