@@ -40,6 +40,10 @@ JSON
   done
   expect 0 "resuming after epoch 1" --config "$work/tiny.json" --limit-train 200 --val-split 100 \
     --data "$data" --out "$work/run" --epochs 2 --resume --threads 1
+  # A resumed run whose log has gone says so.
+  rm "$work/run/outputs/train_log.csv"
+  expect 0 "holds 0 of the 2 epochs done" --config "$work/tiny.json" --limit-train 200 \
+    --val-split 100 --data "$data" --out "$work/run" --epochs 3 --resume --threads 1
   # The OpenBLAS kernels sav asks for are the ones it uses, and it says which.
   export SAV_OPENBLAS_CORETYPE=Haswell
   expect 0 "(Haswell kernels)" --config "$work/tiny.json" --limit-train 100 --val-split 50 \

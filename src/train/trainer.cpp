@@ -151,6 +151,12 @@ TrainResult train(const TrainOptions& options, const TrainData& data, TrainObser
     result.history = read_csv(csv_path, state.epoch);
     observer.on_start("resuming after epoch " + std::to_string(state.epoch) + " (step " +
                       std::to_string(state.step) + ")");
+    if (static_cast<int64_t>(result.history.size()) != state.epoch) {
+      observer.on_start("note: " + csv_path + " holds " + std::to_string(result.history.size()) +
+                        " of the " + std::to_string(state.epoch) +
+                        " epochs done; the log, the curves and the elapsed time start from what "
+                        "it has");
+    }
   } else {
     model.initialize(derive_seed(config.seed, SeedPurpose::kInit));
   }
