@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "sav/image/font.h"
 #include "sav/image/png.h"
@@ -272,7 +275,7 @@ Canvas draw_fraction_curves(const std::string& left_title, const std::vector<Ser
   Canvas canvas(kPlotWidth, kPlotHeight);
   const int points = std::max(longest(left), longest(right));
   XScale x{0.0, points > 1 ? 1.0 / (points - 1) : 0.0, 0.0, 1.0, {}, x_name};
-  for (const char* tick : {"0", "0.25", "0.5", "0.75", "1"}) x.ticks.emplace_back(std::stod(tick), tick);
+  x.ticks = {{0.0, "0"}, {0.25, "0.25"}, {0.5, "0.5"}, {0.75, "0.75"}, {1.0, "1"}};
   Panel a(canvas, 0, left_title, left, probability_axis(left), x);
   Panel b(canvas, kPanelWidth, right_title, right, probability_axis(right), x);
   const int top = std::max(a.legend_bottom(), b.legend_bottom()) + 10;
