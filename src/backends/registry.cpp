@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,31 +27,11 @@ struct CudaModule {
   std::string problem;  // why the module is not there, when it is not
 };
 
-#if SAV_HAVE_CUDA
-// Beside the running program first (the programs and the module are built into one folder),
-// then where the build put it.
-std::vector<std::string> module_candidates() {
-  std::vector<std::string> candidates;
-  char exe[PATH_MAX];
-  const ssize_t length = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (length > 0) {
-    std::string folder(exe, static_cast<size_t>(length));
-    folder.resize(folder.rfind('/') + 1);
-    candidates.push_back(folder + "libsav_cuda.so");
-  }
-  candidates.push_back(SAV_CUDA_MODULE);
-  return candidates;
-}
-
-CudaModule load_cuda_module() {
+// Tries each file in turn; the first that loads and has the entry points is the module.
+CudaModule open_cuda_module(const std::vector<std::string>& candidates) {
   CudaModule module;
-  // No CUDA driver, no CUDA device: not worth mapping the CUDA libraries to learn that.
-  if (dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL) == nullptr) {
-    module.problem = "no CUDA driver (libcuda.so.1) on this machine";
-    return module;
-  }
   std::string tried;
-  for (const std::string& path : module_candidates()) {
+  for (const std::string& path : candidates) {
     void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
       tried += "\n  " + path + ": " + dlerror();
@@ -69,14 +50,39 @@ CudaModule load_cuda_module() {
   module.problem = "the CUDA backend module could not be loaded; tried:" + tried;
   return module;
 }
+
+CudaModule load_cuda_module() {
+  // SAV_CUDA_MODULE_PATH names the module to use, and only that one: the test suite points it
+  // at the CUDA emulator's build of the backend (tests/cuda_emulator), which needs no driver.
+  if (const char* path = std::getenv("SAV_CUDA_MODULE_PATH"); path != nullptr && *path != 0) {
+    CudaModule module = open_cuda_module({path});
+    if (!module.problem.empty()) module.problem += " (from SAV_CUDA_MODULE_PATH)";
+    return module;
+  }
+#if SAV_HAVE_CUDA
+  // No CUDA driver, no CUDA device: not worth mapping the CUDA libraries to learn that.
+  if (dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL) == nullptr) {
+    return CudaModule{nullptr, nullptr, "no CUDA driver (libcuda.so.1) on this machine"};
+  }
+  // Beside the running program first (the programs and the module are built into one folder),
+  // then where the build put it.
+  std::vector<std::string> candidates;
+  char exe[PATH_MAX];
+  const ssize_t length = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (length > 0) {
+    std::string folder(exe, static_cast<size_t>(length));
+    folder.resize(folder.rfind('/') + 1);
+    candidates.push_back(folder + "libsav_cuda.so");
+  }
+  candidates.push_back(SAV_CUDA_MODULE);
+  return open_cuda_module(candidates);
+#else
+  return CudaModule{nullptr, nullptr, "this build of sav has no CUDA backend"};
 #endif
+}
 
 const CudaModule& cuda_module() {
-#if SAV_HAVE_CUDA
   static const CudaModule module = load_cuda_module();
-#else
-  static const CudaModule module{nullptr, nullptr, "this build of sav has no CUDA backend"};
-#endif
   return module;
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/launch.h"
 #include "sav/random.h"
 
 namespace sav {
@@ -190,63 +191,55 @@ __global__ void copy_tokens_to_shared_kernel(float* dst, int64_t dst_start, cons
 
 void CudaBackend::fill(float* dst, float value, int64_t n) {
   if (n <= 0) return;
-  fill_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(dst, value, n);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(fill_kernel, blocks_for(n), kThreads, stream_, dst, value, n);
 }
 
 void CudaBackend::add(float* y, const float* a, const float* b, int64_t n, int64_t b_n) {
   if (n <= 0) return;
-  add_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(y, a, b, n, b_n);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(add_kernel, blocks_for(n), kThreads, stream_, y, a, b, n, b_n);
 }
 
 void CudaBackend::accumulate(float* y, const float* x, int64_t n) {
   if (n <= 0) return;
-  accumulate_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(y, x, n);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(accumulate_kernel, blocks_for(n), kThreads, stream_, y, x, n);
 }
 
 void CudaBackend::repeat_rows(float* y, const float* row, int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0) return;
-  repeat_rows_kernel<<<blocks_for(rows * cols), kThreads, 0, stream_>>>(y, row, rows * cols, cols);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(repeat_rows_kernel, blocks_for(rows * cols), kThreads, stream_, y, row, rows * cols,
+             cols);
 }
 
 void CudaBackend::sum_rows_accumulate(float* y, const float* x, int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0) return;
   const auto blocks = static_cast<unsigned int>((cols + kColumnsPerBlock - 1) / kColumnsPerBlock);
-  sum_rows_kernel<<<blocks, dim3(kColumnsPerBlock, kRowLanes), 0, stream_>>>(y, x, rows, cols);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(sum_rows_kernel, blocks, dim3(kColumnsPerBlock, kRowLanes), stream_, y, x, rows, cols);
 }
 
 void CudaBackend::relu_forward(float* y, const float* x, int64_t n) {
   if (n <= 0) return;
-  relu_forward_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(y, x, n);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(relu_forward_kernel, blocks_for(n), kThreads, stream_, y, x, n);
 }
 
 void CudaBackend::relu_backward(float* dx, const float* x, const float* dy, int64_t n) {
   if (n <= 0) return;
-  relu_backward_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(dx, x, dy, n);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(relu_backward_kernel, blocks_for(n), kThreads, stream_, dx, x, dy, n);
 }
 
 void CudaBackend::dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
                                   uint64_t stream) {
   if (n <= 0) return;
   const float scale = 1.0f / (1.0f - p);
-  dropout_kernel<false><<<blocks_for((n + 3) / 4), kThreads, 0, stream_>>>(y, x, n, p, scale,
-                                                                         seed, stream);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(dropout_kernel<false>, blocks_for((n + 3) / 4), kThreads, stream_, y, x, n, p, scale,
+             seed, stream);
 }
 
 void CudaBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
                                    uint64_t stream) {
   if (n <= 0) return;
   const float scale = 1.0f / (1.0f - p);
-  dropout_kernel<true><<<blocks_for((n + 3) / 4), kThreads, 0, stream_>>>(dx, dy, n, p, scale,
-                                                                        seed, stream);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(dropout_kernel<true>, blocks_for((n + 3) / 4), kThreads, stream_, dx, dy, n, p, scale,
+             seed, stream);
 }
 
 void CudaBackend::adam_update(float* param, const float* grad, float* m, float* v, int64_t n,
@@ -258,27 +251,24 @@ void CudaBackend::adam_update(float* param, const float* grad, float* m, float* 
   const float m_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta1}, t)));
   const float v_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta2}, t)));
   const float decay = 1.0f - lr * weight_decay;
-  adam_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(param, grad, m, v, n, lr, beta1, beta2,
-                                                       eps, decay, m_scale, v_scale);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(adam_kernel, blocks_for(n), kThreads, stream_, param, grad, m, v, n, lr, beta1, beta2,
+             eps, decay, m_scale, v_scale);
 }
 
 void CudaBackend::split_heads(float* dst, const float* src, int64_t batch, int64_t n,
                               int64_t heads, int64_t head_dim) {
   const int64_t total = batch * n * heads * head_dim;
   if (total <= 0) return;
-  split_heads_kernel<<<blocks_for(total), kThreads, 0, stream_>>>(dst, src, total, n, heads,
-                                                                  head_dim);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(split_heads_kernel, blocks_for(total), kThreads, stream_, dst, src, total, n, heads,
+             head_dim);
 }
 
 void CudaBackend::merge_heads(float* dst, const float* src, int64_t batch, int64_t n,
                               int64_t heads, int64_t head_dim, bool accumulate) {
   const int64_t total = batch * n * heads * head_dim;
   if (total <= 0) return;
-  merge_heads_kernel<<<blocks_for(total), kThreads, 0, stream_>>>(dst, src, total, n, heads,
-                                                                  head_dim, accumulate);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(merge_heads_kernel, blocks_for(total), kThreads, stream_, dst, src, total, n, heads,
+             head_dim, accumulate);
 }
 
 void CudaBackend::copy_tokens(float* dst, int64_t dst_tokens, int64_t dst_start, bool dst_shared,
@@ -288,14 +278,12 @@ void CudaBackend::copy_tokens(float* dst, int64_t dst_tokens, int64_t dst_start,
   const int64_t width = count * dim;  // one batch item's range, contiguous in both tensors
   if (batch <= 0 || width <= 0) return;
   if (dst_shared) {  // always adds, like the CPU backend: a shared dst requires accumulate
-    copy_tokens_to_shared_kernel<<<blocks_for(width), kThreads, 0, stream_>>>(
-        dst, dst_start, src, src_tokens, src_start, src_shared, batch, width, dim);
+    SAV_LAUNCH(copy_tokens_to_shared_kernel, blocks_for(width), kThreads, stream_, dst, dst_start,
+               src, src_tokens, src_start, src_shared, batch, width, dim);
   } else {
-    copy_tokens_kernel<<<blocks_for(batch * width), kThreads, 0, stream_>>>(
-        dst, dst_tokens, dst_start, src, src_tokens, src_start, src_shared, batch, width, dim,
-        accumulate);
+    SAV_LAUNCH(copy_tokens_kernel, blocks_for(batch * width), kThreads, stream_, dst, dst_tokens,
+               dst_start, src, src_tokens, src_start, src_shared, batch, width, dim, accumulate);
   }
-  SAV_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace sav

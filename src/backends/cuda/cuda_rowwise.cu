@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/launch.h"
 
 namespace sav {
 namespace {
@@ -220,9 +221,8 @@ void CudaBackend::layernorm_forward(float* y, float* mean, float* rstd, const fl
                                     const float* w, const float* b, int64_t rows, int64_t cols,
                                     float eps) {
   if (rows <= 0 || cols <= 0) return;
-  layernorm_forward_kernel<<<blocks_for_rows(rows), kThreads, 0, stream_>>>(y, mean, rstd, x, w,
-                                                                            b, rows, cols, eps);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(layernorm_forward_kernel, blocks_for_rows(rows), kThreads, stream_, y, mean, rstd, x,
+             w, b, rows, cols, eps);
 }
 
 void CudaBackend::layernorm_backward(float* dx, float* dw, float* db, const float* dy,
@@ -230,38 +230,34 @@ void CudaBackend::layernorm_backward(float* dx, float* dw, float* db, const floa
                                      const float* rstd, int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0) return;
   if (dx != nullptr) {
-    layernorm_dx_kernel<<<blocks_for_rows(rows), kThreads, 0, stream_>>>(dx, dy, x, w, mean, rstd,
-                                                                         rows, cols);
-    SAV_CUDA_CHECK(cudaGetLastError());
+    SAV_LAUNCH(layernorm_dx_kernel, blocks_for_rows(rows), kThreads, stream_, dx, dy, x, w, mean,
+               rstd, rows, cols);
   }
   if (dw != nullptr || db != nullptr) {
     const auto blocks =
         static_cast<unsigned int>((cols + kColumnsPerBlock - 1) / kColumnsPerBlock);
-    layernorm_dw_db_kernel<<<blocks, dim3(kColumnsPerBlock, kRowLanes), 0, stream_>>>(
-        dw, db, dy, x, mean, rstd, rows, cols);
-    SAV_CUDA_CHECK(cudaGetLastError());
+    SAV_LAUNCH(layernorm_dw_db_kernel, blocks, dim3(kColumnsPerBlock, kRowLanes), stream_, dw, db,
+               dy, x, mean, rstd, rows, cols);
   }
 }
 
 void CudaBackend::softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0) return;
-  softmax_forward_kernel<<<blocks_for_rows(rows), kThreads, 0, stream_>>>(y, x, rows, cols);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(softmax_forward_kernel, blocks_for_rows(rows), kThreads, stream_, y, x, rows, cols);
 }
 
 void CudaBackend::softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
                                    int64_t cols) {
   if (rows <= 0 || cols <= 0) return;
-  softmax_backward_kernel<<<blocks_for_rows(rows), kThreads, 0, stream_>>>(dx, y, dy, rows, cols);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(softmax_backward_kernel, blocks_for_rows(rows), kThreads, stream_, dx, y, dy, rows,
+             cols);
 }
 
 void CudaBackend::cross_entropy_forward(float* loss, float* probs, const float* logits,
                                         const int32_t* labels, int64_t batch, int64_t classes) {
   if (batch <= 0 || classes <= 0) return;
-  cross_entropy_forward_kernel<<<1, kLossWarps * kWarp, 0, stream_>>>(loss, probs, logits, labels,
-                                                                      batch, classes);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(cross_entropy_forward_kernel, 1, kLossWarps * kWarp, stream_, loss, probs, logits,
+             labels, batch, classes);
 }
 
 void CudaBackend::cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
@@ -270,9 +266,8 @@ void CudaBackend::cross_entropy_backward(float* dlogits, const float* probs, con
   if (n <= 0) return;
   const auto blocks = static_cast<unsigned int>(std::min<int64_t>((n + kThreads - 1) / kThreads,
                                                                   kMaxBlocks));
-  cross_entropy_backward_kernel<<<blocks, kThreads, 0, stream_>>>(dlogits, probs, labels, dloss,
-                                                                  batch, classes);
-  SAV_CUDA_CHECK(cudaGetLastError());
+  SAV_LAUNCH(cross_entropy_backward_kernel, blocks, kThreads, stream_, dlogits, probs, labels,
+             dloss, batch, classes);
 }
 
 }  // namespace sav

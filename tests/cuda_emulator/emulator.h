@@ -1,0 +1,35 @@
+// Inside the CUDA emulator: the state its runtime, scheduler and cuBLAS share.
+#pragma once
+
+#include <cstddef>
+#include <mutex>
+#include <string>
+
+#include "cuda_runtime.h"
+
+namespace cuda_emulator {
+
+// Held by every entry point: the emulator is one device shared by the whole process.
+std::recursive_mutex& device_lock();
+
+// Records an error as a real runtime would: the next cudaGetLastError() returns it. A fault (a
+// bad address, a broken barrier) is sticky, like a kernel fault on a GPU: every later call fails
+// with it. `detail` says what happened; cudaGetErrorString() returns it for that error.
+cudaError_t record(cudaError_t error, const std::string& detail, bool sticky = false);
+// The sticky fault, if one happened; cudaSuccess otherwise.
+cudaError_t sticky_error();
+
+// Whether [ptr, ptr + bytes) lies inside one live device allocation; if not, `why` says so.
+bool inside_allocation(const void* ptr, size_t bytes, std::string* why);
+// Whether ptr points into (or just past the end of) a live device allocation.
+bool is_device_pointer(const void* ptr);
+// Checks the guard bytes around every live allocation; a damaged one is a sticky fault blamed
+// on `culprit` (the kernel or product that just ran). Returns false after a fault.
+bool check_guards(const std::string& culprit);
+// cudaSuccess for a live stream or 0; otherwise records the error, naming `call`.
+cudaError_t check_stream(cudaStream_t stream, const char* call);
+
+// Forgets a sticky fault and the last error (the emulator's own tests provoke faults on purpose).
+void reset_errors();
+
+}  // namespace cuda_emulator

@@ -1,0 +1,164 @@
+// The CUDA emulator's stand-in for <cuda_runtime.h>: the part of the CUDA runtime API and of the
+// device language that sav's CUDA backend uses, implemented on the CPU.
+//
+// The backend's own sources (src/backends/cuda/*.cu) compile unchanged against this header with
+// a plain C++ compiler, and their kernels run here thread by thread: every CUDA thread of a block
+// is a fiber, __syncthreads() and the warp shuffles are real barriers between them, blocks run
+// one after another. The point is to execute the backend's code where there is no GPU, and to
+// catch what a GPU would only show as wrong numbers or a crash: a pointer handed to a kernel that
+// is not device memory, a write past the end of an allocation, a copy in the wrong direction, a
+// shuffle or barrier that not every thread reaches, a cuBLAS leading dimension too small, a read
+// of memory nobody wrote (fresh allocations are filled with NaN). It says nothing about speed.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <type_traits>
+
+#define SAV_CUDA_EMULATOR 1
+
+// ---- The device language --------------------------------------------------------------------
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static  // blocks run one at a time: one static array serves each in turn
+
+struct uint3 {
+  unsigned int x, y, z;
+};
+struct dim3 {
+  unsigned int x, y, z;
+  constexpr dim3(unsigned int vx = 1, unsigned int vy = 1, unsigned int vz = 1)
+      : x(vx), y(vy), z(vz) {}
+};
+
+namespace cuda_emulator {
+// The running thread's coordinates; the scheduler sets them before it resumes a thread.
+struct Coordinates {
+  uint3 thread{0, 0, 0};
+  uint3 block{0, 0, 0};
+  dim3 block_dim{1, 1, 1};
+  dim3 grid_dim{1, 1, 1};
+};
+extern thread_local Coordinates coordinates;
+
+void sync_threads();
+uint64_t shuffle_xor(unsigned int mask, uint64_t bits, int lane_mask);
+
+template <typename T>
+T shuffle_xor_value(unsigned int mask, T value, int lane_mask) {
+  static_assert(sizeof(T) <= sizeof(uint64_t) && std::is_trivially_copyable<T>::value,
+                "the emulator shuffles values of up to 8 bytes");
+  uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof(T));
+  bits = shuffle_xor(mask, bits, lane_mask);
+  std::memcpy(&value, &bits, sizeof(T));
+  return value;
+}
+}  // namespace cuda_emulator
+
+#define threadIdx (::cuda_emulator::coordinates.thread)
+#define blockIdx (::cuda_emulator::coordinates.block)
+#define blockDim (::cuda_emulator::coordinates.block_dim)
+#define gridDim (::cuda_emulator::coordinates.grid_dim)
+
+inline void __syncthreads() { cuda_emulator::sync_threads(); }
+
+template <typename T>
+T __shfl_xor_sync(unsigned int mask, T value, int lane_mask, int width = 32) {
+  (void)width;
+  return cuda_emulator::shuffle_xor_value(mask, value, lane_mask);
+}
+
+// Round-to-nearest products, never contracted into an FMA (the emulator builds with
+// -ffp-contract=off).
+inline float __fmul_rn(float a, float b) { return a * b; }
+
+// ---- The runtime API ------------------------------------------------------------------------
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidDevicePointer = 17,
+  cudaErrorInvalidMemcpyDirection = 21,
+  cudaErrorNoDevice = 100,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorIllegalAddress = 700,
+  cudaErrorLaunchFailure = 719,
+};
+using cudaError = cudaError_t;
+
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4,
+};
+
+struct CUstream_st;
+using cudaStream_t = CUstream_st*;
+constexpr unsigned int cudaStreamDefault = 0x0;
+constexpr unsigned int cudaStreamNonBlocking = 0x1;
+
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  int major, minor;
+  int multiProcessorCount;
+  int maxThreadsPerBlock;
+  int warpSize;
+};
+
+const char* cudaGetErrorName(cudaError_t error);
+const char* cudaGetErrorString(cudaError_t error);
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDevice(int* device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* props, int device);
+cudaError_t cudaMemGetInfo(size_t* free, size_t* total);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags);
+cudaError_t cudaStreamDestroy(cudaStream_t stream);
+cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaMalloc(void** ptr, size_t bytes);
+cudaError_t cudaFree(void* ptr);
+cudaError_t cudaMallocAsync(void** ptr, size_t bytes, cudaStream_t stream);
+cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream);
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream);
+
+// ---- Launching --------------------------------------------------------------------------------
+namespace cuda_emulator {
+// Runs body once per thread of the grid; any failure becomes the error cudaGetLastError()
+// returns next, as a real launch's would.
+void launch(const char* name, dim3 grid, dim3 block, cudaStream_t stream,
+            const std::function<void()>& body, const void* const* pointers, int pointer_count);
+
+template <typename T>
+const void* as_pointer(const T& value) {
+  if constexpr (std::is_pointer<T>::value) {
+    return static_cast<const void*>(value);
+  } else {
+    return nullptr;
+  }
+}
+
+// kernel<<<grid, block, 0, stream>>>(args...), `name` being the kernel's name for messages:
+// every pointer argument must be device memory (or null) before a thread runs.
+template <typename... Params, typename... Args>
+void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block,
+                   cudaStream_t stream, Args... args) {
+  const void* pointers[sizeof...(Args) + 1] = {as_pointer(args)..., nullptr};
+  launch(name, grid, block, stream, [&] { kernel(static_cast<Params>(args)...); }, pointers,
+         static_cast<int>(sizeof...(Args)));
+}
+}  // namespace cuda_emulator

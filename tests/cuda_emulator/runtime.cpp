@@ -1,0 +1,349 @@
+// The CUDA emulator's runtime: errors, the one device, streams, and device memory (allocations
+// with guard bytes on both sides, filled with NaN when handed out, checked after every kernel).
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "emulator.h"
+
+namespace cuda_emulator {
+namespace {
+
+constexpr size_t kAlignment = 256;  // what cudaMalloc guarantees
+constexpr size_t kGuard = 256;      // guard bytes before and after each allocation
+constexpr unsigned char kGuardByte = 0xA5;
+constexpr unsigned char kFreshByte = 0xFF;  // 0xFFFFFFFF is a NaN: reading unwritten memory shows
+
+struct Allocation {
+  size_t bytes;     // as asked for
+  size_t capacity;  // bytes rounded up to the alignment
+  char* raw;        // what malloc returned: guard, payload, slack + guard
+};
+
+struct State {
+  std::map<const char*, Allocation> allocations;  // by payload address
+  size_t used = 0;
+  std::set<const void*> streams;
+  cudaError_t last = cudaSuccess;
+  cudaError_t sticky = cudaSuccess;
+  std::string detail;
+  cudaError_t detail_for = cudaSuccess;
+  int device = 0;
+};
+
+State& state() {
+  static State* s = new State;  // never destroyed: tensors in static storage may outlive it
+  return *s;
+}
+
+size_t memory_limit() {
+  static const size_t limit = [] {
+    const char* text = std::getenv("SAV_CUDA_EMULATOR_MEMORY_MIB");
+    const long long mib = text != nullptr ? std::atoll(text) : 0;
+    return static_cast<size_t>(mib > 0 ? mib : 4096) << 20;
+  }();
+  return limit;
+}
+
+bool guards_intact(const char* payload, const Allocation& a) {
+  const char* before = payload - kGuard;
+  for (size_t i = 0; i < kGuard; ++i) {
+    if (static_cast<unsigned char>(before[i]) != kGuardByte) return false;
+  }
+  const char* after = payload + a.bytes;
+  const size_t after_bytes = a.capacity - a.bytes + kGuard;
+  for (size_t i = 0; i < after_bytes; ++i) {
+    if (static_cast<unsigned char>(after[i]) != kGuardByte) return false;
+  }
+  return true;
+}
+
+// The allocation holding ptr (ptr may be its end), or nullptr.
+const std::pair<const char* const, Allocation>* find(const void* ptr) {
+  auto& allocations = state().allocations;
+  const char* p = static_cast<const char*>(ptr);
+  auto it = allocations.upper_bound(p);
+  if (it == allocations.begin()) return nullptr;
+  --it;
+  if (p > it->first + it->second.bytes) return nullptr;
+  return &*it;
+}
+
+cudaError_t fail_if_sticky() { return state().sticky; }
+
+std::string address(const void* ptr) {
+  std::ostringstream text;
+  text << ptr;
+  return text.str();
+}
+
+}  // namespace
+
+thread_local Coordinates coordinates;
+
+std::recursive_mutex& device_lock() {
+  static std::recursive_mutex* mutex = new std::recursive_mutex;
+  return *mutex;
+}
+
+cudaError_t record(cudaError_t error, const std::string& detail, bool sticky) {
+  State& s = state();
+  s.last = error;
+  s.detail = detail;
+  s.detail_for = error;
+  if (sticky && s.sticky == cudaSuccess) s.sticky = error;
+  return error;
+}
+
+cudaError_t sticky_error() { return state().sticky; }
+
+void reset_errors() {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  state().last = state().sticky = state().detail_for = cudaSuccess;
+}
+
+bool inside_allocation(const void* ptr, size_t bytes, std::string* why) {
+  const auto* entry = find(ptr);
+  if (entry == nullptr) {
+    *why = address(ptr) + " is not device memory (no live allocation holds it)";
+    return false;
+  }
+  const char* p = static_cast<const char*>(ptr);
+  if (p + bytes > entry->first + entry->second.bytes) {
+    std::ostringstream text;
+    text << bytes << " bytes at " << ptr << " run " << (p + bytes - entry->first - entry->second.bytes)
+         << " bytes past the end of an allocation of " << entry->second.bytes << " bytes";
+    *why = text.str();
+    return false;
+  }
+  return true;
+}
+
+bool is_device_pointer(const void* ptr) { return find(ptr) != nullptr; }
+
+bool check_guards(const std::string& culprit) {
+  for (const auto& [payload, a] : state().allocations) {
+    if (!guards_intact(payload, a)) {
+      std::ostringstream text;
+      text << culprit << " wrote outside an allocation of " << a.bytes << " bytes at "
+           << static_cast<const void*>(payload) << " (its guard bytes changed)";
+      record(cudaErrorIllegalAddress, text.str(), true);
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace cuda_emulator
+
+using cuda_emulator::device_lock;
+using cuda_emulator::record;
+using cuda_emulator::state;
+
+const char* cudaGetErrorName(cudaError_t error) {
+  switch (error) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
+    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+  }
+  return "cudaErrorUnknown";
+}
+
+const char* cudaGetErrorString(cudaError_t error) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (error != cudaSuccess && error == state().detail_for) return state().detail.c_str();
+  switch (error) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevicePointer: return "invalid device pointer";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+    case cudaErrorLaunchFailure: return "unspecified launch failure";
+  }
+  return "unknown error";
+}
+
+cudaError_t cudaGetLastError() {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  const cudaError_t last = state().last;
+  state().last = state().sticky;  // a sticky fault never clears
+  return last;
+}
+
+cudaError_t cudaPeekAtLastError() {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  return state().last;
+}
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (device != 0) return record(cudaErrorInvalidDevice, "the emulator has one device, 0");
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* props, int device) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (device != 0) return record(cudaErrorInvalidDevice, "the emulator has one device, 0");
+  *props = cudaDeviceProp{};
+  std::snprintf(props->name, sizeof props->name, "%s", "sav CUDA emulator (on the CPU)");
+  props->totalGlobalMem = cuda_emulator::memory_limit();
+  props->major = 9;
+  props->minor = 0;
+  props->multiProcessorCount = 1;
+  props->maxThreadsPerBlock = 1024;
+  props->warpSize = 32;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  *total = cuda_emulator::memory_limit();
+  *free = *total - state().used;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (flags > cudaStreamNonBlocking) return record(cudaErrorInvalidValue, "unknown stream flags");
+  auto* handle = reinterpret_cast<cudaStream_t>(new char[1]);
+  state().streams.insert(handle);
+  *stream = handle;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (state().streams.erase(stream) == 0) {
+    return record(cudaErrorInvalidValue, "cudaStreamDestroy: not a live stream");
+  }
+  delete[] reinterpret_cast<char*>(stream);
+  return cudaSuccess;
+}
+
+namespace cuda_emulator {
+// Work runs when it is issued; a stream only has to be one the program created (or 0).
+cudaError_t check_stream(cudaStream_t stream, const char* call) {
+  if (stream != nullptr && state().streams.count(stream) == 0) {
+    return record(cudaErrorInvalidValue, std::string(call) + ": not a live stream");
+  }
+  return cudaSuccess;
+}
+}  // namespace cuda_emulator
+
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
+  return cuda_emulator::check_stream(stream, "cudaStreamSynchronize");
+}
+
+cudaError_t cudaDeviceSynchronize() {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  return cuda_emulator::fail_if_sticky();
+}
+
+cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  *ptr = nullptr;
+  if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
+  using cuda_emulator::kAlignment;
+  using cuda_emulator::kGuard;
+  if (bytes > cuda_emulator::memory_limit() - state().used) {
+    return record(cudaErrorMemoryAllocation, "out of memory");
+  }
+  const size_t capacity = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  char* raw = static_cast<char*>(std::aligned_alloc(kAlignment, capacity + 2 * kGuard));
+  if (raw == nullptr) return record(cudaErrorMemoryAllocation, "out of memory (host)");
+  std::memset(raw, cuda_emulator::kGuardByte, capacity + 2 * kGuard);
+  std::memset(raw + kGuard, cuda_emulator::kFreshByte, bytes);
+  state().allocations[raw + kGuard] = {bytes, capacity, raw};
+  state().used += bytes;
+  *ptr = raw + kGuard;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void* ptr) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (ptr == nullptr) return cudaSuccess;
+  auto& allocations = state().allocations;
+  const auto it = allocations.find(static_cast<const char*>(ptr));
+  if (it == allocations.end()) {
+    return record(cudaErrorInvalidValue,
+                  "cudaFree: " + cuda_emulator::address(ptr) + " is not the start of a live allocation");
+  }
+  if (!cuda_emulator::guards_intact(it->first, it->second)) {
+    cuda_emulator::check_guards("an earlier kernel");
+  }
+  state().used -= it->second.bytes;
+  std::free(it->second.raw);
+  allocations.erase(it);
+  return cuda_emulator::fail_if_sticky();
+}
+
+cudaError_t cudaMallocAsync(void** ptr, size_t bytes, cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaMallocAsync")) return e;
+  return cudaMalloc(ptr, bytes);
+}
+
+cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaFreeAsync")) return e;
+  return cudaFree(ptr);
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
+  if (bytes == 0) return cudaSuccess;
+  const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (kind == cudaMemcpyHostToHost || kind == cudaMemcpyDefault) {
+    return record(cudaErrorInvalidMemcpyDirection,
+                  "the emulator checks directions: name HostToDevice, DeviceToHost or "
+                  "DeviceToDevice");
+  }
+  std::string why;
+  for (const auto& [ptr, device, role] :
+       {std::tuple{static_cast<const void*>(dst), dst_device, "destination"},
+        std::tuple{src, src_device, "source"}}) {
+    if (device && !cuda_emulator::inside_allocation(ptr, bytes, &why)) {
+      return record(cudaErrorInvalidValue, std::string("cudaMemcpy ") + role + ": " + why);
+    }
+    if (!device && cuda_emulator::is_device_pointer(ptr)) {
+      return record(cudaErrorInvalidValue, std::string("cudaMemcpy ") + role + " " +
+                                               cuda_emulator::address(ptr) +
+                                               " is device memory, but the copy's kind says host");
+    }
+  }
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaMemcpyAsync")) return e;
+  return cudaMemcpy(dst, src, bytes, kind);
+}

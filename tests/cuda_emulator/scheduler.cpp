@@ -1,0 +1,287 @@
+// The CUDA emulator's scheduler: a kernel's blocks run one after another; inside a block every
+// CUDA thread is a fiber (Boost.Context). A thread runs until it reaches __syncthreads() or a
+// warp shuffle, or returns. When every thread has stopped, the scheduler releases what can go
+// on: a warp whose 32 lanes all wait at a shuffle exchanges its values, a block whose threads
+// all wait at __syncthreads() passes the barrier. Anything else (a shuffle some lanes never
+// reach, a barrier after threads have returned) is a fault, as it is undefined on a GPU.
+#include <boost/context/fiber.hpp>
+
+#include <cstdlib>
+#include <exception>
+#include <sstream>
+#include <vector>
+
+#include "emulator.h"
+
+namespace cuda_emulator {
+namespace {
+
+namespace context = boost::context;
+
+constexpr int kWarpSize = 32;
+constexpr unsigned int kFullMask = 0xffffffffu;
+constexpr size_t kStackBytes = 64 * 1024;
+
+// Stacks are reused from block to block: a block of 1,024 threads would otherwise map 64 MiB
+// for every block of every launch.
+class StackPool {
+ public:
+  context::stack_context allocate() {
+    char* base;
+    if (free_.empty()) {
+      base = static_cast<char*>(std::malloc(kStackBytes));
+      if (base == nullptr) throw std::bad_alloc();
+    } else {
+      base = free_.back();
+      free_.pop_back();
+    }
+    context::stack_context stack;
+    stack.size = kStackBytes;
+    stack.sp = base + kStackBytes;  // stacks grow down
+    return stack;
+  }
+  void deallocate(context::stack_context& stack) noexcept {
+    free_.push_back(static_cast<char*>(stack.sp) - stack.size);
+  }
+
+ private:
+  std::vector<char*> free_;
+};
+
+// What Boost.Context asks of a stack allocator, handed out by value.
+struct PooledStack {
+  StackPool* pool;
+  context::stack_context allocate() { return pool->allocate(); }
+  void deallocate(context::stack_context& stack) noexcept { pool->deallocate(stack); }
+};
+
+StackPool& stack_pool() {
+  static StackPool* pool = new StackPool;  // used under the device lock only
+  return *pool;
+}
+
+enum class Wait { kReady, kRunning, kSync, kShuffle, kDone };
+
+struct Thread {
+  context::fiber fiber;      // where the thread goes on
+  context::fiber scheduler;  // while it runs: where to go back to
+  uint3 index{0, 0, 0};
+  Wait wait = Wait::kReady;
+  uint64_t shuffle_bits = 0;  // its value going into a shuffle, then the value it receives
+  unsigned int shuffle_mask = 0;
+  int lane_mask = 0;
+};
+
+struct Block {
+  std::vector<Thread> threads;
+  Thread* current = nullptr;
+  std::string fault;
+};
+
+thread_local Block* running = nullptr;
+
+// Gives control back to the scheduler until it resumes this thread.
+void yield(Wait wait) {
+  Thread& self = *running->current;
+  self.wait = wait;
+  self.scheduler = std::move(self.scheduler).resume();
+}
+
+std::string block_name(uint3 b) {
+  std::ostringstream text;
+  text << "block (" << b.x << "," << b.y << "," << b.z << ")";
+  return text.str();
+}
+
+std::string lane_list(const std::vector<int>& lanes) {
+  std::ostringstream text;
+  for (size_t i = 0; i < lanes.size(); ++i) text << (i ? "," : "") << lanes[i];
+  return text.str();
+}
+
+// Releases the warps whose lanes all wait at a shuffle. Returns whether any was released;
+// a warp where only some lanes reached the shuffle is a fault.
+bool release_shuffles(Block& block, int thread_count) {
+  bool released = false;
+  for (int first = 0; first < thread_count && block.fault.empty(); first += kWarpSize) {
+    const int lanes = std::min(kWarpSize, thread_count - first);
+    std::vector<int> waiting, elsewhere;
+    for (int l = 0; l < lanes; ++l) {
+      (block.threads[first + l].wait == Wait::kShuffle ? waiting : elsewhere).push_back(l);
+    }
+    if (waiting.empty()) continue;
+    std::ostringstream why;
+    if (!elsewhere.empty()) {
+      why << "warp " << first / kWarpSize << ": lanes " << lane_list(waiting)
+          << " wait at a shuffle that lanes " << lane_list(elsewhere)
+          << " never reach (they returned or wait at __syncthreads())";
+    } else if (lanes < kWarpSize) {
+      why << "warp " << first / kWarpSize << " has " << lanes
+          << " lanes: a shuffle needs a whole warp (make the block a multiple of 32 threads)";
+    }
+    for (int l = 0; l < lanes && why.str().empty(); ++l) {
+      if (block.threads[first + l].shuffle_mask != kFullMask) {
+        why << "warp " << first / kWarpSize << ", lane " << l
+            << ": the emulator runs full-mask shuffles only (mask 0xffffffff)";
+      }
+    }
+    if (!why.str().empty()) {
+      block.fault = why.str();
+      return false;
+    }
+    uint64_t bits[kWarpSize];
+    for (int l = 0; l < kWarpSize; ++l) bits[l] = block.threads[first + l].shuffle_bits;
+    for (int l = 0; l < kWarpSize; ++l) {
+      Thread& t = block.threads[first + l];
+      const int source = l ^ t.lane_mask;
+      t.shuffle_bits = source >= 0 && source < kWarpSize ? bits[source] : bits[l];
+      t.wait = Wait::kReady;
+    }
+    released = true;
+  }
+  return released;
+}
+
+// Releases __syncthreads() once every thread waits there; a barrier some threads never reach
+// is a fault.
+bool release_barrier(Block& block) {
+  int at_barrier = 0, returned = 0;
+  for (const Thread& t : block.threads) {
+    at_barrier += t.wait == Wait::kSync;
+    returned += t.wait == Wait::kDone;
+  }
+  if (at_barrier == 0) return false;
+  if (returned > 0) {
+    std::ostringstream why;
+    why << at_barrier << " threads wait at __syncthreads() that " << returned
+        << " threads never reach (they returned)";
+    block.fault = why.str();
+    return false;
+  }
+  for (Thread& t : block.threads) t.wait = Wait::kReady;
+  return true;
+}
+
+// Runs one block to the end; returns the fault, if any.
+std::string run_block(const std::function<void()>& body, dim3 block_dim) {
+  const int count = static_cast<int>(block_dim.x * block_dim.y * block_dim.z);
+  Block block;
+  block.threads.resize(static_cast<size_t>(count));
+  Block* const outer = running;
+  running = &block;
+  for (int i = 0; i < count; ++i) {
+    Thread& t = block.threads[static_cast<size_t>(i)];
+    const unsigned int u = static_cast<unsigned int>(i);
+    t.index = {u % block_dim.x, u / block_dim.x % block_dim.y, u / (block_dim.x * block_dim.y)};
+    t.fiber = context::fiber(std::allocator_arg, PooledStack{&stack_pool()},
+                             [&t, &body, &block](context::fiber&& scheduler) {
+                               t.scheduler = std::move(scheduler);
+                               try {
+                                 body();
+                               } catch (const std::exception& e) {
+                                 if (block.fault.empty()) block.fault = e.what();
+                               }
+                               t.wait = Wait::kDone;
+                               return std::move(t.scheduler);
+                             });
+  }
+  for (;;) {
+    for (Thread& t : block.threads) {
+      if (t.wait != Wait::kReady) continue;
+      block.current = &t;
+      coordinates.thread = t.index;
+      t.wait = Wait::kRunning;
+      t.fiber = std::move(t.fiber).resume();
+    }
+    bool all_done = true;
+    for (const Thread& t : block.threads) all_done = all_done && t.wait == Wait::kDone;
+    if (all_done || !block.fault.empty()) break;
+    if (release_shuffles(block, count)) continue;
+    if (!block.fault.empty() || !release_barrier(block)) break;
+  }
+  running = outer;
+  if (block.fault.empty()) {
+    bool all_done = true;
+    for (const Thread& t : block.threads) all_done = all_done && t.wait == Wait::kDone;
+    if (!all_done) block.fault = "threads stopped without a way on";
+  }
+  return block.fault;  // the threads still waiting are unwound as `block` goes
+}
+
+std::string launch_problem(dim3 grid, dim3 block) {
+  std::ostringstream why;
+  const unsigned long long threads =
+      static_cast<unsigned long long>(block.x) * block.y * block.z;
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || threads == 0) {
+    why << "a grid or block with no threads";
+  } else if (threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64) {
+    why << "block of " << block.x << "x" << block.y << "x" << block.z
+        << " threads: at most 1024 threads, 1024 in x and y, 64 in z";
+  } else if (grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) {
+    why << "grid of " << grid.x << "x" << grid.y << "x" << grid.z
+        << " blocks: at most 2^31-1 in x, 65535 in y and z";
+  }
+  return why.str();
+}
+
+}  // namespace
+
+void sync_threads() {
+  if (running == nullptr) std::abort();  // device code called from the host
+  yield(Wait::kSync);
+}
+
+uint64_t shuffle_xor(unsigned int mask, uint64_t bits, int lane_mask) {
+  if (running == nullptr) std::abort();
+  Thread& self = *running->current;
+  self.shuffle_bits = bits;
+  self.shuffle_mask = mask;
+  self.lane_mask = lane_mask;
+  yield(Wait::kShuffle);
+  return self.shuffle_bits;
+}
+
+void launch(const char* name, dim3 grid, dim3 block, cudaStream_t stream,
+            const std::function<void()>& body, const void* const* pointers, int pointer_count) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (sticky_error() != cudaSuccess) {
+    record(sticky_error(), cudaGetErrorString(sticky_error()), true);
+    return;
+  }
+  if (check_stream(stream, name) != cudaSuccess) return;
+  const std::string problem = launch_problem(grid, block);
+  if (!problem.empty()) {
+    record(cudaErrorInvalidConfiguration, std::string("launch of ") + name + ": " + problem);
+    return;
+  }
+  for (int i = 0; i < pointer_count; ++i) {
+    if (pointers[i] != nullptr && !is_device_pointer(pointers[i])) {
+      std::ostringstream why;
+      why << name << ": argument " << i + 1 << " (" << pointers[i]
+          << ") is not device memory: the kernel would read or write the host's";
+      record(cudaErrorIllegalAddress, why.str(), true);
+      return;
+    }
+  }
+  const Coordinates saved = coordinates;
+  coordinates.block_dim = block;
+  coordinates.grid_dim = grid;
+  for (unsigned int z = 0; z < grid.z; ++z) {
+    for (unsigned int y = 0; y < grid.y; ++y) {
+      for (unsigned int x = 0; x < grid.x; ++x) {
+        coordinates.block = {x, y, z};
+        const std::string fault = run_block(body, block);
+        if (!fault.empty()) {
+          coordinates = saved;
+          record(cudaErrorLaunchFailure,
+                 std::string(name) + ", " + block_name({x, y, z}) + ": " + fault, true);
+          return;
+        }
+      }
+    }
+  }
+  coordinates = saved;
+  check_guards(name);
+}
+
+}  // namespace cuda_emulator

@@ -1,0 +1,359 @@
+// The CUDA emulator's own tests: that kernels run as CUDA defines them (every thread once, with
+// its coordinates; barriers and shuffles that order and exchange), that the faults it exists to
+// catch are caught and named, and that its cuBLAS computes column-major products.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cublas_v2.h"
+#include "cuda_runtime.h"
+#include "emulator.h"
+
+namespace {
+
+// ---- Kernels under test ----------------------------------------------------------------------
+
+// out[global linear thread id] = that id + 1; every thread once.
+__global__ void coordinates_kernel(int* out) {
+  const unsigned int block = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+  const unsigned int threads = blockDim.x * blockDim.y * blockDim.z;
+  const unsigned int thread = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+  out[block * threads + thread] += static_cast<int>(block * threads + thread) + 1;
+}
+
+// Each thread writes its slot, then reads its neighbour's: right only if the barrier holds.
+__global__ void rotate_kernel(int* out) {
+  __shared__ int slots[256];
+  slots[threadIdx.x] = static_cast<int>(threadIdx.x) * 3;
+  __syncthreads();
+  out[threadIdx.x] = slots[(threadIdx.x + 1) % blockDim.x];
+}
+
+__global__ void shuffle_kernel(float* out, double* sums, int lane_mask) {
+  const unsigned int lane = threadIdx.x % 32;
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, static_cast<float>(threadIdx.x), lane_mask);
+  double sum = lane;
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  sums[threadIdx.x] = sum;
+}
+
+__global__ void half_warp_shuffle_kernel(float* out) {
+  if (threadIdx.x < 16) out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.0f, 1);
+}
+
+__global__ void early_return_barrier_kernel(float* out) {
+  if (threadIdx.x == 0) return;
+  __syncthreads();
+  out[threadIdx.x] = 1.0f;
+}
+
+__global__ void fill_kernel(float* out, int64_t n, float value) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = value;
+}
+
+// Off by one: writes element n as well.
+__global__ void overrun_kernel(float* out, int64_t n) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i <= n) out[i] = 0.0f;
+}
+
+// ---- Helpers -----------------------------------------------------------------------------------
+
+template <typename T>
+T* device_alloc(size_t count) {
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, count * sizeof(T)), cudaSuccess);
+  return static_cast<T*>(p);
+}
+
+template <typename T>
+std::vector<T> download(const T* p, size_t count) {
+  std::vector<T> host(count);
+  EXPECT_EQ(cudaMemcpy(host.data(), p, count * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+  return host;
+}
+
+template <typename T>
+T* upload(const std::vector<T>& host) {
+  T* p = device_alloc<T>(host.size());
+  EXPECT_EQ(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  return p;
+}
+
+class CudaEmulator : public ::testing::Test {
+ protected:
+  void TearDown() override { cuda_emulator::reset_errors(); }
+};
+
+// The error a launch left, and its message.
+std::pair<cudaError_t, std::string> last_error() {
+  const cudaError_t e = cudaGetLastError();
+  return {e, cudaGetErrorString(e)};
+}
+
+// ---- Kernels run as CUDA defines them ----------------------------------------------------------
+
+TEST_F(CudaEmulator, EveryThreadRunsOnceWithItsCoordinates) {
+  const dim3 grid(3, 2, 2), block(4, 8, 2);
+  const size_t total = 3 * 2 * 2 * 4 * 8 * 2;
+  int* out = upload(std::vector<int>(total, 0));
+  cuda_emulator::launch_kernel("coordinates_kernel", coordinates_kernel, grid, block, nullptr,
+                               out);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  const std::vector<int> got = download(out, total);
+  for (size_t i = 0; i < total; ++i) ASSERT_EQ(got[i], static_cast<int>(i) + 1) << i;
+  cudaFree(out);
+}
+
+TEST_F(CudaEmulator, SyncThreadsMakesEveryWriteVisible) {
+  int* out = device_alloc<int>(256);
+  cuda_emulator::launch_kernel("rotate_kernel", rotate_kernel, 1, 256, nullptr, out);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  const std::vector<int> got = download(out, 256);
+  for (int t = 0; t < 256; ++t) EXPECT_EQ(got[t], (t + 1) % 256 * 3) << t;
+  cudaFree(out);
+}
+
+TEST_F(CudaEmulator, ShuffleXorExchangesAcrossTheWarp) {
+  float* out = device_alloc<float>(64);
+  double* sums = device_alloc<double>(64);
+  cuda_emulator::launch_kernel("shuffle_kernel", shuffle_kernel, 1, 64, nullptr, out, sums, 5);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  const std::vector<float> got = download(out, 64);
+  const std::vector<double> total = download(sums, 64);
+  for (int t = 0; t < 64; ++t) {
+    EXPECT_EQ(got[t], static_cast<float>(t ^ 5)) << t;  // stays within the thread's warp
+    EXPECT_EQ(total[t], 31.0 * 32.0 / 2.0) << t;        // the butterfly gives every lane the sum
+  }
+  cudaFree(out);
+  cudaFree(sums);
+}
+
+TEST_F(CudaEmulator, FreshMemoryReadsAsNaN) {
+  float* p = device_alloc<float>(10);
+  for (float v : download(p, 10)) EXPECT_TRUE(std::isnan(v));
+  cudaFree(p);
+}
+
+// ---- Faults are caught and named ---------------------------------------------------------------
+
+TEST_F(CudaEmulator, AShuffleSomeLanesSkipIsAStickyFault) {
+  float* out = device_alloc<float>(32);
+  cuda_emulator::launch_kernel("half_warp_shuffle_kernel", half_warp_shuffle_kernel, 1, 32,
+                               nullptr, out);
+  const auto [error, message] = last_error();
+  EXPECT_EQ(error, cudaErrorLaunchFailure);
+  EXPECT_NE(message.find("half_warp_shuffle_kernel"), std::string::npos) << message;
+  EXPECT_NE(message.find("lanes 16,17"), std::string::npos) << message;
+  // Sticky, as a kernel fault is on a GPU: the next calls fail too.
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, 4), cudaErrorLaunchFailure);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  cuda_emulator::reset_errors();
+  cudaFree(out);
+}
+
+TEST_F(CudaEmulator, ABarrierAfterSomeThreadsReturnedIsAFault) {
+  float* out = device_alloc<float>(64);
+  cuda_emulator::launch_kernel("early_return_barrier_kernel", early_return_barrier_kernel, 1, 64,
+                               nullptr, out);
+  const auto [error, message] = last_error();
+  EXPECT_EQ(error, cudaErrorLaunchFailure);
+  EXPECT_NE(message.find("63 threads wait at __syncthreads() that 1 threads never reach"),
+            std::string::npos)
+      << message;
+  cuda_emulator::reset_errors();
+  cudaFree(out);
+}
+
+TEST_F(CudaEmulator, AHostPointerGivenToAKernelIsAFault) {
+  std::vector<float> host(8);
+  cuda_emulator::launch_kernel("fill_kernel", fill_kernel, 1, 8, nullptr, host.data(),
+                               int64_t{8}, 1.0f);
+  const auto [error, message] = last_error();
+  EXPECT_EQ(error, cudaErrorIllegalAddress);
+  EXPECT_NE(message.find("fill_kernel: argument 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("not device memory"), std::string::npos) << message;
+  EXPECT_EQ(host, std::vector<float>(8, 0.0f));  // nothing ran
+}
+
+TEST_F(CudaEmulator, AWritePastTheEndIsCaughtAndBlamed) {
+  float* p = device_alloc<float>(100);
+  cuda_emulator::launch_kernel("overrun_kernel", overrun_kernel, 1, 128, nullptr, p,
+                               int64_t{100});
+  const auto [error, message] = last_error();
+  EXPECT_EQ(error, cudaErrorIllegalAddress);
+  EXPECT_NE(message.find("overrun_kernel wrote outside an allocation of 400 bytes"),
+            std::string::npos)
+      << message;
+  cuda_emulator::reset_errors();
+  cudaFree(p);
+  cuda_emulator::reset_errors();
+}
+
+TEST_F(CudaEmulator, ABadLaunchConfigurationIsRefusedAndNotSticky) {
+  float* p = device_alloc<float>(4);
+  cuda_emulator::launch_kernel("fill_kernel", fill_kernel, 1, 2048, nullptr, p, int64_t{4}, 1.0f);
+  const auto [error, message] = last_error();
+  EXPECT_EQ(error, cudaErrorInvalidConfiguration);
+  EXPECT_NE(message.find("at most 1024 threads"), std::string::npos) << message;
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // cleared by reading it
+  cuda_emulator::launch_kernel("fill_kernel", fill_kernel, 1, 4, nullptr, p, int64_t{4}, 2.0f);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  EXPECT_EQ(download(p, 4), std::vector<float>(4, 2.0f));
+  cudaFree(p);
+}
+
+TEST_F(CudaEmulator, CopiesAreCheckedForDirectionAndExtent) {
+  float* p = device_alloc<float>(4);
+  std::vector<float> host(8, 1.0f);
+  EXPECT_EQ(cudaMemcpy(p, host.data(), 8 * sizeof(float), cudaMemcpyHostToDevice),
+            cudaErrorInvalidValue);
+  EXPECT_NE(std::string(cudaGetErrorString(cudaErrorInvalidValue)).find("past the end"),
+            std::string::npos);
+  EXPECT_EQ(cudaMemcpy(host.data(), p, 4 * sizeof(float), cudaMemcpyHostToDevice),
+            cudaErrorInvalidValue);  // backwards: the destination is the host's
+  EXPECT_EQ(cudaMemcpy(p, host.data(), 4 * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  cudaGetLastError();
+  cudaFree(p);
+}
+
+TEST_F(CudaEmulator, RunningOutOfMemoryIsAnAllocationError) {
+  size_t free = 0, total = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free, &total), cudaSuccess);
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, total + 1), cudaErrorMemoryAllocation);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorMemoryAllocation);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // not sticky
+}
+
+TEST_F(CudaEmulator, FreeingWhatWasNotAllocatedIsAnError) {
+  int local = 0;
+  EXPECT_EQ(cudaFree(&local), cudaErrorInvalidValue);
+  float* p = device_alloc<float>(4);
+  EXPECT_EQ(cudaFree(p + 1), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaFree(p), cudaSuccess);
+  cudaGetLastError();
+}
+
+// ---- cuBLAS --------------------------------------------------------------------------------------
+
+class CudaEmulatorBlas : public CudaEmulator {
+ protected:
+  void SetUp() override { ASSERT_EQ(cublasCreate(&handle_), CUBLAS_STATUS_SUCCESS); }
+  void TearDown() override {
+    cublasDestroy(handle_);
+    CudaEmulator::TearDown();
+  }
+  cublasHandle_t handle_ = nullptr;
+};
+
+// op(M)(r, c) of a column-major M.
+double element(const std::vector<float>& m, int ld, bool transposed, int r, int c) {
+  return transposed ? m[c + static_cast<size_t>(r) * ld] : m[r + static_cast<size_t>(c) * ld];
+}
+
+TEST_F(CudaEmulatorBlas, StridedBatchedProductsAreColumnMajor) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  for (const bool ta : {false, true}) {
+    for (const bool tb : {false, true}) {
+      const int m = 5, n = 7, k = 3, batch = 3;
+      const int lda = (ta ? k : m) + 1, ldb = (tb ? n : k) + 2, ldc = m + 1;
+      const int a_cols = ta ? m : k, b_cols = tb ? k : n;
+      const long long sa = lda * a_cols, sb = ldb * b_cols, sc = ldc * n;
+      std::vector<float> a(sa * batch), b(sb * batch), c(sc * batch);
+      for (float& v : a) v = uniform(rng);
+      for (float& v : b) v = uniform(rng);
+      for (float& v : c) v = uniform(rng);
+      float *da = upload(a), *db = upload(b), *dc = upload(c);
+      const float alpha = 0.5f, beta = 2.0f;
+      ASSERT_EQ(cublasSgemmStridedBatched(handle_, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                          tb ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, da,
+                                          lda, sa, db, ldb, sb, &beta, dc, ldc, sc, batch),
+                CUBLAS_STATUS_SUCCESS);
+      const std::vector<float> got = download(dc, c.size());
+      for (int p = 0; p < batch; ++p) {
+        const std::vector<float> ap(a.begin() + p * sa, a.begin() + (p + 1) * sa);
+        const std::vector<float> bp(b.begin() + p * sb, b.begin() + (p + 1) * sb);
+        for (int j = 0; j < n; ++j) {
+          for (int i = 0; i < m; ++i) {
+            double want = 0;
+            for (int q = 0; q < k; ++q) {
+              want += element(ap, lda, ta, i, q) * element(bp, ldb, tb, q, j);
+            }
+            want = alpha * want + beta * c[p * sc + i + j * ldc];
+            EXPECT_NEAR(got[p * sc + i + j * ldc], want, 1e-5) << ta << tb << p << i << j;
+          }
+        }
+        // The padding row of C is left alone.
+        for (int j = 0; j < n; ++j) EXPECT_EQ(got[p * sc + m + j * ldc], c[p * sc + m + j * ldc]);
+      }
+      cudaFree(da);
+      cudaFree(db);
+      cudaFree(dc);
+    }
+  }
+}
+
+TEST_F(CudaEmulatorBlas, BetaZeroNeverReadsC) {
+  float *a = upload(std::vector<float>{2.0f}), *b = upload(std::vector<float>{3.0f});
+  float* c = device_alloc<float>(1);  // NaN: never written
+  const float alpha = 1.0f, beta = 0.0f;
+  ASSERT_EQ(cublasSgemm(handle_, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &alpha, a, 1, b, 1, &beta, c,
+                        1),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(download(c, 1)[0], 6.0f);
+  cudaFree(a);
+  cudaFree(b);
+  cudaFree(c);
+}
+
+TEST_F(CudaEmulatorBlas, TooSmallALeadingDimensionIsRefused) {
+  float* a = device_alloc<float>(64);
+  const float one = 1.0f;
+  EXPECT_EQ(cublasSgemm(handle_, CUBLAS_OP_N, CUBLAS_OP_N, 4, 4, 4, &one, a, 3, a, 4, &one, a, 4),
+            CUBLAS_STATUS_INVALID_VALUE);
+  EXPECT_NE(std::string(cublasGetStatusString(CUBLAS_STATUS_INVALID_VALUE)).find("lda 3 < 4"),
+            std::string::npos);
+  cudaGetLastError();
+  cudaFree(a);
+}
+
+TEST_F(CudaEmulatorBlas, AMatrixOutsideItsAllocationIsRefused) {
+  float* a = device_alloc<float>(16);
+  float* b = device_alloc<float>(15);  // one short of 4 x 4
+  const float one = 1.0f;
+  EXPECT_EQ(cublasSgemm(handle_, CUBLAS_OP_N, CUBLAS_OP_N, 4, 4, 4, &one, a, 4, b, 4, &one, a, 4),
+            CUBLAS_STATUS_INVALID_VALUE);
+  const std::string message = cublasGetStatusString(CUBLAS_STATUS_INVALID_VALUE);
+  EXPECT_NE(message.find("B (4 x 4, ld 4"), std::string::npos) << message;
+  EXPECT_NE(message.find("past the end"), std::string::npos) << message;
+  cudaGetLastError();
+  cudaFree(a);
+  cudaFree(b);
+}
+
+TEST_F(CudaEmulatorBlas, Tf32MathRoundsTheInputs) {
+  const float x = 1.0f + 0x1.0p-12f;  // below TF32's 10 mantissa bits
+  float *a = upload(std::vector<float>{x}), *b = upload(std::vector<float>{1.0f});
+  float* c = device_alloc<float>(1);
+  const float alpha = 1.0f, beta = 0.0f;
+  ASSERT_EQ(cublasSetMathMode(handle_, CUBLAS_PEDANTIC_MATH), CUBLAS_STATUS_SUCCESS);
+  cublasSgemm(handle_, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &alpha, a, 1, b, 1, &beta, c, 1);
+  EXPECT_EQ(download(c, 1)[0], x);
+  ASSERT_EQ(cublasSetMathMode(handle_, CUBLAS_TF32_TENSOR_OP_MATH), CUBLAS_STATUS_SUCCESS);
+  cublasSgemm(handle_, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &alpha, a, 1, b, 1, &beta, c, 1);
+  EXPECT_EQ(download(c, 1)[0], 1.0f);
+  cudaFree(a);
+  cudaFree(b);
+  cudaFree(c);
+}
+
+}  // namespace
