@@ -47,16 +47,13 @@ size_t memory_limit() {
 }
 
 bool guards_intact(const char* payload, const Allocation& a) {
-  const char* before = payload - kGuard;
-  for (size_t i = 0; i < kGuard; ++i) {
-    if (static_cast<unsigned char>(before[i]) != kGuardByte) return false;
-  }
-  const char* after = payload + a.bytes;
-  const size_t after_bytes = a.capacity - a.bytes + kGuard;
-  for (size_t i = 0; i < after_bytes; ++i) {
-    if (static_cast<unsigned char>(after[i]) != kGuardByte) return false;
-  }
-  return true;
+  static const auto* pattern = [] {
+    auto* bytes = new unsigned char[kGuard + kAlignment];
+    std::memset(bytes, kGuardByte, kGuard + kAlignment);
+    return bytes;
+  }();
+  return std::memcmp(payload - kGuard, pattern, kGuard) == 0 &&
+         std::memcmp(payload + a.bytes, pattern, a.capacity - a.bytes + kGuard) == 0;
 }
 
 // The allocation holding ptr (ptr may be its end), or nullptr.
@@ -80,7 +77,7 @@ std::string address(const void* ptr) {
 
 }  // namespace
 
-thread_local Coordinates coordinates;
+Coordinates coordinates;
 
 std::recursive_mutex& device_lock() {
   static std::recursive_mutex* mutex = new std::recursive_mutex;

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <exception>
+#include <map>
 #include <sstream>
 #include <vector>
 
@@ -35,9 +36,12 @@ class StackPool {
       base = free_.back();
       free_.pop_back();
     }
+    // Stacks grow down from sp. Equally aligned stack tops would all fall in the same cache
+    // sets; a different offset for each keeps switching between hundreds of them cheap.
+    const size_t offset = (next_offset_++ % 61) * 64;
     context::stack_context stack;
-    stack.size = kStackBytes;
-    stack.sp = base + kStackBytes;  // stacks grow down
+    stack.size = kStackBytes - offset;
+    stack.sp = base + kStackBytes - offset;
     return stack;
   }
   void deallocate(context::stack_context& stack) noexcept {
@@ -46,6 +50,7 @@ class StackPool {
 
  private:
   std::vector<char*> free_;
+  size_t next_offset_ = 0;
 };
 
 // What Boost.Context asks of a stack allocator, handed out by value.
@@ -76,12 +81,27 @@ struct Block {
   std::vector<Thread> threads;
   Thread* current = nullptr;
   std::string fault;
+  bool synchronised = false;  // some thread reached a barrier or a shuffle
 };
 
-thread_local Block* running = nullptr;
+Block* running = nullptr;  // under the device lock
+
+// Threads of a kernel that never synchronises need no fibers: after a launch in which no thread
+// reached __syncthreads() or a shuffle, the kernel's later launches call each thread in turn on
+// the scheduler's own stack. Should such a kernel synchronise after all, the launch fails loudly
+// (it cannot be suspended); it never goes on with wrong results.
+struct SyncWithoutFiber {};
+bool direct = false;  // the running block's threads are plain calls
+std::map<const void*, bool>& kernel_synchronises() {
+  static auto* known = new std::map<const void*, bool>;
+  return *known;
+}
 
 // Gives control back to the scheduler until it resumes this thread.
 void yield(Wait wait) {
+  if (direct) throw SyncWithoutFiber{};
+  if (running == nullptr) std::abort();  // device code called from the host
+  running->synchronised = true;
   Thread& self = *running->current;
   self.wait = wait;
   self.scheduler = std::move(self.scheduler).resume();
@@ -99,43 +119,50 @@ std::string lane_list(const std::vector<int>& lanes) {
   return text.str();
 }
 
+// Why a warp's shuffle cannot go on: lanes that never reach it, a warp cut short by the block's
+// size, or a partial mask.
+std::string shuffle_fault(const Thread* warp, int lanes, int index) {
+  std::vector<int> waiting, elsewhere;
+  for (int l = 0; l < lanes; ++l) (warp[l].wait == Wait::kShuffle ? waiting : elsewhere).push_back(l);
+  std::ostringstream why;
+  why << "warp " << index;
+  if (!elsewhere.empty()) {
+    why << ": lanes " << lane_list(waiting) << " wait at a shuffle that lanes "
+        << lane_list(elsewhere) << " never reach (they returned or wait at __syncthreads())";
+  } else if (lanes < kWarpSize) {
+    why << " has " << lanes
+        << " lanes: a shuffle needs a whole warp (make the block a multiple of 32 threads)";
+  } else {
+    why << ": the emulator runs full-mask shuffles only (mask 0xffffffff)";
+  }
+  return why.str();
+}
+
 // Releases the warps whose lanes all wait at a shuffle. Returns whether any was released;
 // a warp where only some lanes reached the shuffle is a fault.
 bool release_shuffles(Block& block, int thread_count) {
   bool released = false;
-  for (int first = 0; first < thread_count && block.fault.empty(); first += kWarpSize) {
+  for (int first = 0; first < thread_count; first += kWarpSize) {
     const int lanes = std::min(kWarpSize, thread_count - first);
-    std::vector<int> waiting, elsewhere;
+    Thread* const warp = &block.threads[static_cast<size_t>(first)];
+    int waiting = 0;
+    bool full_masks = true;
     for (int l = 0; l < lanes; ++l) {
-      (block.threads[first + l].wait == Wait::kShuffle ? waiting : elsewhere).push_back(l);
+      if (warp[l].wait != Wait::kShuffle) continue;
+      ++waiting;
+      full_masks = full_masks && warp[l].shuffle_mask == kFullMask;
     }
-    if (waiting.empty()) continue;
-    std::ostringstream why;
-    if (!elsewhere.empty()) {
-      why << "warp " << first / kWarpSize << ": lanes " << lane_list(waiting)
-          << " wait at a shuffle that lanes " << lane_list(elsewhere)
-          << " never reach (they returned or wait at __syncthreads())";
-    } else if (lanes < kWarpSize) {
-      why << "warp " << first / kWarpSize << " has " << lanes
-          << " lanes: a shuffle needs a whole warp (make the block a multiple of 32 threads)";
-    }
-    for (int l = 0; l < lanes && why.str().empty(); ++l) {
-      if (block.threads[first + l].shuffle_mask != kFullMask) {
-        why << "warp " << first / kWarpSize << ", lane " << l
-            << ": the emulator runs full-mask shuffles only (mask 0xffffffff)";
-      }
-    }
-    if (!why.str().empty()) {
-      block.fault = why.str();
+    if (waiting == 0) continue;
+    if (waiting < kWarpSize || !full_masks) {
+      block.fault = shuffle_fault(warp, lanes, first / kWarpSize);
       return false;
     }
     uint64_t bits[kWarpSize];
-    for (int l = 0; l < kWarpSize; ++l) bits[l] = block.threads[first + l].shuffle_bits;
+    for (int l = 0; l < kWarpSize; ++l) bits[l] = warp[l].shuffle_bits;
     for (int l = 0; l < kWarpSize; ++l) {
-      Thread& t = block.threads[first + l];
-      const int source = l ^ t.lane_mask;
-      t.shuffle_bits = source >= 0 && source < kWarpSize ? bits[source] : bits[l];
-      t.wait = Wait::kReady;
+      const int source = l ^ warp[l].lane_mask;
+      warp[l].shuffle_bits = source >= 0 && source < kWarpSize ? bits[source] : bits[l];
+      warp[l].wait = Wait::kReady;
     }
     released = true;
   }
@@ -162,8 +189,32 @@ bool release_barrier(Block& block) {
   return true;
 }
 
-// Runs one block to the end; returns the fault, if any.
-std::string run_block(const std::function<void()>& body, dim3 block_dim) {
+// Runs one block's threads as plain calls, one after another; returns the fault, if any.
+std::string run_block_direct(const std::function<void()>& body, dim3 block_dim) {
+  direct = true;
+  std::string fault;
+  try {
+    for (unsigned int z = 0; z < block_dim.z; ++z) {
+      for (unsigned int y = 0; y < block_dim.y; ++y) {
+        for (unsigned int x = 0; x < block_dim.x; ++x) {
+          coordinates.thread = {x, y, z};
+          body();
+        }
+      }
+    }
+  } catch (const SyncWithoutFiber&) {
+    fault = "it reached __syncthreads() or a shuffle, which it had not in an earlier launch: the "
+            "emulator ran its threads without fibers and cannot suspend them";
+  } catch (const std::exception& e) {
+    fault = e.what();
+  }
+  direct = false;
+  return fault;
+}
+
+// Runs one block to the end with a fiber per thread; returns the fault, if any, and says whether
+// any thread synchronised.
+std::string run_block(const std::function<void()>& body, dim3 block_dim, bool* synchronised) {
   const int count = static_cast<int>(block_dim.x * block_dim.y * block_dim.z);
   Block block;
   block.threads.resize(static_cast<size_t>(count));
@@ -200,6 +251,7 @@ std::string run_block(const std::function<void()>& body, dim3 block_dim) {
     if (!block.fault.empty() || !release_barrier(block)) break;
   }
   running = outer;
+  *synchronised = *synchronised || block.synchronised;
   if (block.fault.empty()) {
     bool all_done = true;
     for (const Thread& t : block.threads) all_done = all_done && t.wait == Wait::kDone;
@@ -209,9 +261,13 @@ std::string run_block(const std::function<void()>& body, dim3 block_dim) {
 }
 
 std::string launch_problem(dim3 grid, dim3 block) {
-  std::ostringstream why;
   const unsigned long long threads =
       static_cast<unsigned long long>(block.x) * block.y * block.z;
+  const bool fine = grid.x > 0 && grid.y > 0 && grid.z > 0 && threads > 0 && threads <= 1024 &&
+                    block.x <= 1024 && block.y <= 1024 && block.z <= 64 &&
+                    grid.x <= 2147483647u && grid.y <= 65535 && grid.z <= 65535;
+  if (fine) return "";
+  std::ostringstream why;
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || threads == 0) {
     why << "a grid or block with no threads";
   } else if (threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64) {
@@ -226,13 +282,11 @@ std::string launch_problem(dim3 grid, dim3 block) {
 
 }  // namespace
 
-void sync_threads() {
-  if (running == nullptr) std::abort();  // device code called from the host
-  yield(Wait::kSync);
-}
+void sync_threads() { yield(Wait::kSync); }
 
 uint64_t shuffle_xor(unsigned int mask, uint64_t bits, int lane_mask) {
-  if (running == nullptr) std::abort();
+  if (direct) throw SyncWithoutFiber{};
+  if (running == nullptr) std::abort();  // device code called from the host
   Thread& self = *running->current;
   self.shuffle_bits = bits;
   self.shuffle_mask = mask;
@@ -241,7 +295,7 @@ uint64_t shuffle_xor(unsigned int mask, uint64_t bits, int lane_mask) {
   return self.shuffle_bits;
 }
 
-void launch(const char* name, dim3 grid, dim3 block, cudaStream_t stream,
+void launch(const void* kernel, const char* name, dim3 grid, dim3 block, cudaStream_t stream,
             const std::function<void()>& body, const void* const* pointers, int pointer_count) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (sticky_error() != cudaSuccess) {
@@ -266,12 +320,17 @@ void launch(const char* name, dim3 grid, dim3 block, cudaStream_t stream,
   const Coordinates saved = coordinates;
   coordinates.block_dim = block;
   coordinates.grid_dim = grid;
+  const auto known = kernel_synchronises().find(kernel);
+  const bool plain_calls = known != kernel_synchronises().end() && !known->second;
+  bool synchronised = false;
   for (unsigned int z = 0; z < grid.z; ++z) {
     for (unsigned int y = 0; y < grid.y; ++y) {
       for (unsigned int x = 0; x < grid.x; ++x) {
         coordinates.block = {x, y, z};
-        const std::string fault = run_block(body, block);
+        const std::string fault = plain_calls ? run_block_direct(body, block)
+                                              : run_block(body, block, &synchronised);
         if (!fault.empty()) {
+          kernel_synchronises()[kernel] = true;
           coordinates = saved;
           record(cudaErrorLaunchFailure,
                  std::string(name) + ", " + block_name({x, y, z}) + ": " + fault, true);
@@ -281,6 +340,7 @@ void launch(const char* name, dim3 grid, dim3 block, cudaStream_t stream,
     }
   }
   coordinates = saved;
+  if (!plain_calls) kernel_synchronises()[kernel] = synchronised;
   check_guards(name);
 }
 

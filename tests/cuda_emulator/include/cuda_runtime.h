@@ -37,14 +37,15 @@ struct dim3 {
 };
 
 namespace cuda_emulator {
-// The running thread's coordinates; the scheduler sets them before it resumes a thread.
+// The running thread's coordinates; the scheduler sets them before it resumes a thread. One
+// kernel runs at a time in the process (the device lock), so one global serves.
 struct Coordinates {
   uint3 thread{0, 0, 0};
   uint3 block{0, 0, 0};
   dim3 block_dim{1, 1, 1};
   dim3 grid_dim{1, 1, 1};
 };
-extern thread_local Coordinates coordinates;
+extern Coordinates coordinates;
 
 void sync_threads();
 uint64_t shuffle_xor(unsigned int mask, uint64_t bits, int lane_mask);
@@ -138,9 +139,10 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
 
 // ---- Launching --------------------------------------------------------------------------------
 namespace cuda_emulator {
-// Runs body once per thread of the grid; any failure becomes the error cudaGetLastError()
-// returns next, as a real launch's would.
-void launch(const char* name, dim3 grid, dim3 block, cudaStream_t stream,
+// Runs body once per thread of the grid (`kernel` identifies the kernel, `name` names it in
+// messages); any failure becomes the error cudaGetLastError() returns next, as a real launch's
+// would.
+void launch(const void* kernel, const char* name, dim3 grid, dim3 block, cudaStream_t stream,
             const std::function<void()>& body, const void* const* pointers, int pointer_count);
 
 template <typename T>
@@ -158,7 +160,8 @@ template <typename... Params, typename... Args>
 void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block,
                    cudaStream_t stream, Args... args) {
   const void* pointers[sizeof...(Args) + 1] = {as_pointer(args)..., nullptr};
-  launch(name, grid, block, stream, [&] { kernel(static_cast<Params>(args)...); }, pointers,
+  launch(reinterpret_cast<const void*>(kernel), name, grid, block, stream,
+         [&] { kernel(static_cast<Params>(args)...); }, pointers,
          static_cast<int>(sizeof...(Args)));
 }
 }  // namespace cuda_emulator
