@@ -49,6 +49,8 @@ JSON
   expect 0 "(Haswell kernels)" --config "$work/tiny.json" --limit-train 100 --val-split 50 \
     --data "$data" --out "$work/haswell" --device cpu
   unset SAV_OPENBLAS_CORETYPE
+  expect 0 "note: --tf32 changes GPU products only" --config "$work/tiny.json" --limit-train 100 \
+    --val-split 50 --data "$data" --out "$work/tf32" --device cpu --tf32
   echo '{"model": {"d_model": 32, "h": 2, "N": 1}, "training": {"batch_size": 50, "lr": 0.001, "epochs": 3}}' > "$work/wider.json"
   expect 2 "its configuration differs in model.d_ff" --config "$work/wider.json" --limit-train 200 \
     --val-split 100 --data "$data" --out "$work/run" --resume

@@ -137,6 +137,9 @@ int run(int argc, char** argv) {
   Backend& backend = backend_for(device);
   backend.set_num_threads(threads);
   backend.set_tf32(tf32);
+  if (tf32 && device.type == DeviceType::kCpu) {
+    std::cout << "note: --tf32 changes GPU products only; the CPU computes in FP32" << std::endl;
+  }
 
   const data::Cifar10 cifar = data::open_cifar10(data_dir);
   if (config.val_split >= cifar.train.size()) {

@@ -49,7 +49,7 @@ std::string CudaBackend::describe() const {
   SAV_CUDA_CHECK(cudaGetDeviceProperties(&props, device_index_));
   std::ostringstream text;
   text << "cuda:" << device_index_ << ": " << props.name << " (" << (props.totalGlobalMem >> 20)
-       << " MiB), cuBLAS";
+       << " MiB), cuBLAS " << (tf32_ ? "with TF32 tensor-core products" : "in FP32");
   return text.str();
 }
 
@@ -60,6 +60,7 @@ void CudaBackend::set_num_threads(int threads) {
 void CudaBackend::set_tf32(bool enabled) {
   SAV_CUBLAS_CHECK(cublasSetMathMode(
       blas_, enabled ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  tf32_ = enabled;
 }
 
 void* CudaBackend::allocate(size_t bytes) {

@@ -88,6 +88,7 @@ class CudaBackend final : public Backend {
   int device_index_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  bool tf32_ = false;
 };
 
 }  // namespace sav
