@@ -124,6 +124,55 @@ TEST(Cuda, TrainingStepsFollowTheCpu) {
             1e-4);
 }
 
+// More tensors than one launch takes (the CUDA backend passes 96 at a time), of many sizes: the
+// GPU's Adam steps and gradient zeroing do what the CPU's do.
+TEST(Cuda, AdamStepsAndZeroingCoverManyTensors) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  std::mt19937 rng(21);
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  std::vector<std::vector<float>> values, grads;
+  for (int i = 0; i < 200; ++i) {
+    const size_t n = 1 + rng() % (i % 7 == 0 ? 70000 : 300);
+    values.emplace_back(n);
+    grads.emplace_back(n);
+    for (float& v : values.back()) v = uniform(rng);
+    for (float& g : grads.back()) g = uniform(rng);
+  }
+  auto run = [&](Device device) {
+    std::vector<Tensor> params;
+    for (const auto& v : values) {
+      params.push_back(Tensor::from_vector({static_cast<int64_t>(v.size())}, v, device));
+      params.back().set_requires_grad(true);
+    }
+    optim::AdamOptions options;
+    options.lr = 1e-2f;
+    options.weight_decay = 0.1f;
+    optim::Adam adam(params, options);
+    for (int step = 0; step < 3; ++step) {
+      adam.zero_grad();
+      for (size_t i = 0; i < params.size(); ++i) {  // gradient i: grads[i] * (step + 1)
+        const Tensor g = Tensor::from_vector(params[i].shape(), grads[i], device);
+        for (int k = 0; k <= step; ++k) {
+          params[i].backend().accumulate(params[i].grad_data(), g.data(), g.numel());
+        }
+      }
+      adam.step();
+    }
+    std::vector<std::vector<float>> out;
+    for (const Tensor& p : params) out.push_back(p.to_vector());
+    adam.zero_grad();
+    for (const Tensor& p : params) {
+      for (float g : p.grad().to_vector()) EXPECT_EQ(g, 0.0f);
+    }
+    return out;
+  };
+  const auto cpu = run(Device::cpu());
+  const auto gpu = run(Device::cuda());
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    EXPECT_LT(normalised_error(gpu[i], cpu[i]), 1e-6) << "tensor " << i;
+  }
+}
+
 // The module loads wherever the CUDA runtime is installed, GPU or not, and has its entry points.
 TEST(Cuda, ModuleLoadsWithItsEntryPoints) {
 #ifndef SAV_CUDA_MODULE

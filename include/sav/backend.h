@@ -27,6 +27,22 @@ struct MemoryStats {
   size_t system_allocations = 0;  // blocks that had to come from the system (a count)
 };
 
+// One tensor's part in an Adam step: the parameter, its gradient and its two moments, n values
+// each.
+struct AdamTensor {
+  float* param;
+  const float* grad;
+  float* m;
+  float* v;
+  int64_t n;
+};
+
+// n values starting at data.
+struct FloatSpan {
+  float* data;
+  int64_t n;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -54,6 +70,8 @@ class Backend {
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;
   virtual void fill(float* dst, float value, int64_t n) = 0;
+  // Zeroes every span listed (an optimizer's gradients): one launch on a GPU, not one a span.
+  virtual void zero(const FloatSpan* spans, int count) = 0;
   // Waits until all queued work is done (a no-op where work is synchronous).
   virtual void synchronize() = 0;
   // The queue the backend's work goes to (a cudaStream_t for CUDA), for timing it with the
@@ -118,13 +136,13 @@ class Backend {
   virtual void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
                                       const float* dloss, int64_t batch, int64_t classes) = 0;
 
-  // One Adam step (Kingma & Ba) on n values, with decoupled weight decay (AdamW) when
+  // One Adam step (Kingma & Ba) on every tensor listed, with decoupled weight decay (AdamW) when
   // weight_decay > 0: param *= 1 - lr * weight_decay; m = beta1 m + (1 - beta1) grad;
   // v = beta2 v + (1 - beta2) grad^2; param -= lr * m_hat / (sqrt(v_hat) + eps), where
-  // m_hat = m / (1 - beta1^step) and v_hat = v / (1 - beta2^step). step counts from 1.
-  virtual void adam_update(float* param, const float* grad, float* m, float* v, int64_t n,
-                           float lr, float beta1, float beta2, float eps, float weight_decay,
-                           int64_t step) = 0;
+  // m_hat = m / (1 - beta1^step) and v_hat = v / (1 - beta2^step). step counts from 1. One launch
+  // on a GPU for the whole model, not one a tensor.
+  virtual void adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
+                           float beta2, float eps, float weight_decay, int64_t step) = 0;
 
   // [batch, n, heads * head_dim] -> [batch, heads, n, head_dim].
   virtual void split_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,

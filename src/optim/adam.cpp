@@ -1,5 +1,7 @@
 #include "sav/optim/adam.h"
 
+#include <vector>
+
 #include "sav/backend.h"
 #include "sav/error.h"
 
@@ -19,6 +21,10 @@ Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     if (!p.requires_grad()) fail("adam: parameter ", i, " ", p.shape(), " does not require a gradient");
+    if (p.device() != parameters_.front().device()) {
+      fail("adam: parameter ", i, " is on ", p.device(), " but parameter 0 on ",
+           parameters_.front().device(), " (one optimizer updates one device's parameters)");
+    }
     m_.push_back(Tensor::zeros(p.shape(), p.device()));
     v_.push_back(Tensor::zeros(p.shape(), p.device()));
   }
@@ -26,18 +32,28 @@ Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
 
 void Adam::step() {
   ++steps_;
+  std::vector<AdamTensor> tensors;
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     const Tensor grad = p.grad();
     if (!grad.defined()) continue;
-    p.backend().adam_update(p.data(), grad.data(), m_[i].data(), v_[i].data(), p.numel(),
-                            options_.lr, options_.beta1, options_.beta2, options_.eps,
-                            options_.weight_decay, steps_);
+    tensors.push_back({p.data(), grad.data(), m_[i].data(), v_[i].data(), p.numel()});
   }
+  if (tensors.empty()) return;
+  parameters_.front().backend().adam_update(tensors.data(), static_cast<int>(tensors.size()),
+                                            options_.lr, options_.beta1, options_.beta2,
+                                            options_.eps, options_.weight_decay, steps_);
 }
 
 void Adam::zero_grad() {
-  for (const Tensor& p : parameters_) p.zero_grad();
+  std::vector<FloatSpan> grads;
+  for (const Tensor& p : parameters_) {
+    const Tensor grad = p.grad();
+    if (grad.defined()) grads.push_back({grad.data(), grad.numel()});
+  }
+  if (!grads.empty()) {
+    parameters_.front().backend().zero(grads.data(), static_cast<int>(grads.size()));
+  }
 }
 
 void Adam::restore(const std::vector<std::vector<float>>& m,

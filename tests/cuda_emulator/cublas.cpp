@@ -95,6 +95,7 @@ cublasStatus_t gemm(const char* call, cublasHandle_t handle, cublasOperation_t t
     cuda_emulator::record(cudaErrorInvalidValue, std::string(call) + ": " + why);
     return CUBLAS_STATUS_INVALID_VALUE;
   }
+  cuda_emulator::count_call(call);
   const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
   const float al = *alpha, be = *beta;
   for (int p = 0; p < batch; ++p) {

@@ -29,6 +29,10 @@ bool check_guards(const std::string& culprit);
 // cudaSuccess for a live stream or 0; otherwise records the error, naming `call`.
 cudaError_t check_stream(cudaStream_t stream, const char* call);
 
+// Counts a kernel launch or a cuBLAS call by name. With SAV_CUDA_EMULATOR_STATS set in the
+// environment the counts are printed to stderr when the process ends.
+void count_call(const char* name);
+
 // Forgets a sticky fault and the last error (the emulator's own tests provoke faults on purpose).
 void reset_errors();
 

@@ -1,5 +1,6 @@
 // The CUDA emulator's runtime: errors, the one device, streams, and device memory (allocations
 // with guard bytes on both sides, filled with NaN when handed out, checked after every kernel).
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -94,6 +95,25 @@ cudaError_t record(cudaError_t error, const std::string& detail, bool sticky) {
 }
 
 cudaError_t sticky_error() { return state().sticky; }
+
+void count_call(const char* name) {
+  static std::map<std::string, long long>* counts = [] {
+    auto* table = new std::map<std::string, long long>;
+    if (std::getenv("SAV_CUDA_EMULATOR_STATS") != nullptr) {
+      static std::map<std::string, long long>* printed = table;
+      std::atexit([] {
+        long long total = 0;
+        for (const auto& [name, count] : *printed) total += count;
+        std::fprintf(stderr, "cuda emulator: %lld kernel launches and cuBLAS calls\n", total);
+        for (const auto& [name, count] : *printed) {
+          std::fprintf(stderr, "  %10lld  %s\n", count, name.c_str());
+        }
+      });
+    }
+    return table;
+  }();
+  ++(*counts)[name];
+}
 
 void reset_errors() {
   std::lock_guard<std::recursive_mutex> lock(device_lock());

@@ -317,6 +317,7 @@ void launch(const void* kernel, const char* name, dim3 grid, dim3 block, cudaStr
       return;
     }
   }
+  count_call(name);
   const Coordinates saved = coordinates;
   coordinates.block_dim = block;
   coordinates.grid_dim = grid;

@@ -1,6 +1,6 @@
 // Adam (Kingma & Ba 2015), with decoupled weight decay (AdamW, Loshchilov & Hutter 2019) when
-// weight_decay > 0. The moments live on the parameters' device; the update is one backend call
-// a parameter.
+// weight_decay > 0. The moments live on the parameters' device (all parameters on one device);
+// a step is one backend call for all of them, and so is zero_grad.
 #pragma once
 
 #include <cstdint>

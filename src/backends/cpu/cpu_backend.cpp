@@ -51,6 +51,10 @@ void CpuBackend::fill(float* dst, float value, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = value;
 }
 
+void CpuBackend::zero(const FloatSpan* spans, int count) {
+  for (int k = 0; k < count; ++k) fill(spans[k].data, 0.0f, spans[k].n);
+}
+
 void CpuBackend::gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
                       const float* a, int lda, const float* b, int ldb, float beta, float* c,
                       int ldc) {

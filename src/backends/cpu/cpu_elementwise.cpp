@@ -138,18 +138,20 @@ void CpuBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p
   apply_dropout<true>(dx, dy, n, p, seed, stream);
 }
 
-void CpuBackend::adam_update(float* param, const float* grad, float* m, float* v, int64_t n,
-                             float lr, float beta1, float beta2, float eps, float weight_decay,
-                             int64_t step) {
+void CpuBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
+                             float beta2, float eps, float weight_decay, int64_t step) {
   const double t = static_cast<double>(step);
   const float m_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta1}, t)));
   const float v_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta2}, t)));
   const float decay = 1.0f - lr * weight_decay;
-#pragma omp parallel for if (n > kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) {
-    m[i] = beta1 * m[i] + (1.0f - beta1) * grad[i];
-    v[i] = beta2 * v[i] + (1.0f - beta2) * grad[i] * grad[i];
-    param[i] = param[i] * decay - lr * (m[i] * m_scale) / (std::sqrt(v[i] * v_scale) + eps);
+  for (int k = 0; k < count; ++k) {
+    const AdamTensor& a = tensors[k];
+#pragma omp parallel for if (a.n > kParallelGrain)
+    for (int64_t i = 0; i < a.n; ++i) {
+      a.m[i] = beta1 * a.m[i] + (1.0f - beta1) * a.grad[i];
+      a.v[i] = beta2 * a.v[i] + (1.0f - beta2) * a.grad[i] * a.grad[i];
+      a.param[i] = a.param[i] * decay - lr * (a.m[i] * m_scale) / (std::sqrt(a.v[i] * v_scale) + eps);
+    }
   }
 }
 

@@ -39,6 +39,7 @@ class CudaBackend final : public Backend {
   void download(void* host_dst, const void* src, size_t bytes) override;
   void copy(void* dst, const void* src, size_t bytes) override;
   void fill(float* dst, float value, int64_t n) override;
+  void zero(const FloatSpan* spans, int count) override;
   void synchronize() override;
   void* native_stream() override { return stream_; }
 
@@ -71,9 +72,8 @@ class CudaBackend final : public Backend {
                              const int32_t* labels, int64_t batch, int64_t classes) override;
   void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
                               const float* dloss, int64_t batch, int64_t classes) override;
-  void adam_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr,
-                   float beta1, float beta2, float eps, float weight_decay,
-                   int64_t step) override;
+  void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
+                   float eps, float weight_decay, int64_t step) override;
   void split_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
                    int64_t head_dim) override;
   void merge_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,

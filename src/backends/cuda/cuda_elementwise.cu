@@ -1,5 +1,6 @@
-// CudaBackend: element-wise kernels (fill, add, relu, dropout, Adam), the reductions their
-// gradients need, and the kernels that move values between layouts (attention heads, tokens).
+// CudaBackend: element-wise kernels (fill, add, relu, dropout, Adam, zeroing gradients), the
+// reductions their gradients need, and the kernels that move values between layouts (attention
+// heads, tokens).
 // Every kernel runs on the backend's stream; sums are taken in a fixed order, never with
 // floating-point atomics, so that a run gives the same bits every time.
 #include <algorithm>
@@ -103,18 +104,38 @@ __global__ void dropout_kernel(float* out, const float* in, int64_t n, float p, 
   }
 }
 
-// One AdamW step on param, grad, m, v (n each); m_scale and v_scale are the bias corrections.
-__global__ void adam_kernel(float* param, const float* grad, float* m, float* v, int64_t n,
-                            float lr, float beta1, float beta2, float eps, float decay,
-                            float m_scale, float v_scale) {
-  for (int64_t i = global_index(); i < n; i += grid_stride()) {
-    const float g = grad[i];
-    const float m_i = beta1 * m[i] + (1.0f - beta1) * g;
-    const float v_i = beta2 * v[i] + (1.0f - beta2) * g * g;
-    m[i] = m_i;
-    v[i] = v_i;
-    param[i] = param[i] * decay - lr * (m_i * m_scale) / (sqrtf(v_i * v_scale) + eps);
+// Up to kListCapacity tensors, passed to a kernel by value (a kernel's parameters may take 4 KiB):
+// blockIdx.y picks the tensor, the x blocks stride over its values. A longer list takes more
+// launches.
+constexpr int kListCapacity = 96;
+constexpr unsigned int kListBlocks = 64;  // x blocks a tensor: the largest have 262,144 values
+
+struct AdamList {
+  AdamTensor tensors[kListCapacity];
+};
+static_assert(sizeof(AdamList) <= 4096, "kernel parameters are limited to 4 KiB");
+
+struct SpanList {
+  FloatSpan spans[kListCapacity];
+};
+
+// One AdamW step on each listed tensor; m_scale and v_scale are the bias corrections.
+__global__ void adam_kernel(AdamList list, float lr, float beta1, float beta2, float eps,
+                            float decay, float m_scale, float v_scale) {
+  const AdamTensor t = list.tensors[blockIdx.y];
+  for (int64_t i = global_index(); i < t.n; i += grid_stride()) {
+    const float g = t.grad[i];
+    const float m_i = beta1 * t.m[i] + (1.0f - beta1) * g;
+    const float v_i = beta2 * t.v[i] + (1.0f - beta2) * g * g;
+    t.m[i] = m_i;
+    t.v[i] = v_i;
+    t.param[i] = t.param[i] * decay - lr * (m_i * m_scale) / (sqrtf(v_i * v_scale) + eps);
   }
+}
+
+__global__ void zero_kernel(SpanList list) {
+  const FloatSpan s = list.spans[blockIdx.y];
+  for (int64_t i = global_index(); i < s.n; i += grid_stride()) s.data[i] = 0.0f;
 }
 
 // src (batch, n, heads * head_dim) -> dst (batch, heads, n, head_dim); one thread per dst value.
@@ -242,17 +263,30 @@ void CudaBackend::dropout_backward(float* dx, const float* dy, int64_t n, float 
              seed, stream);
 }
 
-void CudaBackend::adam_update(float* param, const float* grad, float* m, float* v, int64_t n,
-                              float lr, float beta1, float beta2, float eps, float weight_decay,
-                              int64_t step) {
-  if (n <= 0) return;
+void CudaBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
+                              float beta2, float eps, float weight_decay, int64_t step) {
   // The bias corrections in double on the host, exactly as the CPU backend computes them.
   const double t = static_cast<double>(step);
   const float m_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta1}, t)));
   const float v_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta2}, t)));
   const float decay = 1.0f - lr * weight_decay;
-  SAV_LAUNCH(adam_kernel, blocks_for(n), kThreads, stream_, param, grad, m, v, n, lr, beta1, beta2,
-             eps, decay, m_scale, v_scale);
+  for (int first = 0; first < count; first += kListCapacity) {
+    const int listed = std::min(kListCapacity, count - first);
+    AdamList list{};
+    std::copy(tensors + first, tensors + first + listed, list.tensors);
+    SAV_LAUNCH(adam_kernel, dim3(kListBlocks, static_cast<unsigned int>(listed)), kThreads,
+               stream_, list, lr, beta1, beta2, eps, decay, m_scale, v_scale);
+  }
+}
+
+void CudaBackend::zero(const FloatSpan* spans, int count) {
+  for (int first = 0; first < count; first += kListCapacity) {
+    const int listed = std::min(kListCapacity, count - first);
+    SpanList list{};
+    std::copy(spans + first, spans + first + listed, list.spans);
+    SAV_LAUNCH(zero_kernel, dim3(kListBlocks, static_cast<unsigned int>(listed)), kThreads,
+               stream_, list);
+  }
 }
 
 void CudaBackend::split_heads(float* dst, const float* src, int64_t batch, int64_t n,
