@@ -173,6 +173,22 @@ TEST(Cuda, AdamStepsAndZeroingCoverManyTensors) {
   }
 }
 
+// Asking for more than the GPU holds (1 TiB) fails with the sizes, and the device stays usable.
+TEST(Cuda, RunningOutOfGpuMemorySaysHowMuch) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  try {
+    Tensor::zeros({int64_t{1} << 38}, Device::cuda());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("out of GPU memory allocating 1099511627776 bytes"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("MiB free of"), std::string::npos) << message;
+  }
+  EXPECT_EQ(Tensor::from_vector({2}, {1.0f, 2.0f}, Device::cuda()).to_vector(),
+            (std::vector<float>{1.0f, 2.0f}));
+}
+
 // The module loads wherever the CUDA runtime is installed, GPU or not, and has its entry points.
 TEST(Cuda, ModuleLoadsWithItsEntryPoints) {
 #ifndef SAV_CUDA_MODULE
