@@ -33,6 +33,9 @@ cudaError_t check_stream(cudaStream_t stream, const char* call);
 // environment the counts are printed to stderr when the process ends.
 void count_call(const char* name);
 
+// Runs threads and blocks in reverse index order from now on (or in index order again).
+void set_reverse_order(bool reversed);
+
 // Forgets a sticky fault and the last error (the emulator's own tests provoke faults on purpose).
 void reset_errors();
 

@@ -92,6 +92,14 @@ Block* running = nullptr;  // under the device lock
 // (it cannot be suspended); it never goes on with wrong results.
 struct SyncWithoutFiber {};
 bool direct = false;  // the running block's threads are plain calls
+
+// Nothing in CUDA orders the threads of a block between barriers, or the blocks of a grid. The
+// emulator runs them in index order, or in reverse (SAV_CUDA_EMULATOR_THREAD_ORDER=reverse): a
+// kernel that depends on an order it was not promised gives different results in one of the two.
+bool reverse = [] {
+  const char* order = std::getenv("SAV_CUDA_EMULATOR_THREAD_ORDER");
+  return order != nullptr && std::string(order) == "reverse";
+}();
 std::map<const void*, bool>& kernel_synchronises() {
   static auto* known = new std::map<const void*, bool>;
   return *known;
@@ -194,13 +202,12 @@ std::string run_block_direct(const std::function<void()>& body, dim3 block_dim) 
   direct = true;
   std::string fault;
   try {
-    for (unsigned int z = 0; z < block_dim.z; ++z) {
-      for (unsigned int y = 0; y < block_dim.y; ++y) {
-        for (unsigned int x = 0; x < block_dim.x; ++x) {
-          coordinates.thread = {x, y, z};
-          body();
-        }
-      }
+    const unsigned int count = block_dim.x * block_dim.y * block_dim.z;
+    for (unsigned int k = 0; k < count; ++k) {
+      const unsigned int i = reverse ? count - 1 - k : k;
+      coordinates.thread = {i % block_dim.x, i / block_dim.x % block_dim.y,
+                            i / (block_dim.x * block_dim.y)};
+      body();
     }
   } catch (const SyncWithoutFiber&) {
     fault = "it reached __syncthreads() or a shuffle, which it had not in an earlier launch: the "
@@ -237,7 +244,8 @@ std::string run_block(const std::function<void()>& body, dim3 block_dim, bool* s
                              });
   }
   for (;;) {
-    for (Thread& t : block.threads) {
+    for (int k = 0; k < count; ++k) {
+      Thread& t = block.threads[static_cast<size_t>(reverse ? count - 1 - k : k)];
       if (t.wait != Wait::kReady) continue;
       block.current = &t;
       coordinates.thread = t.index;
@@ -282,6 +290,8 @@ std::string launch_problem(dim3 grid, dim3 block) {
 
 }  // namespace
 
+void set_reverse_order(bool reversed) { reverse = reversed; }
+
 void sync_threads() { yield(Wait::kSync); }
 
 uint64_t shuffle_xor(unsigned int mask, uint64_t bits, int lane_mask) {
@@ -324,20 +334,22 @@ void launch(const void* kernel, const char* name, dim3 grid, dim3 block, cudaStr
   const auto known = kernel_synchronises().find(kernel);
   const bool plain_calls = known != kernel_synchronises().end() && !known->second;
   bool synchronised = false;
-  for (unsigned int z = 0; z < grid.z; ++z) {
-    for (unsigned int y = 0; y < grid.y; ++y) {
-      for (unsigned int x = 0; x < grid.x; ++x) {
-        coordinates.block = {x, y, z};
-        const std::string fault = plain_calls ? run_block_direct(body, block)
-                                              : run_block(body, block, &synchronised);
-        if (!fault.empty()) {
-          kernel_synchronises()[kernel] = true;
-          coordinates = saved;
-          record(cudaErrorLaunchFailure,
-                 std::string(name) + ", " + block_name({x, y, z}) + ": " + fault, true);
-          return;
-        }
-      }
+  const unsigned long long xy = static_cast<unsigned long long>(grid.x) * grid.y;
+  const unsigned long long blocks = xy * grid.z;
+  for (unsigned long long k = 0; k < blocks; ++k) {
+    const unsigned long long b = reverse ? blocks - 1 - k : k;
+    const uint3 index{static_cast<unsigned int>(b % grid.x),
+                      static_cast<unsigned int>(b / grid.x % grid.y),
+                      static_cast<unsigned int>(b / xy)};
+    coordinates.block = index;
+    const std::string fault = plain_calls ? run_block_direct(body, block)
+                                          : run_block(body, block, &synchronised);
+    if (!fault.empty()) {
+      kernel_synchronises()[kernel] = true;
+      coordinates = saved;
+      record(cudaErrorLaunchFailure, std::string(name) + ", " + block_name(index) + ": " + fault,
+             true);
+      return;
     }
   }
   coordinates = saved;

@@ -32,6 +32,21 @@ __global__ void rotate_kernel(int* out) {
   out[threadIdx.x] = slots[(threadIdx.x + 1) % blockDim.x];
 }
 
+// rotate_kernel without its barrier: each thread reads a slot its neighbour may not have
+// written yet.
+__global__ void racy_rotate_kernel(int* out) {
+  __shared__ int slots[256];
+  slots[threadIdx.x] = static_cast<int>(threadIdx.x) * 3;
+  out[threadIdx.x] = slots[(threadIdx.x + 1) % blockDim.x];
+}
+
+// Block b adds b + 1 to a running total and records the total it saw: results that depend on
+// the order of the blocks.
+__global__ void block_order_kernel(int* total, int* seen) {
+  *total += static_cast<int>(blockIdx.x) + 1;
+  seen[blockIdx.x] = *total;
+}
+
 __global__ void shuffle_kernel(float* out, double* sums, int lane_mask) {
   const unsigned int lane = threadIdx.x % 32;
   out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, static_cast<float>(threadIdx.x), lane_mask);
@@ -117,6 +132,45 @@ TEST_F(CudaEmulator, SyncThreadsMakesEveryWriteVisible) {
   const std::vector<int> got = download(out, 256);
   for (int t = 0; t < 256; ++t) EXPECT_EQ(got[t], (t + 1) % 256 * 3) << t;
   cudaFree(out);
+}
+
+// A missing barrier gives a wrong answer in index order or in reverse order: the suite runs the
+// backend's tests in both.
+TEST_F(CudaEmulator, AMissingBarrierShowsInOneOfTheTwoOrders) {
+  int* out = device_alloc<int>(256);
+  int wrong_orders = 0;
+  for (const bool reversed : {false, true}) {
+    cuda_emulator::set_reverse_order(reversed);
+    cudaMemcpy(out, std::vector<int>(256, -1).data(), 256 * sizeof(int), cudaMemcpyHostToDevice);
+    cuda_emulator::launch_kernel("racy_rotate_kernel", racy_rotate_kernel, 1, 256, nullptr, out);
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    const std::vector<int> got = download(out, 256);
+    bool right = true;
+    for (int t = 0; t < 256; ++t) right = right && got[t] == (t + 1) % 256 * 3;
+    wrong_orders += !right;
+  }
+  cuda_emulator::set_reverse_order(false);
+  EXPECT_GE(wrong_orders, 1);
+  cudaFree(out);
+}
+
+TEST_F(CudaEmulator, BlocksRunInEitherOrder) {
+  int* total = device_alloc<int>(1);
+  int* seen = device_alloc<int>(4);
+  std::vector<std::vector<int>> results;
+  for (const bool reversed : {false, true}) {
+    cuda_emulator::set_reverse_order(reversed);
+    cudaMemcpy(total, std::vector<int>{0}.data(), sizeof(int), cudaMemcpyHostToDevice);
+    cuda_emulator::launch_kernel("block_order_kernel", block_order_kernel, 4, 1, nullptr, total,
+                                 seen);
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    results.push_back(download(seen, 4));
+  }
+  cuda_emulator::set_reverse_order(false);
+  EXPECT_EQ(results[0], (std::vector<int>{1, 3, 6, 10}));
+  EXPECT_EQ(results[1], (std::vector<int>{10, 9, 7, 4}));
+  cudaFree(total);
+  cudaFree(seen);
 }
 
 TEST_F(CudaEmulator, ShuffleXorExchangesAcrossTheWarp) {
