@@ -129,7 +129,8 @@ bool inside_allocation(const void* ptr, size_t bytes, std::string* why) {
   const char* p = static_cast<const char*>(ptr);
   if (p + bytes > entry->first + entry->second.bytes) {
     std::ostringstream text;
-    text << bytes << " bytes at " << ptr << " run " << (p + bytes - entry->first - entry->second.bytes)
+    const char* end = entry->first + entry->second.bytes;
+    text << bytes << " bytes at " << ptr << " run " << (p + bytes - end)
          << " bytes past the end of an allocation of " << entry->second.bytes << " bytes";
     *why = text.str();
     return false;
@@ -307,7 +308,8 @@ cudaError_t cudaFree(void* ptr) {
   const auto it = allocations.find(static_cast<const char*>(ptr));
   if (it == allocations.end()) {
     return record(cudaErrorInvalidValue,
-                  "cudaFree: " + cuda_emulator::address(ptr) + " is not the start of a live allocation");
+                  "cudaFree: " + cuda_emulator::address(ptr) +
+                      " is not the start of a live allocation");
   }
   if (!cuda_emulator::guards_intact(it->first, it->second)) {
     cuda_emulator::check_guards("an earlier kernel");

@@ -36,12 +36,9 @@ class StackPool {
       base = free_.back();
       free_.pop_back();
     }
-    // Stacks grow down from sp. Equally aligned stack tops would all fall in the same cache
-    // sets; a different offset for each keeps switching between hundreds of them cheap.
-    const size_t offset = (next_offset_++ % 61) * 64;
     context::stack_context stack;
-    stack.size = kStackBytes - offset;
-    stack.sp = base + kStackBytes - offset;
+    stack.size = kStackBytes;
+    stack.sp = base + kStackBytes;  // stacks grow down
     return stack;
   }
   void deallocate(context::stack_context& stack) noexcept {
@@ -50,7 +47,6 @@ class StackPool {
 
  private:
   std::vector<char*> free_;
-  size_t next_offset_ = 0;
 };
 
 // What Boost.Context asks of a stack allocator, handed out by value.
@@ -100,6 +96,7 @@ bool reverse = [] {
   const char* order = std::getenv("SAV_CUDA_EMULATOR_THREAD_ORDER");
   return order != nullptr && std::string(order) == "reverse";
 }();
+
 std::map<const void*, bool>& kernel_synchronises() {
   static auto* known = new std::map<const void*, bool>;
   return *known;
@@ -131,7 +128,9 @@ std::string lane_list(const std::vector<int>& lanes) {
 // size, or a partial mask.
 std::string shuffle_fault(const Thread* warp, int lanes, int index) {
   std::vector<int> waiting, elsewhere;
-  for (int l = 0; l < lanes; ++l) (warp[l].wait == Wait::kShuffle ? waiting : elsewhere).push_back(l);
+  for (int l = 0; l < lanes; ++l) {
+    (warp[l].wait == Wait::kShuffle ? waiting : elsewhere).push_back(l);
+  }
   std::ostringstream why;
   why << "warp " << index;
   if (!elsewhere.empty()) {

@@ -296,7 +296,7 @@ TEST_F(CudaEmulator, FreeingWhatWasNotAllocatedIsAnError) {
   cudaGetLastError();
 }
 
-// ---- cuBLAS --------------------------------------------------------------------------------------
+// ---- cuBLAS ------------------------------------------------------------------------------------
 
 class CudaEmulatorBlas : public CudaEmulator {
  protected:
