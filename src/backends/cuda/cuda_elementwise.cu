@@ -110,19 +110,27 @@ __global__ void dropout_kernel(float* out, const float* in, int64_t n, float p, 
 constexpr int kListCapacity = 96;
 constexpr unsigned int kListBlocks = 64;  // x blocks a tensor: the largest have 262,144 values
 
-struct AdamList {
-  AdamTensor tensors[kListCapacity];
+template <typename T>
+struct KernelList {
+  T items[kListCapacity];
 };
-static_assert(sizeof(AdamList) <= 4096, "kernel parameters are limited to 4 KiB");
+static_assert(sizeof(KernelList<AdamTensor>) <= 4096, "kernel parameters are limited to 4 KiB");
 
-struct SpanList {
-  FloatSpan spans[kListCapacity];
-};
+// Calls launch(list, grid) for each run of up to kListCapacity items.
+template <typename T, typename Launch>
+void launch_in_lists(const T* items, int count, Launch launch) {
+  for (int first = 0; first < count; first += kListCapacity) {
+    const int listed = std::min(kListCapacity, count - first);
+    KernelList<T> list{};
+    std::copy(items + first, items + first + listed, list.items);
+    launch(list, dim3(kListBlocks, static_cast<unsigned int>(listed)));
+  }
+}
 
 // One AdamW step on each listed tensor; m_scale and v_scale are the bias corrections.
-__global__ void adam_kernel(AdamList list, float lr, float beta1, float beta2, float eps,
+__global__ void adam_kernel(KernelList<AdamTensor> list, float lr, float beta1, float beta2, float eps,
                             float decay, float m_scale, float v_scale) {
-  const AdamTensor t = list.tensors[blockIdx.y];
+  const AdamTensor t = list.items[blockIdx.y];
   for (int64_t i = global_index(); i < t.n; i += grid_stride()) {
     const float g = t.grad[i];
     const float m_i = beta1 * t.m[i] + (1.0f - beta1) * g;
@@ -133,8 +141,8 @@ __global__ void adam_kernel(AdamList list, float lr, float beta1, float beta2, f
   }
 }
 
-__global__ void zero_kernel(SpanList list) {
-  const FloatSpan s = list.spans[blockIdx.y];
+__global__ void zero_kernel(KernelList<FloatSpan> list) {
+  const FloatSpan s = list.items[blockIdx.y];
   for (int64_t i = global_index(); i < s.n; i += grid_stride()) s.data[i] = 0.0f;
 }
 
@@ -270,23 +278,16 @@ void CudaBackend::adam_update(const AdamTensor* tensors, int count, float lr, fl
   const float m_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta1}, t)));
   const float v_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta2}, t)));
   const float decay = 1.0f - lr * weight_decay;
-  for (int first = 0; first < count; first += kListCapacity) {
-    const int listed = std::min(kListCapacity, count - first);
-    AdamList list{};
-    std::copy(tensors + first, tensors + first + listed, list.tensors);
-    SAV_LAUNCH(adam_kernel, dim3(kListBlocks, static_cast<unsigned int>(listed)), kThreads,
-               stream_, list, lr, beta1, beta2, eps, decay, m_scale, v_scale);
-  }
+  launch_in_lists(tensors, count, [&](const KernelList<AdamTensor>& list, dim3 grid) {
+    SAV_LAUNCH(adam_kernel, grid, kThreads, stream_, list, lr, beta1, beta2, eps, decay, m_scale,
+               v_scale);
+  });
 }
 
 void CudaBackend::zero(const FloatSpan* spans, int count) {
-  for (int first = 0; first < count; first += kListCapacity) {
-    const int listed = std::min(kListCapacity, count - first);
-    SpanList list{};
-    std::copy(spans + first, spans + first + listed, list.spans);
-    SAV_LAUNCH(zero_kernel, dim3(kListBlocks, static_cast<unsigned int>(listed)), kThreads,
-               stream_, list);
-  }
+  launch_in_lists(spans, count, [&](const KernelList<FloatSpan>& list, dim3 grid) {
+    SAV_LAUNCH(zero_kernel, grid, kThreads, stream_, list);
+  });
 }
 
 void CudaBackend::split_heads(float* dst, const float* src, int64_t batch, int64_t n,
