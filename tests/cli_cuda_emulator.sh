@@ -66,4 +66,11 @@ PY
 expect 1 "device cuda:1 is not available" --checkpoint "$work/gpu/checkpoints/last.safetensors" --data "$work/data" \
   --count 1 --device cuda:1 --out "$work/none"
 
+# A module path that holds no module: the error names the file and where the path came from.
+program=$train
+SAV_CUDA_MODULE_PATH="$work/none.so" expect 1 "$work/none.so: cannot open shared object file" \
+  "${args[@]}" --device cuda --out "$work/none"
+SAV_CUDA_MODULE_PATH="$work/tiny.json" expect 1 "(from SAV_CUDA_MODULE_PATH)" \
+  "${args[@]}" --device cuda --out "$work/none"
+
 finish
