@@ -9,6 +9,7 @@
 // - A gradient output pointer may be null when that gradient is not wanted.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -36,6 +37,19 @@ struct AdamTensor {
   float* v;
   int64_t n;
 };
+
+// What every element of an Adam step shares: the bias corrections 1 / (1 - beta^step), taken in
+// double, and the weight decay's factor 1 - lr * weight_decay. One function, so that every
+// backend computes them alike.
+struct AdamScales {
+  float m, v, decay;
+};
+inline AdamScales adam_scales(float lr, float beta1, float beta2, float weight_decay,
+                              int64_t step) {
+  const double t = static_cast<double>(step);
+  return {static_cast<float>(1.0 / (1.0 - std::pow(double{beta1}, t))),
+          static_cast<float>(1.0 / (1.0 - std::pow(double{beta2}, t))), 1.0f - lr * weight_decay};
+}
 
 // n values starting at data.
 struct FloatSpan {

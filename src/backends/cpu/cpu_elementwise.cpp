@@ -140,10 +140,8 @@ void CpuBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p
 
 void CpuBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
                              float beta2, float eps, float weight_decay, int64_t step) {
-  const double t = static_cast<double>(step);
-  const float m_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta1}, t)));
-  const float v_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta2}, t)));
-  const float decay = 1.0f - lr * weight_decay;
+  const AdamScales scales = adam_scales(lr, beta1, beta2, weight_decay, step);
+  const float m_scale = scales.m, v_scale = scales.v, decay = scales.decay;
   for (int k = 0; k < count; ++k) {
     const AdamTensor& a = tensors[k];
 #pragma omp parallel for if (a.n > kParallelGrain)

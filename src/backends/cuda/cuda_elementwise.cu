@@ -273,14 +273,10 @@ void CudaBackend::dropout_backward(float* dx, const float* dy, int64_t n, float 
 
 void CudaBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
                               float beta2, float eps, float weight_decay, int64_t step) {
-  // The bias corrections in double on the host, exactly as the CPU backend computes them.
-  const double t = static_cast<double>(step);
-  const float m_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta1}, t)));
-  const float v_scale = static_cast<float>(1.0 / (1.0 - std::pow(double{beta2}, t)));
-  const float decay = 1.0f - lr * weight_decay;
+  const AdamScales scales = adam_scales(lr, beta1, beta2, weight_decay, step);
   launch_in_lists(tensors, count, [&](const KernelList<AdamTensor>& list, dim3 grid) {
-    SAV_LAUNCH(adam_kernel, grid, kThreads, stream_, list, lr, beta1, beta2, eps, decay, m_scale,
-               v_scale);
+    SAV_LAUNCH(adam_kernel, grid, kThreads, stream_, list, lr, beta1, beta2, eps, scales.decay,
+               scales.m, scales.v);
   });
 }
 
