@@ -276,6 +276,78 @@ TEST(Png, ReadingAMissingOrForeignFileNamesIt) {
             std::string::npos);
 }
 
+// The bytes of a PNG chunk: length, type, data and the CRC of type and data (big-endian).
+std::string png_chunk(const std::string& type, const std::string& data) {
+  const auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                       static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  const std::string body = type + data;
+  return be32(static_cast<uint32_t>(data.size())) + body +
+         be32(lodepng_crc32(reinterpret_cast<const unsigned char*>(body.data()), body.size()));
+}
+
+// A PNG whose header declares width x height 8-bit RGB pixels but whose image data is a few
+// bytes: what the size check must refuse from the header, before anything is decoded.
+std::string png_declaring(uint32_t width, uint32_t height) {
+  std::string ihdr;
+  for (const uint32_t v : {width, height}) {
+    for (int shift = 24; shift >= 0; shift -= 8) ihdr += static_cast<char>(v >> shift);
+  }
+  ihdr += std::string{8, 2, 0, 0, 0};  // 8 bits, RGB, deflate, no filter, not interlaced
+  const std::string empty_zlib = {0x78, 0x01, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01};
+  return "\x89PNG\r\n\x1a\n" + png_chunk("IHDR", ihdr) + png_chunk("IDAT", empty_zlib) +
+         png_chunk("IEND", "");
+}
+
+TEST(Png, SizeOverTheLimitsIsRefusedFromTheHeaderBeforeDecoding) {
+  TempFolder folder;
+  struct Case {
+    uint32_t width, height;
+    std::string size, limit;
+  };
+  // 40000 x 40000 would take 4.8 GB to decode; 1 x 2^28 is within the canvas limit but far
+  // over a side; 16384 x 16384 has both sides at the limit but too many pixels.
+  const std::vector<Case> cases = {
+      {40000, 40000, "40000 x 40000", std::to_string(image::kMaxPngSide)},
+      {1, 268435456, "1 x 268435456", std::to_string(image::kMaxPngSide)},
+      {16384, 16384, "16384 x 16384", std::to_string(image::kMaxPngPixels)}};
+  for (const Case& c : cases) {
+    const std::string path = folder.file("big.png");
+    std::ofstream(path, std::ios::binary) << png_declaring(c.width, c.height);
+    const std::string error = error_of([&] { image::read_png(path); });
+    EXPECT_NE(error.find(path), std::string::npos) << error;
+    EXPECT_NE(error.find(c.size), std::string::npos) << error;
+    EXPECT_NE(error.find("limit of " + c.limit), std::string::npos) << error;
+  }
+}
+
+TEST(Png, ImagesUpToTheSideLimitAreReadAndWiderOnesRefused) {
+  TempFolder folder;
+  const int side = static_cast<int>(image::kMaxPngSide);
+  image::write_png(folder.file("long.png"), Canvas(side, 1, kRed));
+  EXPECT_EQ(image::read_png(folder.file("long.png")).width(), side);
+  image::write_png(folder.file("tall.png"), Canvas(1, side, kRed));
+  EXPECT_EQ(image::read_png(folder.file("tall.png")).height(), side);
+
+  // A valid file of a few hundred bytes: its size, not its bytes, is what is refused.
+  image::write_png(folder.file("wider.png"), Canvas(side + 1, 1, kRed));
+  const std::string error = error_of([&] { image::read_png(folder.file("wider.png")); });
+  EXPECT_NE(error.find(std::to_string(side + 1) + " x 1"), std::string::npos) << error;
+}
+
+TEST(Png, AFileFarLargerThanItsPixelsCouldNeedIsRefusedUnread) {
+  TempFolder folder;
+  const std::string path = folder.file("padded.png");
+  image::write_png(path, Canvas(1, 1, kRed));
+  // 100 MiB of zeros after the end: lodepng would ignore them, but only after reading them all.
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) + (100u << 20));
+  const std::string error = error_of([&] { image::read_png(path); });
+  EXPECT_NE(error.find(path), std::string::npos) << error;
+  EXPECT_NE(error.find("bytes"), std::string::npos) << error;
+  EXPECT_TRUE(image::png_has_color(path));  // the header alone answers that
+}
+
 TEST(Png, FailedWritesNameThePathAndLeaveNoTemporaryFile) {
   TempFolder folder;
   const std::string nowhere = folder.file("no/such/folder/out.png");

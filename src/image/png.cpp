@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -23,44 +25,124 @@ void write_png(const std::string& path, const Canvas& canvas) {
   io::write_file_atomically(path, std::string(encoded.begin(), encoded.end()));
 }
 
+static_assert(kMaxPngPixels <= Canvas::kMaxPixels, "a PNG read must fit a canvas");
+
 namespace {
 
-// The bytes of the file at `path`; sav::Error naming it when it cannot be read.
-std::vector<unsigned char> read_whole_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open ", path, ": ", std::strerror(errno));
-  struct stat info {};
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    ::close(fd);
-    fail("cannot read ", path, ": not a regular file");
-  }
-  std::vector<unsigned char> bytes(static_cast<size_t>(info.st_size));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      const int saved = errno;
-      ::close(fd);
-      fail("cannot read ", path, ": ", got == 0 ? "the file ended early" : std::strerror(saved));
+// The signature and the IHDR chunk: all lodepng_inspect needs for the size and colour type.
+constexpr size_t kHeaderBytes = 33;
+
+// Room for the chunks that are not image data (text, ICC profile, Exif), beyond what the pixels
+// themselves can need.
+constexpr uint64_t kOtherChunksBytes = uint64_t{64} << 20;
+
+// An open PNG file whose header has been read and checked; the rest is read only when asked.
+class PngFile {
+ public:
+  explicit PngFile(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) fail("cannot open ", path, ": ", std::strerror(errno));
+    struct stat info {};
+    if (::fstat(fd_, &info) != 0 || !S_ISREG(info.st_mode)) {
+      ::close(fd_);
+      fail("cannot read ", path, ": not a regular file");
     }
-    done += static_cast<size_t>(got);
+    size_ = static_cast<uint64_t>(info.st_size);
+    try {
+      header_ = read_at(0, std::min<uint64_t>(size_, kHeaderBytes));
+      const unsigned error = lodepng_inspect(&width_, &height_, &state_, header_.data(),
+                                             header_.size());
+      if (error != 0) fail(path, ": not a PNG that can be decoded: ", lodepng_error_text(error));
+    } catch (...) {
+      ::close(fd_);
+      throw;
+    }
   }
-  ::close(fd);
-  return bytes;
+  ~PngFile() { ::close(fd_); }
+  PngFile(const PngFile&) = delete;
+  PngFile& operator=(const PngFile&) = delete;
+
+  unsigned width() const { return width_; }
+  unsigned height() const { return height_; }
+  LodePNGColorType color_type() const { return state_.info_png.color.colortype; }
+  uint64_t size() const { return size_; }
+
+  // The whole file, with the header that was checked: a file changed since is refused, since
+  // lodepng sizes its buffers from the header it decodes.
+  std::vector<unsigned char> read_all() const {
+    std::vector<unsigned char> bytes = read_at(0, size_);
+    if (!std::equal(header_.begin(), header_.end(), bytes.begin())) {
+      fail("cannot read ", path_, ": the file changed while it was read");
+    }
+    return bytes;
+  }
+
+ private:
+  std::vector<unsigned char> read_at(uint64_t offset, uint64_t count) const {
+    std::vector<unsigned char> bytes(count);
+    size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t got = ::pread(fd_, bytes.data() + done, bytes.size() - done,
+                                  static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        fail("cannot read ", path_, ": ", got == 0 ? "the file ended early" : std::strerror(errno));
+      }
+      done += static_cast<size_t>(got);
+    }
+    return bytes;
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::vector<unsigned char> header_;
+  unsigned width_ = 0, height_ = 0;
+  lodepng::State state_;
+};
+
+// Refuses, before anything is decoded, an image over the limits (lodepng allocates the whole
+// image up front from the header's size), and a file larger than such an image could ever need,
+// which would otherwise be read whole into memory.
+void check_size(const std::string& path, const PngFile& file) {
+  const uint64_t width = file.width(), height = file.height();
+  const std::string limits = " (sav reads PNGs up to " + std::to_string(kMaxPngSide) + " x " +
+                             std::to_string(kMaxPngSide) + " and " + std::to_string(kMaxPngPixels) +
+                             " pixels in all, and resizes every image to 32 x 32: a smaller "
+                             "copy is explained as well)";
+  if (width > static_cast<uint64_t>(kMaxPngSide) || height > static_cast<uint64_t>(kMaxPngSide)) {
+    fail(path, ": ", width, " x ", height, " pixels has a side over the limit of ", kMaxPngSide,
+         " pixels", limits);
+  }
+  if (width * height > static_cast<uint64_t>(kMaxPngPixels)) {
+    fail(path, ": ", width, " x ", height, " pixels is over the limit of ", kMaxPngPixels,
+         " pixels", limits);
+  }
+  // Uncompressed, a row is at most 8 bytes a pixel (16-bit RGBA) and a filter byte in each of
+  // the 7 interlaced passes; deflate's stored blocks and the framing of IDAT chunks add well
+  // under 1/64 to that.
+  const uint64_t image_bytes = height * (8 * width + 7);
+  const uint64_t most = image_bytes + image_bytes / 64 + kOtherChunksBytes;
+  if (file.size() > most) {
+    fail(path, ": ", file.size(), " bytes is more than a PNG of ", width, " x ", height,
+         " pixels can need (at most ", most, " bytes); not read");
+  }
 }
 
 }  // namespace
 
 Canvas read_png(const std::string& path) {
-  const std::vector<unsigned char> bytes = read_whole_file(path);
+  const PngFile file(path);
+  check_size(path, file);
+  const std::vector<unsigned char> bytes = file.read_all();
+  lodepng::State state;
+  state.info_raw.colortype = LCT_RGB;
+  state.info_raw.bitdepth = 8;
+  state.decoder.read_text_chunks = 0;  // sav has no use for them
   std::vector<unsigned char> rgb;  // height * width * 3
   unsigned width = 0, height = 0;
-  const unsigned error = lodepng::decode(rgb, width, height, bytes, LCT_RGB, 8);
+  const unsigned error = lodepng::decode(rgb, width, height, state, bytes);
   if (error != 0) fail(path, ": not a PNG that can be decoded: ", lodepng_error_text(error));
-  if (static_cast<uint64_t>(width) * height > static_cast<uint64_t>(Canvas::kMaxPixels)) {
-    fail(path, ": ", width, " x ", height, " pixels is over the limit of ", Canvas::kMaxPixels);
-  }
   Canvas canvas(static_cast<int>(width), static_cast<int>(height));
   for (unsigned y = 0; y < height; ++y) {
     for (unsigned x = 0; x < width; ++x) {
@@ -72,12 +154,7 @@ Canvas read_png(const std::string& path) {
 }
 
 bool png_has_color(const std::string& path) {
-  const std::vector<unsigned char> bytes = read_whole_file(path);
-  unsigned width = 0, height = 0;
-  lodepng::State state;
-  const unsigned error = lodepng_inspect(&width, &height, &state, bytes.data(), bytes.size());
-  if (error != 0) fail(path, ": not a PNG that can be decoded: ", lodepng_error_text(error));
-  const LodePNGColorType type = state.info_png.color.colortype;
+  const LodePNGColorType type = PngFile(path).color_type();
   return type == LCT_RGB || type == LCT_RGBA || type == LCT_PALETTE;
 }
 
