@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# sav_viz as a user meets it: --help, bad input (exit 2 or 1, nothing written), and, on a tiny
-# checkpoint trained here on the real data (when present), the figures it writes.
+# sav_viz as a user meets it: --help, bad input (exit 2 or 1, nothing written), the user's own
+# images on a tiny checkpoint trained here on synthetic records, and, on one trained on the real
+# data (when present), the figures it writes.
 # Usage: cli_sav_viz.sh PATH/TO/sav_viz PATH/TO/sav_train SOURCE_DIR
 set -u
 tests_dir=$(cd "$(dirname "$0")" && pwd)
@@ -21,6 +22,41 @@ expect 2 "unknown colormap" --colormap rainbow --checkpoint "$work/none.safetens
 expect 2 "--alpha" --alpha 2
 expect 2 "--images excludes --count" --images 1,2 --count 3
 echo "not a png" > "$work/fake.png"
+
+# A checkpoint trained on a few synthetic records, so that the runs below need no data set: the
+# user's own images, however they are named and sized.
+synthetic="$work/synthetic"
+mkdir -p "$synthetic"
+{ printf '\003'; head -c 3072 /dev/zero | tr '\0' '\200'; } > "$work/record.bin"
+for i in $(seq 40); do cat "$work/record.bin"; done > "$synthetic/test_batch.bin"
+for i in 1 2 3 4 5; do cp "$synthetic/test_batch.bin" "$synthetic/data_batch_$i.bin"; done
+cat > "$work/tiny_synthetic.json" <<'JSON'
+{"model": {"d_model": 16, "h": 2, "N": 1, "dropout": 0.0},
+ "training": {"batch_size": 50, "lr": 0.001, "epochs": 1}}
+JSON
+if "$train" --config "$work/tiny_synthetic.json" --limit-train 50 --val-split 50 \
+     --data "$synthetic" --out "$work/synthetic_run" --threads 1 > "$work/synthetic.log" 2>&1; then
+  own=(--checkpoint "$work/synthetic_run/checkpoints/best.safetensors" --threads 1)
+  expect 0 "attention_seed.png" "${own[@]}" --data "$synthetic" --images 0,1 --out "$work/pictures"
+  # Two inputs of the same file name from different folders each get their own maps.
+  mkdir -p "$work/a" "$work/b"
+  cp "$work/pictures/attention_seed.png" "$work/a/x.png"
+  cp "$tests_dir/../fuzz/corpus/png/rgb_6x4.png" "$work/b/x.png"
+  expect 0 "attention_seed.png" "${own[@]}" --image "$work/a/x.png" --image "$work/b/x.png" \
+    --per-image --out "$work/same_name"
+  for f in x_seed.png x-2_seed.png; do
+    [[ -s "$work/same_name/per_image/$f" ]] || fail_check "per_image/$f was not written"
+  done
+  cmp -s "$work/same_name/per_image/x_seed.png" "$work/same_name/per_image/x-2_seed.png" &&
+    fail_check "the two x.png inputs got the same per-image map"
+  # An image too large is refused from its header, before it is decoded (4.8 GB if it were).
+  expect 1 "40000 x 40000 pixels has a side over the limit of 16384" "${own[@]}" \
+    --image "$tests_dir/../fuzz/corpus/png/declares_40000x40000.png" --out "$work/too_big"
+  [[ -e "$work/too_big" ]] && fail_check "a refused image left $work/too_big"
+else
+  fail_check "training the tiny model on synthetic records"
+  cat "$work/synthetic.log"
+fi
 
 if [[ -f "$data/test_batch.bin" ]]; then
   cat > "$work/tiny.json" <<'JSON'

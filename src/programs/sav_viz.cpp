@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "sav/attribution/explain.h"
@@ -63,6 +64,24 @@ Subject user_image(const std::string& path) {
                                   ? picture
                                   : image::resize_image(picture, 32, 32);
   return {planar_from_canvas(small), fs::path(path).filename().string(), -1};
+}
+
+// The --per-image file name stem of each subject: its name with "_" for " ", and "-2", "-3", ...
+// added to a stem already taken, so that two --image files of the same name from different
+// folders do not overwrite each other's maps. Method names hold no "_", so stem + "_" + method
+// stays unique too.
+std::vector<std::string> unique_stems(const std::vector<Subject>& subjects) {
+  std::set<std::string> taken;
+  std::vector<std::string> stems;
+  for (const Subject& s : subjects) {
+    std::string file = s.name;
+    std::replace(file.begin(), file.end(), ' ', '_');
+    const std::string stem = fs::path(file).stem().string();
+    std::string unique = stem;
+    for (int n = 2; !taken.insert(unique).second; ++n) unique = stem + "-" + std::to_string(n);
+    stems.push_back(unique);
+  }
+  return stems;
 }
 
 std::string percent(double p) {
@@ -284,6 +303,7 @@ int run(int argc, char** argv) {
   }
 
   std::vector<std::string> written;
+  const std::vector<std::string> stems = unique_stems(subjects);
   for (size_t m = 0; m < methods.size(); ++m) {
     const std::string name = attribution::method_name(methods[m]);
     std::vector<image::Canvas> tiles;
@@ -293,10 +313,7 @@ int run(int argc, char** argv) {
       tiles.push_back(tile);
       if (per_image) {
         fs::create_directories(out_dir + "/per_image");
-        std::string file = subjects[i].name;
-        std::replace(file.begin(), file.end(), ' ', '_');
-        const std::string path = out_dir + "/per_image/" + fs::path(file).stem().string() + "_" +
-                                 name + ".png";
+        const std::string path = out_dir + "/per_image/" + stems[i] + "_" + name + ".png";
         image::write_png(path, viz::heat_overlay(pictures[i], explanations[i].scores[m], style));
       }
     }
