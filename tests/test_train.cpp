@@ -4,8 +4,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 
 #include "cifar_files.h"
+#include "sav/backend.h"
 #include "sav/error.h"
 #include "sav/train/checkpoint.h"
 #include "sav/train/config.h"
@@ -238,24 +240,229 @@ TEST(Trainer, ResumeRefusesAnotherConfigurationOrNothingToResume) {
             std::string::npos);
 }
 
-// A loss that overflows stops the run, and no checkpoint is overwritten.
-TEST(Trainer, NonFiniteLossStopsWithoutTouchingCheckpoints) {
+// A loss that overflows stops the run, saying that there is no checkpoint yet.
+TEST(Trainer, NonFiniteLossStopsAndSaysThereIsNoCheckpoint) {
   TempFolder folder;
   train::TrainOptions options;
   options.config = tiny_config();
   options.config.lr = 1e30;  // the first step throws every weight far out
   options.out_dir = folder.file("out");
-  fs::create_directories(options.out_dir + "/checkpoints");
-  const std::string last = options.out_dir + "/checkpoints/last.safetensors";
-  std::ofstream(last) << "an earlier run's checkpoint";
   Silent silent;
   const std::string message = error_of([&] { train::train(options, tiny_data(folder), silent); });
   EXPECT_NE(message.find("the training loss became"), std::string::npos) << message;
   EXPECT_NE(message.find("at epoch 1, step 1"), std::string::npos) << message;
-  std::ifstream in(last);
-  std::string content;
-  std::getline(in, content);
-  EXPECT_EQ(content, "an earlier run's checkpoint");
+  EXPECT_NE(message.find("no checkpoint has been written yet"), std::string::npos) << message;
+  EXPECT_FALSE(fs::exists(options.out_dir + "/checkpoints/last.safetensors"));
+}
+
+// With one step an epoch, the step that diverges is the epoch's last: its loss was finite, the
+// weights it left are not usable. The run stops before any checkpoint, and one written before
+// stays as it was.
+TEST(Trainer, DivergedLastStepOfAnEpochWritesNoCheckpoint) {
+  TempFolder folder;
+  const train::TrainData data = tiny_data(folder);
+  for (const bool validation : {true, false}) {
+    SCOPED_TRACE(validation ? "with a validation set" : "without a validation set");
+    train::TrainOptions options;
+    options.config = tiny_config();
+    options.config.batch_size = 100;  // the 100 training records: one step an epoch
+    options.config.lr = 1e30;
+    options.config.epochs = 1;
+    options.out_dir = folder.file(validation ? "with" : "without");
+    train::TrainData used = data;
+    if (!validation) used.validation = {};
+    Silent silent;
+    const std::string message = error_of([&] { train::train(options, used, silent); });
+    EXPECT_NE(message.find("try a lower --lr); no checkpoint has been written yet"),
+              std::string::npos)
+        << message;
+    const bool says_when = message.find("after epoch 1") != std::string::npos ||
+                           message.find("at epoch 1, step 1") != std::string::npos;
+    EXPECT_TRUE(says_when) << message;
+    EXPECT_FALSE(fs::exists(options.out_dir + "/checkpoints/last.safetensors"));
+    EXPECT_FALSE(fs::exists(options.out_dir + "/checkpoints/best.safetensors"));
+  }
+}
+
+// An update that overflows the weights themselves, with the step's own loss finite: Adam's
+// decoupled decay multiplies each weight by 1 - lr x decay, -3e38 here, and the LayerNorm scales
+// of 1 then overflow.
+TEST(Trainer, WeightsOverflowingInAnEpochsLastStepStopTheRun) {
+  TempFolder folder;
+  train::TrainOptions options;
+  options.config = tiny_config();
+  options.config.batch_size = 100;
+  options.config.lr = 3e38;
+  options.config.weight_decay = 1;
+  options.config.epochs = 1;
+  options.out_dir = folder.file("out");
+  Silent silent;
+  const std::string message = error_of([&] { train::train(options, tiny_data(folder), silent); });
+  EXPECT_EQ(message.find("the weights became non-finite at epoch 1, step 1 ("), 0u) << message;
+  EXPECT_NE(message.find("try a lower --lr); no checkpoint has been written yet"),
+            std::string::npos)
+      << message;
+  EXPECT_FALSE(fs::exists(options.out_dir + "/checkpoints/last.safetensors"));
+}
+
+TEST(Checkpoint, WriterRefusesNonFiniteValues) {
+  TempFolder folder;
+  const train::Config config = tiny_config();
+  nn::VisionTransformer model(config.vit(), Device::cpu());
+  model.initialize(1);
+  const nn::NamedTensor& victim = model.parameters()[3];
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(),
+                          std::numeric_limits<float>::infinity()}) {
+    std::vector<float> values = victim.tensor.to_vector();
+    values[5] = bad;
+    victim.tensor.backend().upload(victim.tensor.data(), values.data(),
+                                   sizeof(float) * values.size());
+    const std::string path = folder.file("c.safetensors");
+    const std::string message =
+        error_of([&] { train::save_checkpoint(path, model, config, {}); });
+    EXPECT_NE(message.find("cannot write " + path + ": tensor " + victim.name + " holds "),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find(" at index 5 (a checkpoint must hold finite values only)"),
+              std::string::npos)
+        << message;
+    EXPECT_FALSE(fs::exists(path));
+    EXPECT_FALSE(fs::exists(path + ".tmp"));
+  }
+}
+
+// The best accuracies and the running sums of an epoch come back exactly: a resumption compares
+// against them and reports them.
+TEST(Checkpoint, ProgressWithinAnEpochRoundTripsExactly) {
+  TempFolder folder;
+  const train::Config config = tiny_config();
+  nn::VisionTransformer model(config.vit(), Device::cpu());
+  model.initialize(1);
+  const train::TrainingState state{2, 17, 1, 1.0 / 3, 2.0 / 7};
+  train::EpochProgress progress;
+  progress.steps = 3;
+  progress.loss_sum = 0.1 + 0.2 + 1e-17 * 3;
+  progress.correct = 11;
+  progress.seen = 48;
+  progress.train_seconds = 1.0 / 9;
+  progress.elapsed_seconds = 12.345678901234567;
+  const std::string path = folder.file("c.safetensors");
+  train::save_checkpoint(path, model, config, state, nullptr, progress);
+  const train::Checkpoint checkpoint = train::read_checkpoint(path);
+  EXPECT_EQ(checkpoint.state.best_val_accuracy, 1.0 / 3);
+  EXPECT_EQ(checkpoint.state.best_test_accuracy, 2.0 / 7);
+  const train::EpochProgress back = train::read_epoch_progress(checkpoint);
+  EXPECT_EQ(back.steps, 3);
+  EXPECT_EQ(back.loss_sum, progress.loss_sum);
+  EXPECT_EQ(back.correct, 11);
+  EXPECT_EQ(back.seen, 48);
+  EXPECT_EQ(back.train_seconds, progress.train_seconds);
+  EXPECT_EQ(back.elapsed_seconds, progress.elapsed_seconds);
+
+  train::save_checkpoint(path, model, config, state);  // at an epoch's end: nothing within one
+  const train::EpochProgress none = train::read_epoch_progress(train::read_checkpoint(path));
+  EXPECT_EQ(none.steps, 0);
+  EXPECT_EQ(none.seen, 0);
+}
+
+// best.safetensors is written before last.safetensors: when writing best fails (here its
+// temporary file cannot be made), last still holds the previous epoch and does not claim a best
+// that best does not hold, and a later --resume redoes the epoch to the same result.
+TEST(Trainer, FailedBestWriteLeavesLastAtThePreviousEpoch) {
+  TempFolder folder;
+  train::TrainData data = tiny_data(folder);
+  data.validation = {};  // every epoch is then the best so far: best is written every epoch
+  Silent silent;
+  train::TrainOptions straight;
+  straight.config = tiny_config();
+  straight.config.epochs = 2;
+  straight.out_dir = folder.file("straight");
+  train::train(straight, data, silent);
+
+  train::TrainOptions options = straight;
+  options.out_dir = folder.file("out");
+  options.config.epochs = 1;
+  train::train(options, data, silent);
+  const std::string last = options.out_dir + "/checkpoints/last.safetensors";
+  const std::string best = options.out_dir + "/checkpoints/best.safetensors";
+  fs::create_directory(best + ".tmp");  // a path that cannot be opened as a file
+  options.config.epochs = 2;
+  options.resume = true;
+  const std::string message = error_of([&] { train::train(options, data, silent); });
+  EXPECT_NE(message.find("cannot write " + best), std::string::npos) << message;
+  const train::Checkpoint after = train::read_checkpoint(last);
+  EXPECT_EQ(after.state.epoch, 1);
+  EXPECT_EQ(after.state.best_epoch, 1);
+  EXPECT_EQ(train::read_checkpoint(best).state.epoch, 1);
+
+  fs::remove(best + ".tmp");
+  train::train(options, data, silent);
+  for (const char* name : {"last", "best"}) {
+    const auto a = train::read_checkpoint(straight.out_dir + "/checkpoints/" + name + ".safetensors");
+    const auto b = train::read_checkpoint(options.out_dir + "/checkpoints/" + name + ".safetensors");
+    EXPECT_EQ(b.state.epoch, 2) << name;
+    EXPECT_EQ(b.state.best_epoch, 2) << name;
+    ASSERT_EQ(a.file.tensors.size(), b.file.tensors.size()) << name;
+    for (size_t i = 0; i < a.file.tensors.size(); ++i) {
+      EXPECT_EQ(a.file.tensors[i].values, b.file.tensors[i].values) << a.file.tensors[i].name;
+    }
+  }
+}
+
+// A fresh run over a folder that holds a run (a forgotten --resume) is refused before anything
+// is trained; with `force` it starts over.
+TEST(Trainer, FreshRunOverAnExistingRunIsRefusedUnlessForced) {
+  TempFolder folder;
+  const train::TrainData data = tiny_data(folder);
+  Silent silent;
+  train::TrainOptions options;
+  options.config = tiny_config();
+  options.config.epochs = 1;
+  options.out_dir = folder.file("out");
+  train::train(options, data, silent);
+  const std::string last = options.out_dir + "/checkpoints/last.safetensors";
+  const auto before = fs::last_write_time(last);
+  try {
+    train::train(options, data, silent);
+    ADD_FAILURE() << "a fresh run over an existing one was not refused";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              options.out_dir + " holds a run already (" + last +
+                  "): add --resume to go on with it, or --force to start over, deleting its "
+                  "checkpoints and log (or pass another --out)");
+  }
+  EXPECT_EQ(fs::last_write_time(last), before);
+
+  // Only best left (last deleted by hand) is still a run to protect.
+  fs::remove(last);
+  EXPECT_NE(error_of([&] { train::train(options, data, silent); }).find("holds a run already"),
+            std::string::npos);
+
+  options.force = true;
+  options.config.epochs = 2;
+  const train::TrainResult result = train::train(options, data, silent);
+  EXPECT_EQ(result.history.size(), 2u);
+  EXPECT_EQ(train::read_checkpoint(last).state.epoch, 2);
+}
+
+// Adam works in single precision: a configuration value it cannot hold is the configuration's
+// fault (a usage error naming the key), not a failure of Adam's.
+TEST(Trainer, ValuesOutOfSinglePrecisionAreUsageErrors) {
+  train::Config config = tiny_config();
+  config.eps = 1e-300;
+  try {
+    train::adam_options(config);
+    ADD_FAILURE() << "eps 1e-300 was taken";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("training.eps 1e-300 is out of single precision's range"),
+              std::string::npos)
+        << e.what();
+  }
+  config.eps = 1e-8;
+  config.lr = 1e39;
+  EXPECT_THROW(train::adam_options(config), UsageError);
+  config.lr = 1e-3;
+  EXPECT_FLOAT_EQ(train::adam_options(config).lr, 1e-3f);
 }
 
 }  // namespace

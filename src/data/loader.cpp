@@ -56,7 +56,11 @@ std::vector<int64_t> BatchLoader::epoch_order(uint64_t epoch) const {
   return order;
 }
 
-void BatchLoader::start_epoch(uint64_t epoch) {
+void BatchLoader::start_epoch(uint64_t epoch, int64_t first_batch) {
+  if (first_batch < 0 || first_batch > batches_per_epoch()) {
+    fail("loader: first batch ", first_batch, " is outside the epoch's ", batches_per_epoch(),
+         " batches");
+  }
   stop();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -64,7 +68,7 @@ void BatchLoader::start_epoch(uint64_t epoch) {
     finished_ = false;
     error_ = nullptr;
   }
-  worker_ = std::thread(&BatchLoader::produce, this, epoch, epoch_order(epoch));
+  worker_ = std::thread(&BatchLoader::produce, this, epoch, epoch_order(epoch), first_batch);
 }
 
 void BatchLoader::decode(uint64_t epoch, const int64_t* records, int64_t count,
@@ -92,10 +96,10 @@ void BatchLoader::decode(uint64_t epoch, const int64_t* records, int64_t count,
   }
 }
 
-void BatchLoader::produce(uint64_t epoch, std::vector<int64_t> order) {
+void BatchLoader::produce(uint64_t epoch, std::vector<int64_t> order, int64_t first_batch) {
   try {
     const int64_t batches = batches_per_epoch();
-    for (int64_t b = 0; b < batches; ++b) {
+    for (int64_t b = first_batch; b < batches; ++b) {
       const int64_t first = b * options_.batch_size;
       const int64_t count = std::min<int64_t>(options_.batch_size, order.size() - first);
       Batch batch;

@@ -2,11 +2,15 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "sav/backend.h"
 #include "sav/data/cifar10.h"
@@ -54,6 +58,7 @@ class Progress : public train::TrainObserver {
   }
 
   void set_batch_size(int64_t batch_size) { batch_size_ = batch_size; }
+  void clear() { bar_.clear(); }
 
  private:
   int64_t epochs_;
@@ -61,7 +66,55 @@ class Progress : public train::TrainObserver {
   int64_t batch_size_ = 1;
 };
 
-// A flag's value must be a number above `low` (or at least `low`, when `inclusive`).
+// Set by the first SIGINT or SIGTERM; the trainer stops after the step in progress and saves.
+std::atomic<bool> stop_requested{false};
+std::atomic<int> stop_signal{0};
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+              "a signal handler may touch only lock-free atomics");
+
+// Only async-signal-safe calls here: lock-free atomics, write() and _exit(). The process has
+// several threads and each may take a signal, so which one came first is settled atomically.
+extern "C" void on_stop_signal(int signal) {
+  if (stop_signal.exchange(signal) != 0) {
+    constexpr char kNow[] = "\nsav_train: stopped at once; last.safetensors holds the last point "
+                            "saved\n";
+    [[maybe_unused]] const ssize_t put = ::write(STDERR_FILENO, kNow, sizeof kNow - 1);
+    ::_exit(128 + signal);
+  }
+  stop_requested.store(true);
+  constexpr char kSoon[] = "\nsav_train: stopping after this step to save it (signal again to "
+                           "quit at once)\n";
+  [[maybe_unused]] const ssize_t put = ::write(STDERR_FILENO, kSoon, sizeof kSoon - 1);
+}
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+// The command line again, quoted for a POSIX shell, with --resume in place of --force.
+std::string resume_command(int argc, char** argv) {
+  std::string command;
+  bool has_resume = false;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--force") continue;
+    has_resume = has_resume || arg == "--resume";
+    const bool plain = !arg.empty() && arg.find_first_not_of(
+                                           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789_-+=.,/:@%") == std::string::npos;
+    std::string quoted = "'";
+    for (const char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    command += (i ? " " : "") + (plain ? arg : quoted + "'");
+  }
+  return has_resume ? command : command + " --resume";
+}
+
+// A flag's value must be a finite number above `low` (or at least `low`, when `inclusive`).
 CLI::Validator number_above(double low, bool inclusive) {
   const std::string bound = inclusive ? "at least " + CLI::detail::to_string(low)
                             : low == 0  ? std::string("positive")
@@ -71,10 +124,23 @@ CLI::Validator number_above(double low, bool inclusive) {
         char* end = nullptr;
         const double value = std::strtod(text.c_str(), &end);
         if (text.empty() || *end != '\0') return "'" + text + "' is not a number";
+        if (!std::isfinite(value)) return "must be a finite number, got " + text;
         if (inclusive ? value < low : value <= low) return "must be " + bound + ", got " + text;
         return "";
       },
       inclusive ? "NON-NEGATIVE" : "POSITIVE");
+}
+
+// A seed is an unsigned 64-bit integer; "-1" would otherwise wrap around to 2^64 - 1.
+CLI::Validator seed_value() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+          return "must be a whole number from 0 to 18446744073709551615, got " + text;
+        }
+        return "";
+      },
+      "UINT64");
 }
 
 int run(int argc, char** argv) {
@@ -88,7 +154,7 @@ int run(int argc, char** argv) {
   double lr = 0;
   uint64_t seed = 0;
   int threads = 0;
-  bool resume = false, augment = false, tf32 = false;
+  bool resume = false, force = false, augment = false, tf32 = false;
   app.add_option("--config", config_path, "configuration file (JSON)")->capture_default_str();
   app.add_option("--data", data_dir, "folder of the CIFAR-10 binary batches")->capture_default_str();
   auto* epochs_opt = app.add_option("--epochs", epochs, "number of epochs (config: training.epochs)")
@@ -97,14 +163,19 @@ int run(int argc, char** argv) {
                         ->check(number_above(0, false));
   auto* lr_opt = app.add_option("--lr", lr, "Adam learning rate (config: training.lr)")
                      ->check(number_above(0, false));
-  auto* seed_opt = app.add_option("--seed", seed, "random seed (config: data.random_seed)");
+  auto* seed_opt = app.add_option("--seed", seed, "random seed (config: data.random_seed)")
+                       ->check(seed_value());
   app.add_option("--threads", threads, "CPU threads, 0 for all cores")
       ->check(number_above(0, true))
       ->capture_default_str();
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto (CUDA where usable)")
       ->capture_default_str();
   app.add_option("--out", out_dir, "folder for checkpoints/ and outputs/")->capture_default_str();
-  app.add_flag("--resume", resume, "continue from <out>/checkpoints/last.safetensors");
+  auto* resume_opt =
+      app.add_flag("--resume", resume, "continue from <out>/checkpoints/last.safetensors");
+  app.add_flag("--force", force,
+               "start anew over a run already in --out, deleting its checkpoints and log")
+      ->excludes(resume_opt);
   app.add_option("--limit-train", limit_train, "train on the first N training images only (0: all)")
       ->check(number_above(0, true))
       ->capture_default_str();
@@ -129,6 +200,7 @@ int run(int argc, char** argv) {
   if (*val_opt) config.val_split = val_split;
   if (*augment_opt) config.augment = augment;
   train::validate_config(config, "the flags");
+  train::adam_options(config);
 
   Device device = parse_device(device_name);
   if (device_name == "auto" && device == Device::cpu()) {
@@ -140,6 +212,16 @@ int run(int argc, char** argv) {
   if (tf32 && device.type == DeviceType::kCpu) {
     std::cout << "note: --tf32 changes GPU products only; the CPU computes in FP32" << std::endl;
   }
+
+  train::TrainOptions options;
+  options.config = config;
+  options.out_dir = out_dir;
+  options.device = device;
+  options.resume = resume;
+  options.force = force;
+  options.stop_requested = &stop_requested;
+  // Before the data is read: a run that cannot start says so at once, with or without data.
+  const train::OutputLock lock = train::claim_output(options);
 
   const data::Cifar10 cifar = data::open_cifar10(data_dir);
   if (config.val_split >= cifar.train.size()) {
@@ -160,15 +242,24 @@ int run(int argc, char** argv) {
 
   Progress progress(config.epochs, ::isatty(STDERR_FILENO) == 1);
   progress.set_batch_size(config.batch_size);
-  train::TrainOptions options;
-  options.config = config;
-  options.out_dir = out_dir;
-  options.device = device;
-  options.resume = resume;
+  install_stop_handlers();
   const train::TrainResult result =
-      train::train(options, {split.train, split.validation, cifar.test}, progress);
+      train::train(options, {split.train, split.validation, cifar.test}, progress, lock);
 
   const train::TrainingState& s = result.state;
+  if (result.stopped) {
+    progress.clear();
+    if (result.progress.steps > 0) {
+      std::cout << "stopped within epoch " << s.epoch + 1 << " after its step "
+                << result.progress.steps << " of " << result.steps_per_epoch;
+    } else {
+      std::cout << "stopped after epoch " << s.epoch;
+    }
+    std::cout << " (step " << s.step << "); " << out_dir
+              << "/checkpoints/last.safetensors holds it. To go on, run:\n  "
+              << resume_command(argc, argv) << std::endl;
+    return stop_signal.load() != 0 ? 128 + stop_signal.load() : 1;
+  }
   std::cout << "final (epoch " << s.epoch << "): test accuracy " << percent(result.final_test_accuracy)
             << "\n";
   if (split.validation.size() > 0) {

@@ -1,5 +1,9 @@
 #include "sav/train/checkpoint.h"
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
 #include "sav/backend.h"
 #include "sav/error.h"
 
@@ -8,10 +12,31 @@ namespace {
 
 constexpr const char* kFormat = "sav-vit/1";
 
-io::StoredTensor store(const std::string& name, const Tensor& t) {
+// A checkpoint holding NaN or infinity would be kept, chosen as best and resumed from, and
+// every run from it would be lost too: `path` is refused instead, naming the tensor.
+io::StoredTensor store(const std::string& path, const std::string& name, const Tensor& t) {
   io::StoredTensor stored{name, {}, t.to_vector()};
   for (int i = 0; i < t.shape().rank(); ++i) stored.shape.push_back(t.shape()[i]);
+  for (size_t i = 0; i < stored.values.size(); ++i) {
+    if (!std::isfinite(stored.values[i])) {
+      fail("cannot write ", path, ": tensor ", name, " holds ", stored.values[i], " at index ", i,
+           " (a checkpoint must hold finite values only)");
+    }
+  }
   return stored;
+}
+
+// Exactly, for numbers read back with std::stod / std::strtod: 17 significant digits round-trip
+// a double, and a hex float is exact by construction.
+std::string exact_text(double value) {
+  char text[40];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return text;
+}
+std::string hex_text(double value) {
+  char text[40];
+  std::snprintf(text, sizeof text, "%a", value);
+  return text;
 }
 
 std::vector<int64_t> dims(const Shape& shape) {
@@ -42,23 +67,41 @@ const io::StoredTensor& matching(const Checkpoint& checkpoint, const std::string
 
 void save_checkpoint(const std::string& path, const nn::VisionTransformer& model,
                      const Config& config, const TrainingState& state, const optim::Adam* adam) {
+  save_checkpoint(path, model, config, state, adam, EpochProgress{});
+}
+
+void save_checkpoint(const std::string& path, const nn::VisionTransformer& model,
+                     const Config& config, const TrainingState& state, const optim::Adam* adam,
+                     const EpochProgress& progress) {
   io::SafetensorsFile file;
   file.metadata = {{"format", kFormat},
                    {"config", config_to_json(config)},
                    {"epoch", std::to_string(state.epoch)},
                    {"step", std::to_string(state.step)},
                    {"best_epoch", std::to_string(state.best_epoch)},
-                   {"best_val_accuracy", std::to_string(state.best_val_accuracy)},
-                   {"best_test_accuracy", std::to_string(state.best_test_accuracy)}};
-  for (const nn::NamedTensor& p : model.parameters()) file.tensors.push_back(store(p.name, p.tensor));
+                   {"best_val_accuracy", exact_text(state.best_val_accuracy)},
+                   {"best_test_accuracy", exact_text(state.best_test_accuracy)}};
+  // Only a point in the middle of an epoch carries these; a checkpoint at an epoch's end stays
+  // as it always was.
+  if (progress.steps > 0) {
+    file.metadata["epoch_steps"] = std::to_string(progress.steps);
+    file.metadata["epoch_loss_sum"] = hex_text(progress.loss_sum);
+    file.metadata["epoch_correct"] = std::to_string(progress.correct);
+    file.metadata["epoch_seen"] = std::to_string(progress.seen);
+    file.metadata["epoch_train_seconds"] = exact_text(progress.train_seconds);
+    file.metadata["elapsed_seconds"] = exact_text(progress.elapsed_seconds);
+  }
+  for (const nn::NamedTensor& p : model.parameters()) {
+    file.tensors.push_back(store(path, p.name, p.tensor));
+  }
   if (adam != nullptr) {
     file.metadata["optimizer_steps"] = std::to_string(adam->steps());
     const auto& params = model.parameters();
     for (size_t i = 0; i < params.size(); ++i) {
-      file.tensors.push_back(store("optim.m." + params[i].name, adam->first_moments()[i]));
+      file.tensors.push_back(store(path, "optim.m." + params[i].name, adam->first_moments()[i]));
     }
     for (size_t i = 0; i < params.size(); ++i) {
-      file.tensors.push_back(store("optim.v." + params[i].name, adam->second_moments()[i]));
+      file.tensors.push_back(store(path, "optim.v." + params[i].name, adam->second_moments()[i]));
     }
   }
   io::save_safetensors(path, file);
@@ -106,6 +149,45 @@ void load_optimizer(const Checkpoint& checkpoint, const nn::VisionTransformer& m
     v.push_back(matching(checkpoint, "optim.v." + p.name, p.tensor).values);
   }
   adam.restore(m, v, std::stoll(steps->second));
+}
+
+EpochProgress read_epoch_progress(const Checkpoint& checkpoint) {
+  const auto& meta = checkpoint.file.metadata;
+  EpochProgress progress;
+  if (meta.count("epoch_steps") == 0) return progress;
+  // strtod reads the hex floats; unlike std::stod, the full-match check refuses trailing junk.
+  auto text_of = [&](const char* key) {
+    const auto it = meta.find(key);
+    return it == meta.end() ? std::string() : it->second;
+  };
+  auto refuse = [&](const char* key) {
+    fail(checkpoint.path, ": its metadata has no valid ", key, " (a point within an epoch)");
+  };
+  auto number = [&](const char* key) {
+    const std::string text = text_of(key);
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(value)) refuse(key);
+    return value;
+  };
+  auto count = [&](const char* key) {
+    const std::string text = text_of(key);
+    char* end = nullptr;
+    const long long value = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || value < 0) refuse(key);
+    return static_cast<int64_t>(value);
+  };
+  progress.steps = count("epoch_steps");
+  progress.loss_sum = number("epoch_loss_sum");
+  progress.correct = count("epoch_correct");
+  progress.seen = count("epoch_seen");
+  progress.train_seconds = number("epoch_train_seconds");
+  progress.elapsed_seconds = number("elapsed_seconds");
+  if (progress.correct > progress.seen || (progress.steps > 0) != (progress.seen > 0)) {
+    fail(checkpoint.path, ": its metadata is inconsistent (epoch_correct ", progress.correct,
+         ", epoch_seen ", progress.seen, ", epoch_steps ", progress.steps, ")");
+  }
+  return progress;
 }
 
 }  // namespace sav::train

@@ -1,11 +1,19 @@
 #include "sav/train/trainer.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "sav/autograd.h"
 #include "sav/backend.h"
@@ -70,6 +78,59 @@ std::vector<EpochReport> read_csv(const std::string& path, int64_t epochs) {
   return rows;
 }
 
+// Where a run in `out_dir` keeps its files.
+struct RunFiles {
+  explicit RunFiles(const std::string& out_dir)
+      : checkpoints((fs::path(out_dir) / "checkpoints").string()),
+        outputs((fs::path(out_dir) / "outputs").string()),
+        last(checkpoints + "/last.safetensors"),
+        best(checkpoints + "/best.safetensors"),
+        csv(outputs + "/train_log.csv"),
+        curves(outputs + "/curves.png") {}
+  std::string checkpoints, outputs, last, best, csv, curves;
+};
+
+// How far into its next epoch the run in `checkpoint` had gone. Throws UsageError when it cannot
+// go on under `config`: another configuration, or no epoch left to train.
+EpochProgress check_resumable(const Checkpoint& checkpoint, const Config& config) {
+  const std::string difference = first_difference(checkpoint.config, config, {"training.epochs"});
+  if (!difference.empty()) {
+    usage_fail("cannot resume from ", checkpoint.path, ": its configuration differs in ",
+               difference, " (checkpoint vs now)");
+  }
+  const EpochProgress progress = read_epoch_progress(checkpoint);
+  const int64_t epoch = checkpoint.state.epoch;
+  if (progress.steps > 0 && epoch + 1 > config.epochs) {
+    usage_fail(checkpoint.path, " stopped within epoch ", epoch + 1, ", past the ", config.epochs,
+               " epochs asked for (raise --epochs to train on)");
+  }
+  if (progress.steps == 0 && epoch >= config.epochs) {
+    usage_fail(checkpoint.path, " has finished ", epoch, " of ", config.epochs,
+               " epochs already (raise --epochs to train on)");
+  }
+  return progress;
+}
+
+// Throws, saying `when` and what is `kept`, when a weight or one of Adam's moments is not finite:
+// the loss of a step is checked before it, but the update it makes may still diverge.
+void check_finite(const nn::VisionTransformer& model, const optim::Adam& adam,
+                  const std::string& when, const std::string& kept) {
+  const auto& params = model.parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::pair<std::string, const Tensor*> named[] = {
+        {params[i].name, &params[i].tensor},
+        {"Adam's first moment of " + params[i].name, &adam.first_moments()[i]},
+        {"Adam's second moment of " + params[i].name, &adam.second_moments()[i]}};
+    for (const auto& [name, tensor] : named) {
+      for (const float value : tensor->to_vector()) {
+        if (std::isfinite(value)) continue;
+        fail("the weights became non-finite ", when, " (", name, " holds ", value,
+             "; try a lower --lr); ", kept);
+      }
+    }
+  }
+}
+
 void plot(const std::string& path, const std::vector<EpochReport>& history) {
   image::Series train_loss{"train", {}, {31, 119, 180}}, val_loss{"validation", {}, {255, 127, 14}},
       test_loss{"test", {}, {44, 160, 44}};
@@ -109,59 +170,143 @@ Evaluation evaluate(const nn::VisionTransformer& model, const data::RecordSet& r
   return {loss_sum / records.size(), static_cast<double>(correct) / records.size()};
 }
 
+OutputLock::OutputLock(std::string out_dir) : out_dir_(std::move(out_dir)) {
+  const std::string path = (fs::path(out_dir_) / "train.lock").string();
+  std::error_code error;
+  fs::create_directories(out_dir_, error);
+  if (error) fail("cannot create the output folder ", out_dir_, ": ", error.message());
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot lock ", out_dir_, ": cannot open ", path, ": ", std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int saved = errno;
+    char text[32] = {};
+    const ssize_t got = ::pread(fd_, text, sizeof text - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    if (saved != EWOULDBLOCK) fail("cannot lock ", path, ": ", std::strerror(saved));
+    std::string holder(text, got > 0 ? static_cast<size_t>(got) : 0);
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    fail(out_dir_, " is in use by another training run (process ",
+         holder.empty() ? "unknown" : holder, ", which holds ", path,
+         "): wait for it to end or stop it, or pass another --out");
+  }
+  // The pid is for the message above only; the lock itself is the flock, which the operating
+  // system drops when the process ends, so a stale file never blocks anyone.
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+    const int saved = errno;
+    ::close(fd_);
+    fd_ = -1;
+    fail("cannot write ", path, ": ", std::strerror(saved));
+  }
+}
+
+OutputLock::~OutputLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+OutputLock::OutputLock(OutputLock&& other) noexcept
+    : out_dir_(std::move(other.out_dir_)), fd_(other.fd_) {
+  other.fd_ = -1;
+}
+
+OutputLock claim_output(const TrainOptions& options) {
+  const RunFiles files(options.out_dir);
+  // Before the folder is made or locked: a mistyped --out is not created.
+  if (options.resume && !fs::exists(files.last)) {
+    usage_fail("nothing to resume: ", files.last, " does not exist (drop --resume to start anew)");
+  }
+  OutputLock lock(options.out_dir);
+  if (options.resume) {
+    if (!fs::exists(files.last)) {
+      usage_fail("nothing to resume: ", files.last, " does not exist (drop --resume to start anew)");
+    }
+    check_resumable(read_checkpoint(files.last), options.config);
+  } else if (!options.force) {
+    for (const std::string& path : {files.last, files.best}) {
+      if (!fs::exists(path)) continue;
+      usage_fail(options.out_dir, " holds a run already (", path,
+                 "): add --resume to go on with it, or --force to start over, deleting its "
+                 "checkpoints and log (or pass another --out)");
+    }
+  }
+  return lock;
+}
+
+optim::AdamOptions adam_options(const Config& config) {
+  // The configuration holds doubles; Adam works in single precision, where 1e-300 is 0 and 1e39
+  // infinite. That is the configuration's fault, so a usage error, not a failure of Adam's.
+  auto single = [](const char* key, double value) {
+    const float f = static_cast<float>(value);
+    if (std::isfinite(value) && (!std::isfinite(f) || (value != 0 && f == 0))) {
+      usage_fail("training.", key, " ", value, " is out of single precision's range (it becomes ",
+                 f, "); use a value within [1e-37, 1e37]");
+    }
+    return f;
+  };
+  optim::AdamOptions adam;
+  adam.lr = single("lr", config.lr);
+  adam.beta1 = single("betas[0]", config.beta1);
+  adam.beta2 = single("betas[1]", config.beta2);
+  adam.eps = single("eps", config.eps);
+  adam.weight_decay = single("weight_decay", config.weight_decay);
+  return adam;
+}
+
 TrainResult train(const TrainOptions& options, const TrainData& data, TrainObserver& observer) {
+  const OutputLock lock = claim_output(options);
+  return train(options, data, observer, lock);
+}
+
+TrainResult train(const TrainOptions& options, const TrainData& data, TrainObserver& observer,
+                  const OutputLock& lock) {
+  if (lock.out_dir() != options.out_dir) {
+    fail("train: the lock held is on ", lock.out_dir(), ", the run writes to ", options.out_dir);
+  }
   const Config& config = options.config;
-  const fs::path out(options.out_dir);
-  const std::string checkpoints = (out / "checkpoints").string(), outputs = (out / "outputs").string();
-  const std::string last_path = checkpoints + "/last.safetensors";
-  const std::string best_path = checkpoints + "/best.safetensors";
-  const std::string csv_path = outputs + "/train_log.csv", curves_path = outputs + "/curves.png";
+  const RunFiles files(options.out_dir);
 
   nn::VisionTransformer model(config.vit(), options.device);
   std::vector<Tensor> parameters;
   for (const nn::NamedTensor& p : model.parameters()) parameters.push_back(p.tensor);
-  optim::AdamOptions adam_options;
-  adam_options.lr = static_cast<float>(config.lr);
-  adam_options.beta1 = static_cast<float>(config.beta1);
-  adam_options.beta2 = static_cast<float>(config.beta2);
-  adam_options.eps = static_cast<float>(config.eps);
-  adam_options.weight_decay = static_cast<float>(config.weight_decay);
-  optim::Adam adam(parameters, adam_options);
+  optim::Adam adam(parameters, adam_options(config));
 
   TrainResult result;
   TrainingState& state = result.state;
+  EpochProgress resumed;  // how far into epoch state.epoch + 1 the checkpoint resumed had gone
   if (options.resume) {
-    if (!fs::exists(last_path)) {
-      usage_fail("nothing to resume: ", last_path, " does not exist (drop --resume to start anew)");
-    }
-    const Checkpoint checkpoint = read_checkpoint(last_path);
-    const std::string difference =
-        first_difference(checkpoint.config, config, {"training.epochs"});
-    if (!difference.empty()) {
-      usage_fail("cannot resume from ", last_path, ": its configuration differs in ", difference,
-                 " (checkpoint vs now)");
-    }
+    const Checkpoint checkpoint = read_checkpoint(files.last);
+    resumed = check_resumable(checkpoint, config);
     load_weights(checkpoint, model);
     load_optimizer(checkpoint, model, adam);
     state = checkpoint.state;
-    if (state.epoch >= config.epochs) {
-      usage_fail(last_path, " has finished ", state.epoch, " of ", config.epochs,
-                 " epochs already (raise --epochs to train on)");
+    result.history = read_csv(files.csv, state.epoch);
+    if (resumed.steps > 0) {
+      observer.on_start("resuming within epoch " + std::to_string(state.epoch + 1) +
+                        " after its step " + std::to_string(resumed.steps) + " (step " +
+                        std::to_string(state.step) + ")");
+    } else {
+      observer.on_start("resuming after epoch " + std::to_string(state.epoch) + " (step " +
+                        std::to_string(state.step) + ")");
     }
-    result.history = read_csv(csv_path, state.epoch);
-    observer.on_start("resuming after epoch " + std::to_string(state.epoch) + " (step " +
-                      std::to_string(state.step) + ")");
     if (static_cast<int64_t>(result.history.size()) != state.epoch) {
-      observer.on_start("note: " + csv_path + " holds " + std::to_string(result.history.size()) +
+      observer.on_start("note: " + files.csv + " holds " + std::to_string(result.history.size()) +
                         " of the " + std::to_string(state.epoch) +
                         " epochs done; the log, the curves and the elapsed time start from what "
                         "it has");
     }
   } else {
     model.initialize(derive_seed(config.seed, SeedPurpose::kInit));
+    if (options.force) {
+      // Starting over: the old run's best would otherwise stand beside the new run's last until
+      // the new run's first epoch ends, and be taken for its.
+      for (const std::string& path : {files.last, files.best, files.csv, files.curves}) {
+        fs::remove(path);
+      }
+    }
   }
-  fs::create_directories(checkpoints);
-  fs::create_directories(outputs);
+  fs::create_directories(files.checkpoints);
+  fs::create_directories(files.outputs);
 
   data::LoaderOptions loader_options;
   loader_options.batch_size = config.batch_size;
@@ -171,14 +316,38 @@ TrainResult train(const TrainOptions& options, const TrainData& data, TrainObser
   data::BatchLoader loader(data.train, loader_options);
   const uint64_t dropout_seed = derive_seed(config.seed, SeedPurpose::kDropout);
   const int64_t steps_per_epoch = loader.batches_per_epoch();
-  const double elapsed_before = result.history.empty() ? 0 : result.history.back().elapsed_seconds;
+  result.steps_per_epoch = steps_per_epoch;
+  if (resumed.steps > steps_per_epoch || resumed.seen > data.train.size()) {
+    usage_fail(files.last, " stopped after step ", resumed.steps, " of an epoch, but an epoch now ",
+               "has ", steps_per_epoch, " steps: the training set differs (resume with the same ",
+               "--limit-train and --val-split)");
+  }
+  const double elapsed_before =
+      resumed.steps > 0 ? resumed.elapsed_seconds
+                        : result.history.empty() ? 0 : result.history.back().elapsed_seconds;
   const auto run_start = Clock::now();
+  auto elapsed = [&] {
+    return elapsed_before + std::chrono::duration<double>(Clock::now() - run_start).count();
+  };
+  auto stop_requested = [&] { return options.stop_requested && options.stop_requested->load(); };
+  // What a failure leaves on disk, for its message.
+  std::string kept = !options.resume        ? "no checkpoint has been written yet"
+                     : resumed.steps > 0    ? "the checkpoint of epoch " +
+                                                  std::to_string(state.epoch + 1) + ", step " +
+                                                  std::to_string(resumed.steps) + " is kept"
+                     : "the checkpoints of epoch " + std::to_string(state.epoch) + " are kept";
 
-  for (int64_t epoch = state.epoch + 1; epoch <= config.epochs; ++epoch) {
-    loader.start_epoch(static_cast<uint64_t>(epoch - 1));
+  const int64_t first_epoch = state.epoch + 1;
+  for (int64_t epoch = first_epoch; epoch <= config.epochs; ++epoch) {
+    // The first epoch of a run resumed within it goes on from the step it stopped after, with
+    // its running sums; every other starts from nothing.
+    EpochProgress sums = epoch == first_epoch ? resumed : EpochProgress{};
+    loader.start_epoch(static_cast<uint64_t>(epoch - 1), sums.steps);
     const auto epoch_start = Clock::now();
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0, step_in_epoch = 0;
+    int64_t seen_now = 0;
+    auto train_seconds = [&] {
+      return sums.train_seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    };
     data::Batch batch;
     while (loader.next(batch)) {
       const Tensor x = Tensor::from_vector({batch.size, data::kPatches, data::kPatchFeatures},
@@ -189,36 +358,58 @@ TrainResult train(const TrainOptions& options, const TrainData& data, TrainObser
       const float loss_value = loss.item();
       if (!std::isfinite(loss_value)) {
         fail("the training loss became ", loss_value, " at epoch ", epoch, ", step ", state.step,
-             " (try a lower --lr); the checkpoints of epoch ", epoch - 1, " are kept");
+             " (try a lower --lr); ", kept);
       }
       loss.backward();
       adam.step();
       ++state.step;
-      ++step_in_epoch;
-      loss_sum += double{loss_value} * batch.size;
-      correct += count_correct(forward.logits.to_vector(), batch.labels, config.classes);
-      seen += batch.size;
+      ++sums.steps;
+      sums.loss_sum += double{loss_value} * batch.size;
+      sums.correct += count_correct(forward.logits.to_vector(), batch.labels, config.classes);
+      sums.seen += batch.size;
+      seen_now += batch.size;
       const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-      observer.on_step(epoch, step_in_epoch, steps_per_epoch, loss_value, seen / seconds);
+      observer.on_step(epoch, sums.steps, steps_per_epoch, loss_value, seen_now / seconds);
+      if (stop_requested()) {
+        check_finite(model, adam, "at epoch " + std::to_string(epoch) + ", step " +
+                                      std::to_string(state.step), kept);
+        sums.train_seconds = train_seconds();
+        sums.elapsed_seconds = elapsed();
+        save_checkpoint(files.last, model, config, state, &adam, sums);
+        result.stopped = true;
+        result.progress = sums;
+        result.final_test_accuracy =
+            result.history.empty() ? kNaN : result.history.back().test_accuracy;
+        return result;
+      }
     }
-    const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    const double epoch_train_seconds = train_seconds();
+    // The loss is checked before each step, not after the last: its update may have diverged.
+    check_finite(model, adam, "at epoch " + std::to_string(epoch) + ", step " +
+                                  std::to_string(state.step), kept);
     // The blocks the training steps used stay cached for the next step; evaluation needs fewer
     // and the checkpoints need host memory, so hand them back rather than hold both at once.
     backend_for(options.device).release_cached_memory();
 
     EpochReport report;
     report.epoch = epoch;
-    report.train_loss = loss_sum / seen;
-    report.train_accuracy = static_cast<double>(correct) / seen;
+    report.train_loss = sums.loss_sum / sums.seen;
+    report.train_accuracy = static_cast<double>(sums.correct) / sums.seen;
     const Evaluation val = evaluate(model, data.validation, config.batch_size);
     const Evaluation test = evaluate(model, data.test, config.batch_size);
+    for (const auto& [name, set, loss] : {std::tuple{"validation", &data.validation, val.loss},
+                                         std::tuple{"test", &data.test, test.loss}}) {
+      if (set->size() > 0 && !std::isfinite(loss)) {
+        fail("the ", name, " loss became ", loss, " after epoch ", epoch,
+             ": the model has diverged (try a lower --lr); ", kept);
+      }
+    }
     report.val_loss = val.loss;
     report.val_accuracy = val.accuracy;
     report.test_loss = test.loss;
     report.test_accuracy = test.accuracy;
-    report.images_per_second = seen / train_seconds;
-    report.elapsed_seconds =
-        elapsed_before + std::chrono::duration<double>(Clock::now() - run_start).count();
+    report.images_per_second = sums.seen / epoch_train_seconds;
+    report.elapsed_seconds = elapsed();
     // Without a validation set there is nothing to choose by: the latest is the best.
     report.best = data.validation.size() == 0 || val.accuracy > state.best_val_accuracy;
     state.epoch = epoch;
@@ -227,12 +418,20 @@ TrainResult train(const TrainOptions& options, const TrainData& data, TrainObser
       state.best_val_accuracy = data.validation.size() == 0 ? -1.0 : val.accuracy;
       state.best_test_accuracy = test.accuracy;
     }
-    save_checkpoint(last_path, model, config, state, &adam);
-    if (report.best) save_checkpoint(best_path, model, config, state);
+    // best before last: last is what a resumption trusts, so it must never claim a best epoch
+    // that best.safetensors does not hold yet. A crash in between leaves last at the previous
+    // epoch, and the resumption redoes this one, the same bits, rewriting best.
+    if (report.best) save_checkpoint(files.best, model, config, state);
+    save_checkpoint(files.last, model, config, state, &adam);
+    kept = "the checkpoints of epoch " + std::to_string(epoch) + " are kept";
     result.history.push_back(report);
-    io::write_file_atomically(csv_path, csv_text(result.history));
-    plot(curves_path, result.history);
+    io::write_file_atomically(files.csv, csv_text(result.history));
+    plot(files.curves, result.history);
     observer.on_epoch(report);
+    if (stop_requested() && epoch < config.epochs) {
+      result.stopped = true;
+      break;
+    }
   }
   result.final_test_accuracy = result.history.empty() ? kNaN : result.history.back().test_accuracy;
   return result;

@@ -42,7 +42,10 @@ class BatchLoader {
   BatchLoader& operator=(const BatchLoader&) = delete;
 
   // Starts (or restarts) epoch `epoch`; its batches are decoded in the background from now on.
-  void start_epoch(uint64_t epoch);
+  // With `first_batch`, the epoch starts there, as if that many batches had been taken (a run
+  // resumed in the middle of an epoch): the order and augmentations depend on the seed, the
+  // epoch and the record only, so the rest of the epoch is what it would have been.
+  void start_epoch(uint64_t epoch, int64_t first_batch = 0);
   // The next batch of the current epoch into `batch`; false when the epoch is over. Rethrows
   // a read error (naming the file and record) from the background thread.
   bool next(Batch& batch);
@@ -53,7 +56,7 @@ class BatchLoader {
   std::vector<int64_t> epoch_order(uint64_t epoch) const;
 
  private:
-  void produce(uint64_t epoch, std::vector<int64_t> order);
+  void produce(uint64_t epoch, std::vector<int64_t> order, int64_t first_batch);
   void decode(uint64_t epoch, const int64_t* records, int64_t count, Batch& batch) const;
   void stop();
 

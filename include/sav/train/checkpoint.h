@@ -46,4 +46,27 @@ void load_weights(const Checkpoint& checkpoint, const nn::VisionTransformer& mod
 void load_optimizer(const Checkpoint& checkpoint, const nn::VisionTransformer& model,
                     optim::Adam& adam);
 
+// How far a run had gone into epoch `state.epoch + 1` when it was stopped; all zero at an
+// epoch's end. The running sums are stored exactly (a hex float, integers), so a resumed epoch
+// reports the loss and accuracy an uninterrupted one would.
+struct EpochProgress {
+  int64_t steps = 0;           // steps of the epoch already taken
+  double loss_sum = 0;         // the sum over those steps of loss x batch size
+  int64_t correct = 0;         // training images classified right so far
+  int64_t seen = 0;            // training images seen so far
+  double train_seconds = 0;    // time spent on those steps (for images/s)
+  double elapsed_seconds = 0;  // the run's elapsed time when it stopped
+};
+
+// save_checkpoint, also storing how far into the next epoch the run had gone: a point to resume
+// from in the middle of an epoch.
+void save_checkpoint(const std::string& path, const nn::VisionTransformer& model,
+                     const Config& config, const TrainingState& state, const optim::Adam* adam,
+                     const EpochProgress& progress);
+
+// The point in an epoch a checkpoint was saved at: all zero for one saved at an epoch's end (and
+// for a checkpoint written before sav stored it). Throws naming the file for values that do not
+// parse.
+EpochProgress read_epoch_progress(const Checkpoint& checkpoint);
+
 }  // namespace sav::train

@@ -2,6 +2,7 @@
 // the validation and test sets after each, checkpoints and logs under the output folder.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "sav/data/cifar10.h"
 #include "sav/device.h"
 #include "sav/nn/vit.h"
+#include "sav/optim/adam.h"
 #include "sav/train/checkpoint.h"
 #include "sav/train/config.h"
 
@@ -43,19 +45,64 @@ struct TrainOptions {
   std::string out_dir = "data";  // checkpoints/ and outputs/ go under it
   Device device = Device::cpu();
   bool resume = false;           // continue from <out_dir>/checkpoints/last.safetensors
+  bool force = false;            // start anew over a run already in out_dir, deleting its files
+  // When set (by a signal handler, another thread or the observer), the run stops after the step
+  // in progress: it writes last.safetensors at that point, in the middle of the epoch, and
+  // returns with `stopped` set. Resuming from there equals an uninterrupted run, bit for bit.
+  const std::atomic<bool>* stop_requested = nullptr;
 };
 
 struct TrainResult {
   std::vector<EpochReport> history;
   TrainingState state;
   double final_test_accuracy = 0;
+  // A stop was requested before the last epoch ended; last.safetensors holds where the run
+  // stood: `state`, and how far into epoch state.epoch + 1 it had gone (zero steps when it
+  // stopped at an epoch's end).
+  bool stopped = false;
+  EpochProgress progress;
+  int64_t steps_per_epoch = 0;
 };
 
-// Trains, writing after every epoch <out>/checkpoints/last.safetensors (with Adam's state),
-// best.safetensors (best validation accuracy), outputs/train_log.csv and outputs/curves.png.
-// Throws sav::Error for a checkpoint that does not fit, or a loss that stops being finite (the
-// checkpoints of the last finished epoch stay as they were).
+// An exclusive lock on an output folder, <out_dir>/train.lock (flock), which holds the process
+// id of its owner: two runs writing one folder would overwrite each other's checkpoints and
+// temporary files. The operating system releases it when the process ends, however it ends.
+class OutputLock {
+ public:
+  // Creates `out_dir` if needed and takes the lock. Throws sav::Error naming the process that
+  // holds it already, or the reason the lock file cannot be made.
+  explicit OutputLock(std::string out_dir);
+  ~OutputLock();
+  OutputLock(OutputLock&& other) noexcept;
+  OutputLock& operator=(OutputLock&&) = delete;
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+  const std::string& out_dir() const { return out_dir_; }
+
+ private:
+  std::string out_dir_;
+  int fd_ = -1;
+};
+
+// What can be checked before any data is read: takes the output folder's lock, and then throws
+// UsageError when `resume` finds no last.safetensors to resume, or when a fresh run finds a run
+// in the folder already (a forgotten --resume) and `force` is not set.
+OutputLock claim_output(const TrainOptions& options);
+
+// Adam's settings from the configuration, in single precision. Throws UsageError, naming the
+// key, for a value that single precision turns into 0 or infinity (an eps of 1e-300).
+optim::AdamOptions adam_options(const Config& config);
+
+// Trains, writing after every epoch <out>/checkpoints/best.safetensors (when the validation
+// accuracy is the best so far), then last.safetensors (with Adam's state), outputs/train_log.csv
+// and outputs/curves.png. Claims the output folder first (claim_output) unless given its lock.
+// Throws UsageError for a checkpoint that does not fit the configuration, and sav::Error for a
+// run that diverges (a loss or weight that stops being finite): no checkpoint is then written,
+// and those of the last finished epoch stay as they were.
 TrainResult train(const TrainOptions& options, const TrainData& data, TrainObserver& observer);
+TrainResult train(const TrainOptions& options, const TrainData& data, TrainObserver& observer,
+                  const OutputLock& lock);
 
 struct Evaluation {
   double loss = 0, accuracy = 0;
