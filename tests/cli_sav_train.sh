@@ -82,7 +82,8 @@ interrupts() {
   kill "-$signal" "$pid"
   wait "$pid"
   got=$?
-  if [[ $got -ne $status ]] || ! grep -q "^stopped .*last.safetensors holds it. To go on, run:" "$log" ||
+  if [[ $got -ne $status ]] ||
+     ! grep -q "^stopped .*last.safetensors holds it. To go on, run:" "$log" ||
      ! grep -q -- "--epochs 40 --out $out --resume$" "$log"; then
     fail_check "sav_train stopped by SIG$signal: exit $got (expected $status); output:"
     tail -5 "$log"
@@ -90,7 +91,8 @@ interrupts() {
   fi
   echo "ok: sav_train stopped by SIG$signal -> exit $got, $(grep '^stopped' "$log")"
   # Finish the epoch it stopped in (or the next, when it stopped between epochs).
-  epochs=$(sed -n 's/^stopped within epoch \([0-9]*\).*/\1/p; s/^stopped after epoch \([0-9]*\).*/\1+1/p' "$log")
+  epochs=$(sed -n -e 's/^stopped within epoch \([0-9]*\).*/\1/p' \
+    -e 's/^stopped after epoch \([0-9]*\).*/\1+1/p' "$log")
   epochs=$((epochs))
   expect 0 "resuming" "${tiny[@]}" --epochs "$epochs" --out "$out" --resume
   stopped_epochs=$epochs
@@ -140,7 +142,8 @@ JSON
     expect 0 "final (epoch $stopped_epochs)" "${tiny[@]}" --epochs "$stopped_epochs" \
       --out "$work/straight"
     for f in last best; do
-      cmp -s "$work/sigint/checkpoints/$f.safetensors" "$work/straight/checkpoints/$f.safetensors" ||
+      cmp -s "$work/sigint/checkpoints/$f.safetensors" \
+        "$work/straight/checkpoints/$f.safetensors" ||
         fail_check "$f.safetensors of the stopped and resumed run differs from the straight run's"
     done
   fi

@@ -398,8 +398,9 @@ TEST(Trainer, FailedBestWriteLeavesLastAtThePreviousEpoch) {
   fs::remove(best + ".tmp");
   train::train(options, data, silent);
   for (const char* name : {"last", "best"}) {
-    const auto a = train::read_checkpoint(straight.out_dir + "/checkpoints/" + name + ".safetensors");
-    const auto b = train::read_checkpoint(options.out_dir + "/checkpoints/" + name + ".safetensors");
+    const std::string file = std::string("/checkpoints/") + name + ".safetensors";
+    const auto a = train::read_checkpoint(straight.out_dir + file);
+    const auto b = train::read_checkpoint(options.out_dir + file);
     EXPECT_EQ(b.state.epoch, 2) << name;
     EXPECT_EQ(b.state.best_epoch, 2) << name;
     ASSERT_EQ(a.file.tensors.size(), b.file.tensors.size()) << name;

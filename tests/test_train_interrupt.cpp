@@ -81,9 +81,9 @@ std::string log_without_timings(const std::string& path) {
   return kept;
 }
 
-// Stops after `stops` (steps counted from each start), resumes after each, and compares every
-// byte that matters with a run that was never stopped.
-void check_stopped_runs_equal_uninterrupted(const std::vector<int64_t>& stops) {
+// Runs stopped after the steps listed (counted from each start), each resumed, against one run
+// never stopped: every tensor and metadata value of both checkpoints, the results and the log.
+TEST(TrainInterrupt, StoppedAndResumedRunsEqualAnUninterruptedRun) {
   TempFolder folder;
   const train::TrainData data = tiny_data(folder);
   Silent silent;
@@ -92,58 +92,53 @@ void check_stopped_runs_equal_uninterrupted(const std::vector<int64_t>& stops) {
   straight.out_dir = folder.file("straight");
   const train::TrainResult full = train::train(straight, data, silent);
 
-  train::TrainOptions options = straight;
-  options.out_dir = folder.file("stopped");
-  int64_t steps_before = 0;
-  for (const int64_t stop_after : stops) {
-    StopAfter stopper(stop_after);
-    options.stop_requested = &stopper.flag;
-    const train::TrainResult stopped = train::train(options, data, stopper);
-    ASSERT_TRUE(stopped.stopped) << "stop after " << stop_after;
-    steps_before += stop_after;
-    EXPECT_EQ(stopped.state.step, steps_before);
-    EXPECT_EQ(stopped.steps_per_epoch, 7);
-    EXPECT_EQ(stopped.state.epoch * 7 + stopped.progress.steps, steps_before);
-    const train::Checkpoint point =
-        train::read_checkpoint(options.out_dir + "/checkpoints/last.safetensors");
-    EXPECT_EQ(point.state.step, steps_before);
-    EXPECT_EQ(train::read_epoch_progress(point).steps, stopped.progress.steps);
-    options.resume = true;
+  const std::vector<std::vector<int64_t>> cases = {
+      {10},        // within epoch 2, after its step 3 of 7: epoch 3 then starts afresh
+      {7},         // after epoch 1's last step, before its evaluation
+      {2, 3, 6}};  // twice within epoch 1, then within epoch 2
+  for (size_t c = 0; c < cases.size(); ++c) {
+    SCOPED_TRACE("stops after " + ::testing::PrintToString(cases[c]));
+    train::TrainOptions options = straight;
+    options.out_dir = folder.file("stopped" + std::to_string(c));
+    int64_t steps_before = 0;
+    for (const int64_t stop_after : cases[c]) {
+      StopAfter stopper(stop_after);
+      options.stop_requested = &stopper.flag;
+      const train::TrainResult stopped = train::train(options, data, stopper);
+      ASSERT_TRUE(stopped.stopped) << "stop after " << stop_after;
+      steps_before += stop_after;
+      EXPECT_EQ(stopped.state.step, steps_before);
+      EXPECT_EQ(stopped.steps_per_epoch, 7);
+      EXPECT_EQ(stopped.state.epoch * 7 + stopped.progress.steps, steps_before);
+      const train::Checkpoint point =
+          train::read_checkpoint(options.out_dir + "/checkpoints/last.safetensors");
+      EXPECT_EQ(point.state.step, steps_before);
+      EXPECT_EQ(train::read_epoch_progress(point).steps, stopped.progress.steps);
+      options.resume = true;
+    }
+    options.stop_requested = nullptr;
+    const train::TrainResult resumed = train::train(options, data, silent);
+    EXPECT_FALSE(resumed.stopped);
+    EXPECT_EQ(resumed.state.step, full.state.step);
+    EXPECT_EQ(resumed.state.best_epoch, full.state.best_epoch);
+    EXPECT_EQ(resumed.state.best_val_accuracy, full.state.best_val_accuracy);
+    ASSERT_EQ(resumed.history.size(), full.history.size());
+    // The epoch the last stop fell in was measured partly before it: its running sums came
+    // back from the checkpoint, exactly.
+    const train::EpochReport& a = full.history.back();
+    const train::EpochReport& b = resumed.history.back();
+    EXPECT_EQ(a.train_loss, b.train_loss);
+    EXPECT_EQ(a.train_accuracy, b.train_accuracy);
+    EXPECT_EQ(a.val_loss, b.val_loss);
+    EXPECT_EQ(a.test_accuracy, b.test_accuracy);
+    for (const char* name : {"last", "best"}) {
+      SCOPED_TRACE(name);
+      expect_same_tensors(straight.out_dir + "/checkpoints/" + name + ".safetensors",
+                          options.out_dir + "/checkpoints/" + name + ".safetensors");
+    }
+    EXPECT_EQ(log_without_timings(options.out_dir + "/outputs/train_log.csv"),
+              log_without_timings(straight.out_dir + "/outputs/train_log.csv"));
   }
-  options.stop_requested = nullptr;
-  const train::TrainResult resumed = train::train(options, data, silent);
-  EXPECT_FALSE(resumed.stopped);
-  EXPECT_EQ(resumed.state.step, full.state.step);
-  EXPECT_EQ(resumed.state.best_epoch, full.state.best_epoch);
-  EXPECT_EQ(resumed.state.best_val_accuracy, full.state.best_val_accuracy);
-  ASSERT_EQ(resumed.history.size(), full.history.size());
-  // The epoch the last stop fell in was measured partly before it: its running sums came back
-  // from the checkpoint, exactly.
-  const train::EpochReport& a = full.history.back();
-  const train::EpochReport& b = resumed.history.back();
-  EXPECT_EQ(a.train_loss, b.train_loss);
-  EXPECT_EQ(a.train_accuracy, b.train_accuracy);
-  EXPECT_EQ(a.val_loss, b.val_loss);
-  EXPECT_EQ(a.test_accuracy, b.test_accuracy);
-  for (const char* name : {"last", "best"}) {
-    SCOPED_TRACE(name);
-    expect_same_tensors(straight.out_dir + "/checkpoints/" + name + ".safetensors",
-                        options.out_dir + "/checkpoints/" + name + ".safetensors");
-  }
-  EXPECT_EQ(log_without_timings(options.out_dir + "/outputs/train_log.csv"),
-            log_without_timings(straight.out_dir + "/outputs/train_log.csv"));
-}
-
-TEST(TrainInterrupt, StoppedWithinAnEpochAndResumedEqualsUninterrupted) {
-  check_stopped_runs_equal_uninterrupted({10});  // epoch 2, after its step 3 of 7
-}
-
-TEST(TrainInterrupt, StoppedAfterAnEpochsLastStepBeforeItsEvaluation) {
-  check_stopped_runs_equal_uninterrupted({7});
-}
-
-TEST(TrainInterrupt, StoppedTwiceWithinOneEpochAndOnceMore) {
-  check_stopped_runs_equal_uninterrupted({2, 3, 6});  // epoch 1 twice, then epoch 2
 }
 
 // A stop requested before the first step: the run takes that step, then stops and saves it.
@@ -186,8 +181,9 @@ TEST(TrainInterrupt, ResumeWithinAnEpochRefusesAnotherTrainingSet) {
     train::train(options, data, silent);
     ADD_FAILURE() << "resumed on another training set";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("stopped after step 3 of an epoch, but an epoch now has 1"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("stopped after step 3 of an epoch, but an epoch now has 1"),
+        std::string::npos)
         << e.what();
   }
 }

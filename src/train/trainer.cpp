@@ -212,15 +212,17 @@ OutputLock::OutputLock(OutputLock&& other) noexcept
 
 OutputLock claim_output(const TrainOptions& options) {
   const RunFiles files(options.out_dir);
-  // Before the folder is made or locked: a mistyped --out is not created.
-  if (options.resume && !fs::exists(files.last)) {
-    usage_fail("nothing to resume: ", files.last, " does not exist (drop --resume to start anew)");
-  }
-  OutputLock lock(options.out_dir);
-  if (options.resume) {
+  auto check_something_to_resume = [&] {
     if (!fs::exists(files.last)) {
       usage_fail("nothing to resume: ", files.last, " does not exist (drop --resume to start anew)");
     }
+  };
+  // Before the folder is made or locked, so that a mistyped --out is not created; and again
+  // once it is locked, since the run that held it may have changed it.
+  if (options.resume) check_something_to_resume();
+  OutputLock lock(options.out_dir);
+  if (options.resume) {
+    check_something_to_resume();
     check_resumable(read_checkpoint(files.last), options.config);
   } else if (!options.force) {
     for (const std::string& path : {files.last, files.best}) {
@@ -239,8 +241,8 @@ optim::AdamOptions adam_options(const Config& config) {
   auto single = [](const char* key, double value) {
     const float f = static_cast<float>(value);
     if (std::isfinite(value) && (!std::isfinite(f) || (value != 0 && f == 0))) {
-      usage_fail("training.", key, " ", value, " is out of single precision's range (it becomes ",
-                 f, "); use a value within [1e-37, 1e37]");
+      usage_fail("training.", key, " ", value, " is out of single precision's range, where Adam ",
+                 "works (it becomes ", f, "; the range is about 1e-38 to 3e38)");
     }
     return f;
   };
