@@ -2,6 +2,7 @@
 #   make         install missing packages, build everything (Release), get CIFAR-10 if absent
 #   make data    put CIFAR-10 in data/cifar-10-batches-bin (tools/get-cifar10.sh)
 #   make test    build, then run the test suite through ctest
+#   make test-other-kernels   the suite again on another CPU's kernels (tools/test-other-kernels.sh)
 #   make bench   build, then run the benchmarks
 #   make clean   remove build/ and the program links
 BUILD_DIR ?= build
@@ -9,7 +10,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PROGRAMS := sav_train sav_viz
 
-.PHONY: all deps configure build data test bench clean
+.PHONY: all deps configure build data test test-other-kernels bench clean
 
 all: build data
 
@@ -32,6 +33,9 @@ data:
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+test-other-kernels: build
+	tools/test-other-kernels.sh $(BUILD_DIR)
 
 bench: build
 	$(BUILD_DIR)/sav_bench

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "backends/cpu/host_pool.h"
@@ -85,6 +86,23 @@ TEST(OpenBlas, LoadsAndMultiplies) {
     for (char& ch : used) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     EXPECT_EQ(used, asked);
   }
+}
+
+TEST(CpuLevel, IsTheBestTheCpuHasUnlessALowerOneIsAsked) {
+  const char* asked = std::getenv("SAV_CPU_LEVEL");
+  if (asked != nullptr && *asked != '\0') {
+    EXPECT_EQ(cpu::to_string(cpu::cpu_level()), asked);
+  } else if (__builtin_cpu_supports("x86-64-v4")) {
+    EXPECT_EQ(cpu::cpu_level(), cpu::CpuLevel::kAvx512);
+  } else if (__builtin_cpu_supports("x86-64-v3")) {
+    EXPECT_EQ(cpu::cpu_level(), cpu::CpuLevel::kAvx2);
+  } else {
+    EXPECT_EQ(cpu::cpu_level(), cpu::CpuLevel::kBaseline);
+  }
+  // The backend's description, which the programs and benchmarks print, names it.
+  const std::string description = backend_for(Device::cpu()).describe();
+  EXPECT_NE(description.find(cpu::to_string(cpu::cpu_level()) + " row kernels"), std::string::npos)
+      << description;
 }
 
 }  // namespace

@@ -234,9 +234,13 @@ TEST(Faithfulness, MeasuresEveryMethodAgainstRandomAndReports) {
     ASSERT_EQ(m.insertion_auc.size(), 5u) << m.method;
     for (double auc : m.deletion_auc) EXPECT_TRUE(auc >= 0.0 && auc <= 1.0) << m.method;
     ASSERT_EQ(m.mean_deletion.size(), size_t(kCurvePoints));
-    // Every method's deletion curve starts at the same image: the unperturbed probability.
-    EXPECT_NEAR(m.mean_deletion.front(), result.methods[0].mean_deletion.front(), 1e-9);
-    EXPECT_NEAR(m.mean_insertion.back(), result.methods[0].mean_insertion.back(), 1e-9);
+    // Every method's deletion curve starts at the same image, the unperturbed one, and every
+    // insertion curve ends there. That image sits at a different row of each method's batch, and
+    // sgemm may treat rows by different kernel paths (a block's edge rows, another CPU's
+    // kernels), which reorders the float sums behind its probability: a few float32 ulps
+    // (measured up to 4e-8), far below the 1e-2 and more that separates methods' curves.
+    EXPECT_NEAR(m.mean_deletion.front(), result.methods[0].mean_deletion.front(), 1e-6);
+    EXPECT_NEAR(m.mean_insertion.back(), result.methods[0].mean_insertion.back(), 1e-6);
     EXPECT_EQ(m.randomized_correlation.size(), m.method == "random" ? 0u : 5u);
   }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "backends/cpu/openblas.h"
+#include "backends/cpu/simd.h"
 #include "sav/error.h"
 
 namespace sav {
@@ -16,13 +17,18 @@ CBLAS_TRANSPOSE to_cblas(Transpose t) { return t == Transpose::kYes ? CblasTrans
 
 }  // namespace
 
-// OpenMP's default: OMP_NUM_THREADS where set, else every core.
-CpuBackend::CpuBackend() { set_num_threads(omp_get_max_threads()); }
+// OpenMP's default: OMP_NUM_THREADS where set, else every core. The kernel level is settled
+// here, so that a bad SAV_CPU_LEVEL stops the program before any kernel runs.
+CpuBackend::CpuBackend() {
+  cpu::cpu_level();
+  set_num_threads(omp_get_max_threads());
+}
 
 std::string CpuBackend::describe() const {
   const cpu::OpenBlas& blas = cpu::openblas();
   return "cpu: " + std::string(blas.config()) + " (" + blas.corename() + " kernels), " +
-         std::to_string(threads_) + (threads_ == 1 ? " thread" : " threads");
+         cpu::to_string(cpu::cpu_level()) + " row kernels, " + std::to_string(threads_) +
+         (threads_ == 1 ? " thread" : " threads");
 }
 
 void CpuBackend::set_num_threads(int threads) {

@@ -85,8 +85,9 @@ namespace {
 // four elements per block. The bits of 16 blocks are drawn at a time into lanes, a loop the
 // compiler vectorises (Philox's 32 x 32 -> 64-bit products included); then they are applied.
 template <bool kAccumulate>
-SAV_CPU_CLONES void dropout_blocks(float* out, const float* in, int64_t n, int64_t first,
-                                   int64_t count, float p, uint64_t seed, uint64_t stream) {
+[[gnu::always_inline]] inline void dropout_blocks(float* out, const float* in, int64_t n,
+                                                  int64_t first, int64_t count, float p,
+                                                  uint64_t seed, uint64_t stream) {
   constexpr int kLanes = 16;
   const float scale = 1.0f / (1.0f - p);
   uint32_t bits[4 * kLanes];  // element e of the 16 blocks: bits[e]
@@ -111,6 +112,8 @@ SAV_CPU_CLONES void dropout_blocks(float* out, const float* in, int64_t n, int64
     }
   }
 }
+SAV_CPU_DISPATCH(dropout_blocks_write, dropout_blocks<false>)
+SAV_CPU_DISPATCH(dropout_blocks_accumulate, dropout_blocks<true>)
 
 template <bool kAccumulate>
 void apply_dropout(float* out, const float* in, int64_t n, float p, uint64_t seed,
@@ -121,8 +124,12 @@ void apply_dropout(float* out, const float* in, int64_t n, float p, uint64_t see
 #pragma omp parallel for if (n > kParallelGrain)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t first = c * kChunk;
-    dropout_blocks<kAccumulate>(out, in, n, first, std::min(kChunk, blocks - first), p, seed,
-                                stream);
+    const int64_t count = std::min(kChunk, blocks - first);
+    if constexpr (kAccumulate) {
+      dropout_blocks_accumulate(out, in, n, first, count, p, seed, stream);
+    } else {
+      dropout_blocks_write(out, in, n, first, count, p, seed, stream);
+    }
   }
 }
 

@@ -14,8 +14,9 @@ namespace {
 // Rows are parallelised when there are enough of them to share.
 constexpr int64_t kParallelRows = 16;
 
-SAV_CPU_CLONES void layernorm_row(float* y, float* mean, float* rstd, const float* x,
-                                  const float* w, const float* b, int64_t cols, float eps) {
+[[gnu::always_inline]] inline void layernorm_row_body(float* y, float* mean, float* rstd,
+                                                      const float* x, const float* w,
+                                                      const float* b, int64_t cols, float eps) {
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < cols; ++j) sum += x[j];
@@ -29,11 +30,13 @@ SAV_CPU_CLONES void layernorm_row(float* y, float* mean, float* rstd, const floa
   *mean = m;
   *rstd = s;
 }
+SAV_CPU_DISPATCH(layernorm_row, layernorm_row_body)
 
 // One row of layernorm's backward; dw_sum and db_sum collect this thread's column sums.
-SAV_CPU_CLONES void layernorm_backward_row(float* dx, float* dw_sum, float* db_sum,
-                                           const float* dy, const float* x, const float* w,
-                                           float m, float s, int64_t cols) {
+[[gnu::always_inline]] inline void layernorm_backward_row_body(float* dx, float* dw_sum,
+                                                               float* db_sum, const float* dy,
+                                                               const float* x, const float* w,
+                                                               float m, float s, int64_t cols) {
   float g_sum = 0.0f, gx_sum = 0.0f;
 #pragma omp simd reduction(+ : g_sum, gx_sum)
   for (int64_t j = 0; j < cols; ++j) {
@@ -53,8 +56,9 @@ SAV_CPU_CLONES void layernorm_backward_row(float* dx, float* dw_sum, float* db_s
     dx[j] += s * (dy[j] * w[j] - g_mean - xhat * gx_mean);
   }
 }
+SAV_CPU_DISPATCH(layernorm_backward_row, layernorm_backward_row_body)
 
-SAV_CPU_CLONES void softmax_row(float* y, const float* x, int64_t cols) {
+[[gnu::always_inline]] inline void softmax_row_body(float* y, const float* x, int64_t cols) {
   float top = x[0];
 #pragma omp simd reduction(max : top)
   for (int64_t j = 0; j < cols; ++j) top = x[j] > top ? x[j] : top;
@@ -67,15 +71,17 @@ SAV_CPU_CLONES void softmax_row(float* y, const float* x, int64_t cols) {
 #pragma omp simd
   for (int64_t j = 0; j < cols; ++j) y[j] *= inv;
 }
+SAV_CPU_DISPATCH(softmax_row, softmax_row_body)
 
-SAV_CPU_CLONES void softmax_backward_row(float* dx, const float* y, const float* dy,
-                                         int64_t cols) {
+[[gnu::always_inline]] inline void softmax_backward_row_body(float* dx, const float* y,
+                                                             const float* dy, int64_t cols) {
   float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
   for (int64_t j = 0; j < cols; ++j) dot += dy[j] * y[j];
 #pragma omp simd
   for (int64_t j = 0; j < cols; ++j) dx[j] = y[j] * (dy[j] - dot);
 }
+SAV_CPU_DISPATCH(softmax_backward_row, softmax_backward_row_body)
 
 }  // namespace
 

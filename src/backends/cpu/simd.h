@@ -1,26 +1,30 @@
 // Helpers for the CPU backend's own kernels: several builds of a hot function, one chosen when
-// the program loads, and an exp that vectorises.
+// the backend starts, and an exp that vectorises.
 //
-// sav is built for plain x86-64 so that one binary runs on any x86-64 CPU; a function marked
-// SAV_CPU_CLONES is compiled three times more (AVX-512, AVX2, baseline) and the loader picks
-// the best the CPU has (GCC's target_clones, through an ifunc). The per-row and per-chunk
-// kernels carry it; the loops that share rows out between threads call them. The files that
-// use it are compiled with -fno-trapping-math (CMakeLists.txt), without which GCC vectorises
-// neither a float clamp nor a rounding.
+// sav is built for plain x86-64 so that one binary runs on any x86-64 CPU. A kernel body written
+// once is compiled three times by SAV_CPU_DISPATCH (AVX-512, AVX2, baseline: the x86-64-v4, -v3
+// and -v1 levels), and every call goes to the build of cpu_level(): the best the CPU has, or a
+// lower one named by SAV_CPU_LEVEL, so that one machine can run the suite on the kernels another
+// machine would pick. The per-row and per-chunk kernels carry it; the loops that share rows out
+// between threads call them. The files that use it are compiled with -fno-trapping-math
+// (CMakeLists.txt), without which GCC vectorises neither a float clamp nor a rounding.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define SAV_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define SAV_CPU_CLONES
-#endif
+#include <string>
 
 namespace sav::cpu {
+
+enum class CpuLevel { kBaseline, kAvx2, kAvx512 };
+
+// The build of the kernels that runs: the best this CPU supports, unless the environment variable
+// SAV_CPU_LEVEL (avx512, avx2 or baseline) asks for a lower one. Decided once; throws sav::Error
+// for a value it does not know or a level this CPU lacks.
+CpuLevel cpu_level();
+std::string to_string(CpuLevel level);
+
 
 // exp(x) for x <= 88.3, to about 2 float ulps, in a form the compiler vectorises (no call):
 // exp(x) = 2^k exp(r) with k = round(x / ln 2), |r| <= ln 2 / 2, and exp(r) from the degree-7
@@ -42,3 +46,37 @@ namespace sav::cpu {
 }
 
 }  // namespace sav::cpu
+
+// Defines `name(args...)`, which runs `body(args...)` compiled for the build cpu_level() chose.
+// `body` must be [[gnu::always_inline]], so that each build inlines it and vectorises it for its
+// own instruction set.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SAV_CPU_DISPATCH(name, body)                                                      \
+  template <typename... Args>                                                             \
+  [[gnu::target("arch=x86-64-v4")]] void name##_avx512(Args... args) {                   \
+    body(args...);                                                                        \
+  }                                                                                       \
+  template <typename... Args>                                                             \
+  [[gnu::target("arch=x86-64-v3")]] void name##_avx2(Args... args) {                     \
+    body(args...);                                                                        \
+  }                                                                                       \
+  template <typename... Args>                                                             \
+  void name##_baseline(Args... args) {                                                    \
+    body(args...);                                                                        \
+  }                                                                                       \
+  template <typename... Args>                                                             \
+  void name(Args... args) {                                                               \
+    switch (::sav::cpu::cpu_level()) {                                                    \
+      case ::sav::cpu::CpuLevel::kAvx512: return name##_avx512(args...);                  \
+      case ::sav::cpu::CpuLevel::kAvx2: return name##_avx2(args...);                      \
+      case ::sav::cpu::CpuLevel::kBaseline: break;                                        \
+    }                                                                                     \
+    name##_baseline(args...);                                                             \
+  }
+#else
+#define SAV_CPU_DISPATCH(name, body) \
+  template <typename... Args>        \
+  void name(Args... args) {          \
+    body(args...);                   \
+  }
+#endif
