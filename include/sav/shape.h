@@ -5,15 +5,34 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
+#include <optional>
 #include <string>
 
 namespace sav {
 
+// a * b and a + b, or std::nullopt when the result does not fit int64_t. Sizes that come from a
+// file are multiplied with these before anything is allocated, since a wrapped product would
+// allocate a small buffer that is then written far past its end.
+inline std::optional<int64_t> checked_mul(int64_t a, int64_t b) {
+  int64_t product;
+  if (__builtin_mul_overflow(a, b, &product)) return std::nullopt;
+  return product;
+}
+inline std::optional<int64_t> checked_add(int64_t a, int64_t b) {
+  int64_t sum;
+  if (__builtin_add_overflow(a, b, &sum)) return std::nullopt;
+  return sum;
+}
+
 class Shape {
  public:
   static constexpr int kMaxRank = 4;
+  // At most 2^60 elements, so that the byte count of any element type up to 8 bytes fits int64_t.
+  static constexpr int64_t kMaxNumel = int64_t{1} << 60;
 
   Shape() = default;
+  // Throws sav::Error for more than kMaxRank dimensions, a dimension that is not positive, or
+  // more than kMaxNumel elements in all.
   Shape(std::initializer_list<int64_t> dims);
 
   int rank() const { return rank_; }
@@ -31,6 +50,8 @@ class Shape {
   std::string str() const;  // "[2, 65, 256]"
 
  private:
+  void check_numel() const;  // throws unless numel() <= kMaxNumel
+
   std::array<int64_t, kMaxRank> dims_{};
   int rank_ = 0;
 };

@@ -18,6 +18,19 @@ Shape::Shape(std::initializer_list<int64_t> dims) {
     }
     dims_[rank_++] = d;
   }
+  check_numel();
+}
+
+void Shape::check_numel() const {
+  int64_t n = 1;
+  for (int i = 0; i < rank_; ++i) {
+    const std::optional<int64_t> product = checked_mul(n, dims_[i]);
+    if (!product || *product > kMaxNumel) {
+      fail("shape ", str(), ": more than 2^60 elements (", kMaxNumel, "); a size read from a file "
+           "or flag is far too large");
+    }
+    n = *product;
+  }
 }
 
 int64_t Shape::operator[](int axis) const {
@@ -37,6 +50,7 @@ Shape Shape::with_last(int64_t last) const {
   if (last <= 0) fail("shape ", str(), ": a dimension must be positive, got ", last);
   Shape result = *this;
   result.dims_[rank_ - 1] = last;
+  result.check_numel();
   return result;
 }
 
