@@ -370,5 +370,87 @@ TEST(SafetensorsErrors, MetadataThatIsNotStrings) {
   expect_load_error(list, {"__metadata__ is not a JSON object"});
 }
 
+// Hostile headers: each is refused quickly and in little memory, with a short message.
+
+TEST(SafetensorsErrors, DeepNestingIsRefusedBeforeParsing) {
+  TempFolder folder;
+  // 100,000 levels: nlohmann::json prints (and copies) values recursively, out of stack.
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  for (const std::string& header :
+       {R"({"w": {"dtype": "F32", "shape": )" + deep + R"(, "data_offsets": [0, 4]}})",
+        R"({"__metadata__": {"k": )" + deep + "}}", R"({"w": )" + deep + "}"}) {
+    expect_load_error(write_raw(folder, "deep.safetensors", header, 4),
+                      {"not a safetensors file", "nests arrays and objects more than 32 deep"});
+  }
+}
+
+TEST(SafetensorsErrors, MoreTensorsThanTheBoundAreRefused) {
+  TempFolder folder;
+  // kMaxTensors + 1 one-float tensors (4.6 MB of header). Before the bound, and with a header
+  // parsed in quadratic time, 200,000 of them took 73 s.
+  std::string header = "{";
+  for (size_t i = 0; i <= io::kMaxTensors; ++i) {
+    header += (i ? ", " : "") + f32_entry("t" + std::to_string(i), "[1]", 4 * i, 4 * i + 4);
+  }
+  header += "}";
+  const std::string path = write_raw(folder, "many.safetensors", header, 4 * (io::kMaxTensors + 1));
+  expect_load_error(path, {"holds more than 65536 tensors"});
+
+  SafetensorsFile file;
+  file.tensors.resize(io::kMaxTensors + 1, {"", {1}, {0.0f}});
+  const std::string message =
+      error_of([&] { save_safetensors(folder.file("w.safetensors"), file); });
+  EXPECT_NE(message.find("65537 tensors, more than the 65536"), std::string::npos) << message;
+}
+
+TEST(Safetensors, TheMostTensorsAllowedRoundTrip) {
+  TempFolder folder;
+  SafetensorsFile file;
+  for (size_t i = 0; i < io::kMaxTensors; ++i) {
+    file.tensors.push_back({"t" + std::to_string(i), {1}, {static_cast<float>(i)}});
+  }
+  save_safetensors(folder.file("most.safetensors"), file);
+  const SafetensorsFile back = load_safetensors(folder.file("most.safetensors"));
+  ASSERT_EQ(back.tensors.size(), io::kMaxTensors);
+  EXPECT_EQ(back.tensors.back().name, "t65535");
+  EXPECT_EQ(back.tensors.back().values, std::vector<float>{65535.0f});
+}
+
+TEST(SafetensorsErrors, TooManyDimensionsOrJsonValues) {
+  TempFolder folder;
+  expect_load_error(write_raw(folder, "rank9.safetensors",
+                              "{" + f32_entry("w", "[1, 1, 1, 1, 1, 1, 1, 1, 1]", 0, 4) + "}", 4),
+                    {"'w'", "9 dimensions, more than the 8"});
+  // An entry padded with an array of 2^20 zeros: 2 MB of text that would parse into 16 MB of
+  // values (a 100 MB header into 1.6 GB), refused as it is parsed.
+  std::string zeros = "[0";
+  for (int i = 0; i < (1 << 20); ++i) zeros += ",0";
+  const std::string header =
+      R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "pad": )" + zeros + "]}}";
+  expect_load_error(write_raw(folder, "padded.safetensors", header, 4),
+                    {"more than 1048576 JSON values"});
+}
+
+TEST(SafetensorsErrors, LongNamesAndValuesAreQuotedShort) {
+  TempFolder folder;
+  const std::string long_name(100'000, 'n');
+  const std::string cases[] = {
+      "{\"" + long_name + R"(": {"dtype": "F16", "shape": [1], "data_offsets": [0, 4]}})",
+      R"({"w": {"dtype": ")" + long_name + R"(", "shape": [1], "data_offsets": [0, 4]}})",
+      R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": ")" + long_name + "\"}}",
+      R"({"__metadata__": {")" + long_name + R"(": 1}})", "{\"" + long_name};
+  for (const std::string& header : cases) {
+    const std::string path = write_raw(folder, "long.safetensors", header, 4);
+    const std::string message = error_of([&] { load_safetensors(path); });
+    EXPECT_LT(message.size(), path.size() + 300) << message.substr(0, 400);
+    EXPECT_NE(message.find("nnn..."), std::string::npos) << message.substr(0, 400);
+  }
+}
+
+TEST(SafetensorsErrors, AFolderIsRefusedUnread) {
+  TempFolder folder;
+  expect_load_error(folder.path(), {"cannot open", "it is a folder, not a regular file"});
+}
+
 }  // namespace
 }  // namespace sav::testing

@@ -1,16 +1,14 @@
 #include "sav/io/safetensors.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <unordered_set>
 
 #include "sav/error.h"
 #include "sav/io/atomic_file.h"
+#include "sav/io/input_file.h"
+#include "sav/io/json.h"
 
 namespace sav::io {
 
@@ -22,10 +20,19 @@ static_assert(std::numeric_limits<float>::is_iec559 && sizeof(float) == 4,
 
 namespace {
 
-using Json = nlohmann::ordered_json;  // keeps keys in the order written: metadata, then the data's
+// A header is read into nlohmann::json, whose objects are std::maps: nlohmann::ordered_json
+// finds each key by a linear search, so a header of n entries took time n^2 to parse. The
+// written header keeps the tensors in data order, so it is assembled as text.
+using Json = nlohmann::json;
 
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementation's limit
+// Each entry of a header (a tensor, or a metadata string) is a handful of JSON values (an
+// object, a dtype, its dimensions and two offsets); this bounds the parsed header's memory to a
+// small multiple of the text's, and the time to read it, whatever the text holds.
+constexpr uint64_t kMaxHeaderValues = 16 * kMaxTensors;
 constexpr uint64_t kMaxValues = std::numeric_limits<uint64_t>::max() / sizeof(float);
+// The most dimensions a stored tensor may have: sav's have at most 4 (Shape::kMaxRank).
+constexpr size_t kMaxRank = 8;
 const char* const kMetadataKey = "__metadata__";
 
 // One tensor's header entry: its byte range [begin, end) within the data area.
@@ -36,6 +43,14 @@ struct Entry {
 };
 
 std::string shape_str(const std::vector<int64_t>& shape) { return Json(shape).dump(); }  // "[2,3]"
+
+// "file: tensor 'name'", the name cut to a few dozen characters.
+std::string tensor_where(const std::string& path, const std::string& name) {
+  return path + ": tensor " + quote(name);
+}
+
+// A header value for a message: its JSON text, cut to a few dozen characters.
+std::string shown(const Json& value) { return shorten(value.dump(), 40); }
 
 // product(shape); `where` ("file: tensor 'x'") starts the message when the shape is unusable.
 uint64_t checked_numel(const std::vector<int64_t>& shape, const std::string& where) {
@@ -53,64 +68,159 @@ uint64_t checked_numel(const std::vector<int64_t>& shape, const std::string& whe
 // Validates `file` and returns its JSON header, padded with spaces so that the data starts at a
 // multiple of 8 bytes (8 + header size), as the reference implementation pads it.
 std::string make_header(const std::string& path, const SafetensorsFile& file) {
-  Json header = Json::object();
-  if (!file.metadata.empty()) header[kMetadataKey] = file.metadata;
-  std::set<std::string> names;
-  uint64_t offset = 0;
-  for (const StoredTensor& tensor : file.tensors) {
-    const std::string where = path + ": tensor '" + tensor.name + "'";
-    if (tensor.name.empty() || tensor.name == kMetadataKey) fail(where, ": this name is reserved");
-    if (!names.insert(tensor.name).second) fail(where, ": two tensors have this name");
-    const uint64_t numel = checked_numel(tensor.shape, where);
-    if (numel != tensor.values.size()) {
-      fail(where, ": shape ", shape_str(tensor.shape), " holds ", numel, " values but ",
-           tensor.values.size(), " were given");
-    }
-    const uint64_t end = offset + numel * sizeof(float);
-    header[tensor.name] = {
-        {"dtype", "F32"}, {"shape", tensor.shape}, {"data_offsets", Json::array({offset, end})}};
-    offset = end;
+  if (file.tensors.size() > kMaxTensors) {
+    fail("cannot write ", path, ": ", file.tensors.size(), " tensors, more than the ", kMaxTensors,
+         " a safetensors file read by sav may hold");
   }
-  std::string text;
+  std::string text = "{";
+  std::unordered_set<std::string> names;
+  uint64_t offset = 0;
   try {
-    text = header.dump();
+    if (!file.metadata.empty()) {
+      text += Json(kMetadataKey).dump() + ":" + Json(file.metadata).dump();
+    }
+    for (const StoredTensor& tensor : file.tensors) {
+      const std::string where = tensor_where(path, tensor.name);
+      if (tensor.name.empty() || tensor.name == kMetadataKey) {
+        fail(where, ": this name is reserved");
+      }
+      if (!names.insert(tensor.name).second) fail(where, ": two tensors have this name");
+      const uint64_t numel = checked_numel(tensor.shape, where);
+      if (numel != tensor.values.size()) {
+        fail(where, ": shape ", shape_str(tensor.shape), " holds ", numel, " values but ",
+             tensor.values.size(), " were given");
+      }
+      const uint64_t end = offset + numel * sizeof(float);
+      text += (text.size() > 1 ? "," : "") + Json(tensor.name).dump() + ":{\"dtype\":\"F32\","
+              "\"shape\":" + shape_str(tensor.shape) + ",\"data_offsets\":[" +
+              std::to_string(offset) + "," + std::to_string(end) + "]}";
+      offset = end;
+    }
   } catch (const Json::exception& e) {
     fail(path, ": tensor names and metadata must be valid UTF-8 (", e.what(), ")");
   }
+  text += "}";
   text.append((8 - (8 + text.size()) % 8) % 8, ' ');
   return text;
 }
 
-// The header as a JSON object. nlohmann keeps only one of two equal keys, so duplicates are
-// caught while parsing, at depth 1 (the top-level object's keys).
-Json parse_header(const std::string& path, const std::string& text) {
-  std::set<std::string> keys;
-  std::string duplicate;
-  const Json::parser_callback_t note_duplicates = [&](int depth, Json::parse_event_t event,
-                                                      Json& parsed) {
-    if (depth == 1 && event == Json::parse_event_t::key && !keys.insert(parsed).second &&
-        duplicate.empty()) {
-      duplicate = parsed.get<std::string>();
+// Builds the header's JSON as nlohmann's own parser does, checking as it goes: a top-level key
+// named twice (nlohmann keeps only one of two equal keys), and the number of entries and of
+// values, so that an oversized header is refused before it is all built. nlohmann's parser with
+// a callback would check the same, but it rescans an object's members each time one of them
+// ends: a header of n entries took time n^2.
+class HeaderBuilder : public nlohmann::json_sax<Json> {
+ public:
+  explicit HeaderBuilder(const std::string& path) : path_(path) {}
+
+  bool null() override { return add(nullptr); }
+  bool boolean(bool value) override { return add(value); }
+  bool number_integer(number_integer_t value) override { return add(value); }
+  bool number_unsigned(number_unsigned_t value) override { return add(value); }
+  bool number_float(number_float_t value, const string_t&) override { return add(value); }
+  bool string(string_t& value) override { return add(std::move(value)); }
+  bool binary(binary_t& value) override { return add(Json::binary(std::move(value))); }
+  bool start_object(size_t) override { return open(Json::object()); }
+  bool start_array(size_t) override { return open(Json::array()); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t& name) override {
+    if (open_.size() == 1) {  // an entry of the header: a tensor, or __metadata__
+      if (!keys_.insert(name).second && duplicate_.empty()) duplicate_ = name;
+      if (keys_.size() > kMaxTensors + 1) {
+        return refuse(path_ + ": holds more than " + std::to_string(kMaxTensors) + " tensors, "
+                      "the most sav reads (its largest checkpoint holds 36,882)");
+      }
     }
+    key_ = std::move(name);
     return true;
-  };
-  Json header;
-  try {
-    header = Json::parse(text, note_duplicates);
-  } catch (const Json::exception& e) {
-    fail(path, ": not a safetensors file (its header is not valid JSON: ", e.what(), ")");
   }
+  bool parse_error(size_t, const std::string&, const Json::exception& e) override {
+    return refuse(path_ + ": not a safetensors file (its header is not valid JSON: " +
+                  shorten(e.what()) + ")");
+  }
+
+  Json& root() { return root_; }
+  const std::string& error() const { return error_; }        // why parsing stopped
+  const std::string& duplicate() const { return duplicate_; }  // a key named twice, or ""
+
+ private:
+  // Puts `value` where the parser is: the root, the next element of an array, or the member
+  // named by the last key. Elements of a std::map never move, and an array grows only after
+  // its open element is closed, so the pointers in open_ stay valid.
+  Json* place(Json&& value) {
+    if (open_.empty()) {
+      root_ = std::move(value);
+      return &root_;
+    }
+    Json& parent = *open_.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(value));
+      return &parent.back();
+    }
+    Json& member = parent[key_];
+    member = std::move(value);
+    return &member;
+  }
+  bool count() {
+    if (++values_ <= kMaxHeaderValues) return true;
+    return refuse(path_ + ": its header holds more than " + std::to_string(kMaxHeaderValues) +
+                  " JSON values (a tensor's entry takes about 9); not a safetensors file sav "
+                  "can read");
+  }
+  bool add(Json&& value) {
+    place(std::move(value));
+    return count();
+  }
+  bool open(Json&& container) {
+    open_.push_back(place(std::move(container)));
+    return count();
+  }
+  bool close() {
+    open_.pop_back();
+    return true;
+  }
+  bool refuse(std::string why) {
+    error_ = std::move(why);
+    return false;
+  }
+
+  const std::string& path_;
+  Json root_;
+  std::vector<Json*> open_;  // the arrays and objects being filled, innermost last
+  std::string key_, error_, duplicate_;
+  std::unordered_set<std::string> keys_;
+  uint64_t values_ = 0;
+};
+
+// The header as a JSON object: nesting, size and duplicate names checked.
+Json parse_header(const std::string& path, const std::string& text) {
+  // Before parsing: nlohmann::json copies and prints values recursively.
+  const size_t too_deep = find_excess_nesting(text);
+  if (too_deep != std::string::npos) {
+    fail(path, ": not a safetensors file (its header nests arrays and objects more than ",
+         kMaxJsonDepth, " deep, at byte ", 8 + too_deep, "; a header nests 3)");
+  }
+  HeaderBuilder builder(path);
+  if (!Json::sax_parse(text, &builder)) fail(builder.error());
+  Json& header = builder.root();
   if (!header.is_object()) {
     fail(path, ": not a safetensors file (its header is a JSON ", header.type_name(),
          ", not an object)");
   }
-  if (!duplicate.empty()) fail(path, ": the header names '", duplicate, "' twice");
-  return header;
+  if (!builder.duplicate().empty()) {
+    fail(path, ": the header names ", quote(builder.duplicate()), " twice");
+  }
+  if (header.size() - header.count(kMetadataKey) > kMaxTensors) {
+    fail(path, ": holds more than ", kMaxTensors, " tensors, the most sav reads (its largest "
+         "checkpoint holds 36,882)");
+  }
+  return std::move(header);
 }
 
 Entry read_entry(const std::string& path, const std::string& name, const Json& info,
                  uint64_t data_bytes) {
-  const std::string where = path + ": tensor '" + name + "'";
+  const std::string where = tensor_where(path, name);
   if (!info.is_object()) fail(where, ": the entry is not a JSON object");
   for (const char* key : {"dtype", "shape", "data_offsets"}) {
     if (!info.contains(key)) fail(where, ": the entry has no '", key, "'");
@@ -118,15 +228,19 @@ Entry read_entry(const std::string& path, const std::string& name, const Json& i
   const Json& dtype = info.at("dtype");
   if (!dtype.is_string()) fail(where, ": 'dtype' is a ", dtype.type_name(), ", not a string");
   if (dtype != "F32") {
-    fail(where, ": dtype ", dtype.get<std::string>(), " is not supported: sav stores float32 (F32) "
-         "only; convert the tensor to float32 first");
+    fail(where, ": dtype ", shorten(dtype.get<std::string>(), 20), " is not supported: sav "
+         "stores float32 (F32) only; convert the tensor to float32 first");
   }
   const Json& shape = info.at("shape");
   if (!shape.is_array()) fail(where, ": 'shape' is a ", shape.type_name(), ", not an array");
+  if (shape.size() > kMaxRank) {
+    fail(where, ": 'shape' has ", shape.size(), " dimensions, more than the ", kMaxRank,
+         " sav reads");
+  }
   Entry entry{name, {}, 0, 0};
   for (const Json& dim : shape) {
     if (!dim.is_number_integer() || (dim.is_number_unsigned() && dim.get<uint64_t>() > INT64_MAX)) {
-      fail(where, ": 'shape' ", shape.dump(), " is not a list of integer dimensions");
+      fail(where, ": 'shape' ", shown(shape), " is not a list of integer dimensions");
     }
     entry.shape.push_back(dim.get<int64_t>());
   }
@@ -134,16 +248,16 @@ Entry read_entry(const std::string& path, const std::string& name, const Json& i
   const Json& offsets = info.at("data_offsets");
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
       !offsets[1].is_number_unsigned()) {
-    fail(where, ": 'data_offsets' ", offsets.dump(), " is not a pair [begin, end] of byte offsets");
+    fail(where, ": 'data_offsets' ", shown(offsets), " is not a pair [begin, end] of byte offsets");
   }
   entry.begin = offsets[0].get<uint64_t>();
   entry.end = offsets[1].get<uint64_t>();
   if (entry.end < entry.begin || entry.end - entry.begin != numel * sizeof(float)) {
-    fail(where, ": data_offsets ", offsets.dump(), " do not match shape ", shape_str(entry.shape),
+    fail(where, ": data_offsets ", shown(offsets), " do not match shape ", shape_str(entry.shape),
          ", which needs ", numel * sizeof(float), " bytes of float32");
   }
   if (entry.end > data_bytes) {
-    fail(where, ": data_offsets ", offsets.dump(), " run past the end of the data (", data_bytes,
+    fail(where, ": data_offsets ", shown(offsets), " run past the end of the data (", data_bytes,
          " bytes): the file is truncated");
   }
   return entry;
@@ -172,19 +286,11 @@ void save_safetensors(const std::string& path, const SafetensorsFile& file) {
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
-  std::error_code error;
-  const uint64_t size = std::filesystem::file_size(path, error);  // fails unless a regular file
-  if (error) fail("cannot open ", path, ": ", error.message());
+  const InputFile in(path);
+  const uint64_t size = in.size();
   if (size < 8) fail(path, ": not a safetensors file (", size, " bytes is too short)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open ", path, ": ", std::strerror(errno));
-  const auto read_at = [&](void* out, uint64_t bytes, uint64_t offset) {
-    in.seekg(static_cast<std::streamoff>(offset));
-    in.read(static_cast<char*>(out), static_cast<std::streamsize>(bytes));
-    if (!in) fail(path, ": read failed at byte ", offset, " (was the file changed while read?)");
-  };
   uint8_t prefix[8];
-  read_at(prefix, sizeof prefix, 0);
+  in.read_at(prefix, sizeof prefix, 0);
   uint64_t header_bytes = 0;
   for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | prefix[i];
   if (header_bytes > kMaxHeaderBytes) {
@@ -196,7 +302,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
          " bytes): the file is truncated, or not a safetensors file");
   }
   std::string text(header_bytes, '\0');
-  read_at(text.data(), header_bytes, 8);
+  in.read_at(text.data(), header_bytes, 8);
   const Json header = parse_header(path, text);
   const uint64_t data_bytes = size - 8 - header_bytes;
   SafetensorsFile result;
@@ -209,7 +315,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
     if (!value.is_object()) fail(path, ": __metadata__ is not a JSON object of strings");
     for (const auto& [name, item] : value.items()) {
       if (!item.is_string()) {
-        fail(path, ": __metadata__ value '", name, "' is a ", item.type_name(),
+        fail(path, ": __metadata__ value ", quote(name), " is a ", item.type_name(),
              ", not a string (safetensors metadata holds strings only)");
       }
       result.metadata[name] = item.get<std::string>();
@@ -222,12 +328,13 @@ SafetensorsFile load_safetensors(const std::string& path) {
   for (size_t i = 0; i < entries.size(); ++i) {
     const Entry& entry = entries[i];
     if (entry.begin < covered) {
-      fail(path, ": tensor '", entry.name, "' (bytes ", entry.begin, "..", entry.end,
-           ") overlaps tensor '", entries[i - 1].name, "', which ends at byte ", covered);
+      fail(tensor_where(path, entry.name), " (bytes ", entry.begin, "..", entry.end,
+           ") overlaps tensor ", quote(entries[i - 1].name), ", which ends at byte ", covered);
     }
     if (entry.begin > covered) {
-      fail(path, ": bytes ", covered, "..", entry.begin, " of the data, before tensor '",
-           entry.name, "', belong to no tensor (a hole; safetensors data must be contiguous)");
+      fail(path, ": bytes ", covered, "..", entry.begin, " of the data, before tensor ",
+           quote(entry.name),
+           ", belong to no tensor (a hole; safetensors data must be contiguous)");
     }
     covered = entry.end;
   }
@@ -238,7 +345,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   for (Entry& entry : entries) {
     StoredTensor tensor{std::move(entry.name), std::move(entry.shape),
                         std::vector<float>((entry.end - entry.begin) / sizeof(float))};
-    read_at(tensor.values.data(), entry.end - entry.begin, 8 + header_bytes + entry.begin);
+    in.read_at(tensor.values.data(), entry.end - entry.begin, 8 + header_bytes + entry.begin);
     result.tensors.push_back(std::move(tensor));
   }
   return result;
