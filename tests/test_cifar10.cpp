@@ -385,5 +385,26 @@ TEST(BadInput, FileThatShrinksWhileBeingRead) {
   EXPECT_NE(error_of([&] { set.read(8, pixels); }).find("record 8"), std::string::npos);
 }
 
+TEST(BadInput, ClassNamesFileThatIsTooLargeOrAFolderIsRefusedUnread) {
+  TempFolder folder;
+  // No newline in 64 KiB + 1: read line by line, /dev/zero in its place grew one line forever.
+  const std::string large =
+      folder.write_bytes("large.txt", std::vector<uint8_t>((64 << 10) + 1, 'a'));
+  const std::string message = error_of([&] { data::read_class_names(large); });
+  EXPECT_NE(message.find("cannot open " + large + ": it holds 65537 bytes, more than the 65536"),
+            std::string::npos)
+      << message.substr(0, 300);
+  EXPECT_NE(error_of([&] { data::read_class_names(folder.path()); })
+                .find("cannot open " + folder.path() + ": it is a folder"),
+            std::string::npos);
+}
+
+TEST(BadInput, BatchFileThatIsAFolderIsRefusedUnread) {
+  TempFolder folder;
+  EXPECT_EQ(error_of([&] { RecordSet::open({folder.path()}); }),
+            "cannot open " + folder.path() + ": it is a folder, not a regular file (sav reads only "
+            "regular files)");
+}
+
 }  // namespace
 }  // namespace sav::testing

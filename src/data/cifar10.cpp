@@ -1,30 +1,30 @@
 #include "sav/data/cifar10.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <sstream>
 
 #include "sav/error.h"
+#include "sav/io/input_file.h"
 
 namespace sav::data {
 
-// An open .bin file, closed with its last reference.
+// An open .bin file, closed with its last reference. Opened as an io::InputFile: a FIFO or a
+// device in a batch file's place would otherwise block the open, or the reads, forever.
 struct RecordSet::File {
-  std::string path;
-  int fd = -1;
-  int64_t records = 0;
+  explicit File(const std::string& path) : input(path) {}
 
-  ~File() {
-    if (fd >= 0) ::close(fd);
-  }
+  io::InputFile input;
+  int64_t records = 0;
 };
 
 namespace {
+
+constexpr uint64_t kMaxClassNamesBytes = 64 * 1024;
 
 std::string base_name(const std::string& path) {
   const size_t slash = path.find_last_of('/');
@@ -36,19 +36,16 @@ std::string base_name(const std::string& path) {
 RecordSet RecordSet::open(const std::vector<std::string>& paths) {
   RecordSet set;
   for (const std::string& path : paths) {
-    auto file = std::make_shared<File>();
-    file->path = path;
-    file->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (file->fd < 0) fail("cannot open ", path, ": ", std::strerror(errno));
-    struct stat info {};
-    if (::fstat(file->fd, &info) != 0) fail("cannot read the size of ", path, ": ", std::strerror(errno));
-    if (!S_ISREG(info.st_mode)) fail(path, ": not a regular file");
-    if (info.st_size == 0) fail(path, ": the file is empty (expected CIFAR-10 records of ", kRecordBytes, " bytes)");
-    if (info.st_size % kRecordBytes != 0) {
-      fail(path, ": size ", info.st_size, " bytes is not a multiple of the ", kRecordBytes,
+    auto file = std::make_shared<File>(path);
+    const auto size = static_cast<int64_t>(file->input.size());
+    if (size == 0) {
+      fail(path, ": the file is empty (expected CIFAR-10 records of ", kRecordBytes, " bytes)");
+    }
+    if (size % kRecordBytes != 0) {
+      fail(path, ": size ", size, " bytes is not a multiple of the ", kRecordBytes,
            "-byte CIFAR-10 record (a truncated or foreign file?)");
     }
-    file->records = info.st_size / kRecordBytes;
+    file->records = size / kRecordBytes;
     set.ranges_.push_back({file, 0, file->records});
     set.size_ += file->records;
   }
@@ -87,7 +84,7 @@ std::pair<const RecordSet::Range*, int64_t> RecordSet::locate(int64_t index) con
 
 std::string RecordSet::describe(int64_t index) const {
   const auto [range, offset] = locate(index);
-  return base_name(range->file->path) + " record " + std::to_string(range->first + offset);
+  return base_name(range->file->input.path()) + " record " + std::to_string(range->first + offset);
 }
 
 int RecordSet::read(int64_t index, uint8_t* pixels) const {
@@ -97,19 +94,21 @@ int RecordSet::read(int64_t index, uint8_t* pixels) const {
   uint8_t buffer[kRecordBytes];
   int64_t done = 0;
   while (done < kRecordBytes) {
-    const ssize_t got = ::pread(file.fd, buffer + done, kRecordBytes - done,
+    const ssize_t got = ::pread(file.input.fd(), buffer + done, kRecordBytes - done,
                                 record * kRecordBytes + done);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) fail(file.path, " record ", record, ": read failed: ", std::strerror(errno));
+    if (got < 0) {
+      fail(file.input.path(), " record ", record, ": read failed: ", std::strerror(errno));
+    }
     if (got == 0) {
-      fail(file.path, " record ", record, ": the file ends early (it is shorter than when it was "
-           "opened; was it changed while being read?)");
+      fail(file.input.path(), " record ", record, ": the file ends early (it is shorter than when "
+           "it was opened; was it changed while being read?)");
     }
     done += got;
   }
   const int label = buffer[0];
   if (label >= kClasses) {
-    fail(file.path, " record ", record, ": label byte ", label, " is not a class (0-9); ",
+    fail(file.input.path(), " record ", record, ": label byte ", label, " is not a class (0-9); ",
          "is this a CIFAR-10 binary file (not CIFAR-100)?");
   }
   std::memcpy(pixels, buffer + 1, kPixelBytes);
@@ -117,14 +116,16 @@ int RecordSet::read(int64_t index, uint8_t* pixels) const {
 }
 
 const std::vector<std::string>& standard_class_names() {
-  static const std::vector<std::string> names = {"airplane", "automobile", "bird",  "cat",  "deer",
-                                                 "dog",      "frog",       "horse", "ship", "truck"};
+  static const std::vector<std::string> names = {
+      "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
   return names;
 }
 
 std::vector<std::string> read_class_names(const std::string& meta_path) {
-  std::ifstream in(meta_path);
-  if (!in) return standard_class_names();
+  struct stat info {};
+  if (::stat(meta_path.c_str(), &info) != 0 && errno == ENOENT) return standard_class_names();
+  // Ten names take about 70 bytes; a larger file is not a class list.
+  std::istringstream in(io::read_small_file(meta_path, kMaxClassNamesBytes));
   std::vector<std::string> names;
   std::string line;
   while (std::getline(in, line)) {
@@ -145,10 +146,14 @@ Cifar10 open_cifar10(const std::string& dir) {
   if (::stat(dir.c_str(), &info) != 0) fail("cannot open ", dir, ": ", std::strerror(errno), hint);
   if (!S_ISDIR(info.st_mode)) fail(dir, ": not a folder", hint);
   std::vector<std::string> train_files;
-  for (int i = 1; i <= 5; ++i) train_files.push_back(dir + "/data_batch_" + std::to_string(i) + ".bin");
+  for (int i = 1; i <= 5; ++i) {
+    train_files.push_back(dir + "/data_batch_" + std::to_string(i) + ".bin");
+  }
   const std::string test_file = dir + "/test_batch.bin";
   for (const std::string& file : train_files) {
-    if (::access(file.c_str(), R_OK) != 0) fail("cannot open ", file, ": ", std::strerror(errno), hint);
+    if (::access(file.c_str(), R_OK) != 0) {
+      fail("cannot open ", file, ": ", std::strerror(errno), hint);
+    }
   }
   if (::access(test_file.c_str(), R_OK) != 0) {
     fail("cannot open ", test_file, ": ", std::strerror(errno), hint);
@@ -160,8 +165,9 @@ Cifar10 open_cifar10(const std::string& dir) {
 TrainValidation split_train_validation(const RecordSet& train, int64_t validation_count,
                                        int64_t limit_train) {
   if (validation_count < 0 || validation_count >= train.size()) {
-    fail("validation split of ", validation_count, " records: must be at least 0 and leave some of the ",
-         train.size(), " training records to train on");
+    fail("validation split of ", validation_count,
+         " records: must be at least 0 and leave some of the ", train.size(),
+         " training records to train on");
   }
   const int64_t rest = train.size() - validation_count;
   if (limit_train < 0) fail("training limit ", limit_train, ": must be 0 (no limit) or positive");

@@ -18,8 +18,9 @@ constexpr int64_t kRecordBytes = 1 + kPixelBytes;                     // 3,073
 class RecordSet {
  public:
   RecordSet() = default;
-  // Opens the files in order. Throws sav::Error naming the file when one is missing, empty, or
-  // not a whole number of records.
+  // Opens the files in order. Throws sav::Error naming the file when one is missing, not a
+  // regular file (a FIFO or a device is refused before it is read: reading one could block or
+  // never end), empty, or not a whole number of records.
   static RecordSet open(const std::vector<std::string>& paths);
 
   int64_t size() const { return size_; }
@@ -50,7 +51,8 @@ class RecordSet {
 const std::vector<std::string>& standard_class_names();
 
 // Class names, one per line, from a batches.meta.txt; the standard names when the file does not
-// exist. Throws sav::Error when it exists but does not hold ten names.
+// exist. Throws sav::Error naming the file when it exists but is not a regular file, holds more
+// than 64 KiB, or does not hold ten names.
 std::vector<std::string> read_class_names(const std::string& meta_path);
 
 struct Cifar10 {
