@@ -1,11 +1,16 @@
 #include "sav/train/checkpoint.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "sav/backend.h"
 #include "sav/error.h"
+#include "sav/io/json.h"
 
 namespace sav::train {
 namespace {
@@ -51,10 +56,20 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return text + "]";
 }
 
+// The file's tensors by name: one lookup per parameter, not a search through them all.
+using TensorIndex = std::unordered_map<std::string_view, const io::StoredTensor*>;
+
+TensorIndex index_of(const io::SafetensorsFile& file) {
+  TensorIndex index;
+  for (const io::StoredTensor& tensor : file.tensors) index.emplace(tensor.name, &tensor);
+  return index;
+}
+
 // The stored tensor `name` with the shape of `like`, or an error naming both.
-const io::StoredTensor& matching(const Checkpoint& checkpoint, const std::string& name,
-                                 const Tensor& like) {
-  const io::StoredTensor* stored = checkpoint.file.find(name);
+const io::StoredTensor& matching(const Checkpoint& checkpoint, const TensorIndex& index,
+                                 const std::string& name, const Tensor& like) {
+  const auto found = index.find(name);
+  const io::StoredTensor* stored = found == index.end() ? nullptr : found->second;
   if (stored == nullptr) fail(checkpoint.path, ": tensor ", name, " is missing");
   if (stored->shape != dims(like.shape())) {
     fail(checkpoint.path, ": tensor ", name, " has shape ", shape_text(stored->shape),
@@ -63,7 +78,130 @@ const io::StoredTensor& matching(const Checkpoint& checkpoint, const std::string
   return *stored;
 }
 
+// Steps are bounded by a million epochs (kMaxEpochs) of steps of one of CIFAR-10's training
+// images each.
+constexpr int64_t kTrainingImages = 50'000;
+constexpr int64_t kMaxSteps = kMaxEpochs * kTrainingImages;
+const char* const kDamaged = " (a damaged checkpoint, or not one sav wrote)";
+
+// Metadata values are text: each is read whole (no trailing junk, no "nan") and within its
+// range, and a bad one is named with its file and key.
+const std::string& metadata_text(const Checkpoint& checkpoint, const std::string& key) {
+  const auto it = checkpoint.file.metadata.find(key);
+  if (it == checkpoint.file.metadata.end()) {
+    fail(checkpoint.path, ": its metadata has no ", key, kDamaged);
+  }
+  return it->second;
+}
+
+int64_t metadata_integer(const Checkpoint& checkpoint, const std::string& key, int64_t low,
+                         int64_t high) {
+  const std::string& text = metadata_text(checkpoint, key);
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || stop != end || value < low || value > high) {
+    fail(checkpoint.path, ": metadata ", key, " is ", io::quote(text), ", not an integer from ",
+         low, " to ", high, kDamaged);
+  }
+  return value;
+}
+
+// The whole of `text` as a number (decimal, or a hex float), or NaN.
+double parse_number(const std::string& text) {
+  char* stop = nullptr;
+  const double value = std::strtod(text.c_str(), &stop);
+  const bool whole = !text.empty() && text.front() != ' ' && stop == text.c_str() + text.size();
+  return whole ? value : std::nan("");
+}
+
+// An accuracy: a fraction in [0, 1], or -1 before the first measurement.
+double metadata_accuracy(const Checkpoint& checkpoint, const std::string& key) {
+  const std::string& text = metadata_text(checkpoint, key);
+  const double value = parse_number(text);
+  if (!(value == -1 || (value >= 0 && value <= 1))) {
+    fail(checkpoint.path, ": metadata ", key, " is ", io::quote(text),
+         ", not an accuracy from 0 to 1 (or -1 for none yet)", kDamaged);
+  }
+  return value;
+}
+
+// A finite amount, not negative (a sum of losses, seconds).
+double metadata_amount(const Checkpoint& checkpoint, const std::string& key) {
+  const std::string& text = metadata_text(checkpoint, key);
+  const double value = parse_number(text);
+  if (!(value >= 0 && std::isfinite(value))) {
+    fail(checkpoint.path, ": metadata ", key, " is ", io::quote(text),
+         ", not a finite number of at least 0", kDamaged);
+  }
+  return value;
+}
+
+std::string configuration_summary(const Config& config) {
+  return "model.N " + std::to_string(config.layers) + ", model.d_model " +
+         std::to_string(config.d_model) + ", model.d_ff " + std::to_string(config.vit().d_ff);
+}
+
+// The file holds exactly the tensors its stored configuration implies, with their shapes:
+// checked on the header alone, before any model is built, so a small file whose configuration
+// claims a huge model is refused without allocating it.
+void check_tensors(const Checkpoint& checkpoint) {
+  const TensorIndex index = index_of(checkpoint.file);
+  const bool with_optimizer = checkpoint.file.metadata.count("optimizer_steps") != 0;
+  const std::string summary = configuration_summary(checkpoint.config);
+  const std::vector<ParameterShape> parameters = parameter_shapes(checkpoint.config);
+  std::unordered_set<std::string> expected;
+  for (const char* prefix : {"", "optim.m.", "optim.v."}) {
+    if (*prefix != '\0' && !with_optimizer) break;
+    for (const ParameterShape& parameter : parameters) {
+      const std::string name = prefix + parameter.name;
+      const auto found = index.find(name);
+      if (found == index.end()) {
+        fail(checkpoint.path, ": tensor ", name, " is missing, but its stored configuration (",
+             summary, with_optimizer ? ", with Adam's state" : "", ") needs it", kDamaged);
+      }
+      if (found->second->shape != parameter.shape) {
+        fail(checkpoint.path, ": tensor ", name, " has shape ", shape_text(found->second->shape),
+             " but its stored configuration (", summary, ") makes it ",
+             shape_text(parameter.shape), kDamaged);
+      }
+      expected.insert(name);
+    }
+  }
+  for (const io::StoredTensor& tensor : checkpoint.file.tensors) {
+    if (expected.count(tensor.name) == 0) {
+      fail(checkpoint.path, ": tensor ", io::quote(tensor.name), " is not a parameter of the model "
+           "its stored configuration (", summary, ") describes",
+           with_optimizer ? "" : ", and its metadata has no optimizer_steps", kDamaged);
+    }
+  }
+}
+
 }  // namespace
+
+std::vector<ParameterShape> parameter_shapes(const Config& config) {
+  const nn::VitConfig c = config.vit();
+  std::vector<ParameterShape> shapes = {{"cls_token", {1, 1, c.patch_features}},
+                                        {"patch_embed.weight", {c.d_model, c.patch_features}},
+                                        {"patch_embed.bias", {c.d_model}}};
+  for (int64_t i = 0; i < c.layers; ++i) {
+    const std::string p = "blocks." + std::to_string(i) + ".";
+    for (const char* name : {"attn.q.weight", "attn.k.weight", "attn.v.weight", "attn.o.weight"}) {
+      shapes.push_back({p + name, {c.d_model, c.d_model}});
+    }
+    shapes.push_back({p + "ln1.weight", {c.d_model}});
+    shapes.push_back({p + "ln1.bias", {c.d_model}});
+    shapes.push_back({p + "ffn.fc1.weight", {c.d_ff, c.d_model}});
+    shapes.push_back({p + "ffn.fc1.bias", {c.d_ff}});
+    shapes.push_back({p + "ffn.fc2.weight", {c.d_model, c.d_ff}});
+    shapes.push_back({p + "ffn.fc2.bias", {c.d_model}});
+    shapes.push_back({p + "ln2.weight", {c.d_model}});
+    shapes.push_back({p + "ln2.bias", {c.d_model}});
+  }
+  shapes.push_back({"head.weight", {c.classes, c.d_model}});
+  shapes.push_back({"head.bias", {c.classes}});
+  return shapes;
+}
 
 void save_checkpoint(const std::string& path, const nn::VisionTransformer& model,
                      const Config& config, const TrainingState& state, const optim::Adam* adam) {
@@ -118,20 +256,33 @@ Checkpoint read_checkpoint(const std::string& path) {
   }
   try {
     c.config = parse_config(it->second, path + " (its stored configuration)");
-    c.state.epoch = std::stoll(meta.at("epoch"));
-    c.state.step = std::stoll(meta.at("step"));
-    c.state.best_epoch = std::stoll(meta.at("best_epoch"));
-    c.state.best_val_accuracy = std::stod(meta.at("best_val_accuracy"));
-    c.state.best_test_accuracy = std::stod(meta.at("best_test_accuracy"));
-  } catch (const std::logic_error&) {  // a missing key or a number that does not parse
-    fail(path, ": its metadata is incomplete or malformed (epoch, step, best_*)");
+  } catch (const UsageError& e) {
+    throw Error(e.what());  // a file's contents, not how the program was called
   }
+  c.state.epoch = metadata_integer(c, "epoch", 0, kMaxEpochs);
+  c.state.step = metadata_integer(c, "step", 0, kMaxSteps);
+  c.state.best_epoch = metadata_integer(c, "best_epoch", 0, c.state.epoch);
+  c.state.best_val_accuracy = metadata_accuracy(c, "best_val_accuracy");
+  c.state.best_test_accuracy = metadata_accuracy(c, "best_test_accuracy");
+  if (meta.count("optimizer_steps") != 0) metadata_integer(c, "optimizer_steps", 0, kMaxSteps);
+  // A point within an epoch, which read_epoch_progress reads: each field within its range too.
+  if (meta.count("epoch_steps") != 0) {
+    const int64_t batch = c.config.batch_size;
+    metadata_integer(c, "epoch_steps", 1, (kTrainingImages + batch - 1) / batch);
+    const int64_t seen = metadata_integer(c, "epoch_seen", 1, kTrainingImages);
+    metadata_integer(c, "epoch_correct", 0, seen);
+    for (const char* key : {"epoch_loss_sum", "epoch_train_seconds", "elapsed_seconds"}) {
+      metadata_amount(c, key);
+    }
+  }
+  check_tensors(c);
   return c;
 }
 
 void load_weights(const Checkpoint& checkpoint, const nn::VisionTransformer& model) {
+  const TensorIndex index = index_of(checkpoint.file);
   for (const nn::NamedTensor& p : model.parameters()) {
-    const io::StoredTensor& stored = matching(checkpoint, p.name, p.tensor);
+    const io::StoredTensor& stored = matching(checkpoint, index, p.name, p.tensor);
     p.tensor.backend().upload(p.tensor.data(), stored.values.data(),
                               sizeof(float) * stored.values.size());
   }
@@ -143,12 +294,14 @@ void load_optimizer(const Checkpoint& checkpoint, const nn::VisionTransformer& m
   if (steps == checkpoint.file.metadata.end()) {
     fail(checkpoint.path, ": holds no optimizer state to resume from (only last.safetensors does)");
   }
+  const int64_t step_count = metadata_integer(checkpoint, "optimizer_steps", 0, kMaxSteps);
+  const TensorIndex index = index_of(checkpoint.file);
   std::vector<std::vector<float>> m, v;
   for (const nn::NamedTensor& p : model.parameters()) {
-    m.push_back(matching(checkpoint, "optim.m." + p.name, p.tensor).values);
-    v.push_back(matching(checkpoint, "optim.v." + p.name, p.tensor).values);
+    m.push_back(matching(checkpoint, index, "optim.m." + p.name, p.tensor).values);
+    v.push_back(matching(checkpoint, index, "optim.v." + p.name, p.tensor).values);
   }
-  adam.restore(m, v, std::stoll(steps->second));
+  adam.restore(m, v, step_count);
 }
 
 EpochProgress read_epoch_progress(const Checkpoint& checkpoint) {

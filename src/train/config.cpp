@@ -1,21 +1,32 @@
 #include "sav/train/config.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
+#include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "sav/error.h"
+#include "sav/io/input_file.h"
+#include "sav/io/json.h"
+#include "sav/shape.h"
 
 namespace sav::train {
 namespace {
 
 using nlohmann::json;
 
-// Reads `section.key` into `out` when present, checking its JSON type.
+// A value for a message: its JSON text, cut to a few dozen characters.
+std::string shown(const json& value) { return io::shorten(value.dump(), 40); }
+
+// An integer that int64_t holds (nlohmann keeps 2^63 .. 2^64 - 1 as unsigned).
+bool fits_int64(const json& value) {
+  return value.is_number_integer() &&
+         !(value.is_number_unsigned() &&
+           value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+}
+
+// Reads `section.key` into `out` when present, checking its JSON type and that it fits `T`.
 template <typename T>
 void read(const json& section, const std::string& section_name, const char* key, T& out,
           const std::string& source) {
@@ -29,11 +40,14 @@ void read(const json& section, const std::string& section_name, const char* key,
                std::is_same_v<T, bool> ? "true or false"
                : std::is_integral_v<T> ? "an integer"
                                        : "a number",
-               ", got ", value.dump());
+               ", got ", shown(value));
   }
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-    if (std::is_unsigned_v<T> && value.get<int64_t>() < 0) {
-      usage_fail(source, ": ", section_name, ".", key, " must not be negative, got ", value.dump());
+    if (std::is_unsigned_v<T> && !value.is_number_unsigned()) {
+      usage_fail(source, ": ", section_name, ".", key, " must not be negative, got ", shown(value));
+    }
+    if (std::is_signed_v<T> && !fits_int64(value)) {
+      usage_fail(source, ": ", section_name, ".", key, " is far too large, got ", shown(value));
     }
   }
   out = value.get<T>();
@@ -46,7 +60,8 @@ void reject_unknown(const json& section, const std::string& section_name,
     if (!known.count(key)) {
       std::string list;
       for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
-      usage_fail(source, ": unknown key ", section_name, ".", key, " (known: ", list, ")");
+      usage_fail(source, ": unknown key ", section_name, ".", io::shorten(key, 40),
+                 " (known: ", list, ")");
     }
   }
 }
@@ -65,11 +80,21 @@ nn::VitConfig Config::vit() const {
 }
 
 Config parse_config(const std::string& json_text, const std::string& source) {
+  if (json_text.size() > kMaxConfigBytes) {
+    usage_fail(source, ": ", json_text.size(), " bytes is too large for a configuration (at most ",
+               kMaxConfigBytes, ")");
+  }
+  // Before parsing: nlohmann::json copies and prints values recursively.
+  const size_t too_deep = io::find_excess_nesting(json_text);
+  if (too_deep != std::string::npos) {
+    usage_fail(source, ": arrays and objects nested more than ", io::kMaxJsonDepth,
+               " deep (at byte ", too_deep, "); a configuration nests 3");
+  }
   json root;
   try {
     root = json::parse(json_text);
   } catch (const json::parse_error& e) {
-    usage_fail(source, ": not valid JSON: ", e.what());
+    usage_fail(source, ": not valid JSON: ", io::shorten(e.what()));
   }
   if (!root.is_object()) usage_fail(source, ": the configuration must be a JSON object");
   reject_unknown(root, "(top level)", {"data", "model", "training"}, source);
@@ -78,10 +103,12 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   const json& data = root.contains("data") ? root["data"] : empty;
   const json& model = root.contains("model") ? root["model"] : empty;
   const json& training = root.contains("training") ? root["training"] : empty;
-  reject_unknown(data, "data", {"random_seed", "channels", "patch_size", "n_classes", "augment"}, source);
+  reject_unknown(data, "data", {"random_seed", "channels", "patch_size", "n_classes", "augment"},
+                 source);
   reject_unknown(model, "model", {"d_model", "h", "N", "d_ff", "dropout"}, source);
   reject_unknown(training, "training",
-                 {"batch_size", "lr", "epochs", "betas", "eps", "weight_decay", "val_split"}, source);
+                 {"batch_size", "lr", "epochs", "betas", "eps", "weight_decay", "val_split"},
+                 source);
 
   read(data, "data", "random_seed", c.seed, source);
   read(data, "data", "channels", c.channels, source);
@@ -89,9 +116,9 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read(data, "data", "augment", c.augment, source);
   if (data.contains("patch_size")) {
     const json& p = data["patch_size"];
-    if (!p.is_array() || p.size() != 2 || !p[0].is_number_integer() || !p[1].is_number_integer() ||
-        p[0] != p[1]) {
-      usage_fail(source, ": data.patch_size must be two equal integers like [4, 4], got ", p.dump());
+    if (!p.is_array() || p.size() != 2 || !fits_int64(p[0]) || !fits_int64(p[1]) || p[0] != p[1]) {
+      usage_fail(source, ": data.patch_size must be two equal integers like [4, 4], got ",
+                 shown(p));
     }
     c.patch_size = p[0].get<int64_t>();
   }
@@ -109,7 +136,7 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   if (training.contains("betas")) {
     const json& b = training["betas"];
     if (!b.is_array() || b.size() != 2 || !b[0].is_number() || !b[1].is_number()) {
-      usage_fail(source, ": training.betas must be two numbers like [0.9, 0.999], got ", b.dump());
+      usage_fail(source, ": training.betas must be two numbers like [0.9, 0.999], got ", shown(b));
     }
     c.beta1 = b[0].get<double>();
     c.beta2 = b[1].get<double>();
@@ -119,41 +146,101 @@ Config parse_config(const std::string& json_text, const std::string& source) {
 }
 
 Config load_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    usage_fail("cannot open configuration ", path, ": ", std::strerror(errno),
-               " (pass --config FILE; data/config.json holds the seed's configuration)");
+  std::string text;
+  try {
+    text = io::read_small_file(path, kMaxConfigBytes, "configuration");
+  } catch (const Error& e) {
+    usage_fail(e.what(), " (pass --config FILE; data/config.json holds the seed's configuration)");
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path);
+  return parse_config(text, path);
+}
+
+std::optional<int64_t> parameter_count(const Config& config) {
+  const int64_t d = config.d_model, features = nn::VitConfig{}.patch_features;
+  const std::optional<int64_t> d_ff = config.d_ff > 0 ? config.d_ff : checked_mul(4, d);
+  // a * x + b
+  const auto affine = [](int64_t a, int64_t x, int64_t b) {
+    const std::optional<int64_t> ax = checked_mul(a, x);
+    return ax ? checked_add(*ax, b) : std::nullopt;
+  };
+  // Products of three factors, as src/nn/vit.cpp lays the parameters out.
+  const std::optional<int64_t> terms[][3] = {
+      {1, 1, features},                              // cls_token
+      {1, d, features + 1},                          // patch_embed weight and bias
+      {config.layers, d, affine(4, d, 5)},           // q, k, v, o; two LayerNorms; fc2's bias
+      {config.layers, d_ff, affine(2, d, 1)},        // fc1's weight and bias; fc2's weight
+      {1, config.classes, affine(1, d, 1)}};         // head weight and bias
+  std::optional<int64_t> total = 0;
+  for (const auto& term : terms) {
+    std::optional<int64_t> product = 1;
+    for (const std::optional<int64_t>& factor : term) {
+      product = product && factor ? checked_mul(*product, *factor) : std::nullopt;
+    }
+    total = total && product ? checked_add(*total, *product) : std::nullopt;
+  }
+  return total;
 }
 
 void validate_config(const Config& c, const std::string& source) {
+  // An integer key within [low, high]; `why` says where the upper bound comes from.
+  auto within = [&](const char* key, int64_t value, int64_t low, int64_t high, const char* why) {
+    if (value < low && low == 1) usage_fail(source, ": ", key, " must be positive, got ", value);
+    if (value < low) usage_fail(source, ": ", key, " must not be negative, got ", value);
+    if (value > high) {
+      usage_fail(source, ": ", key, " must be at most ", high, why, ", got ", value);
+    }
+  };
   auto positive = [&](const char* key, double value) {
     if (!(value > 0)) usage_fail(source, ": ", key, " must be positive, got ", value);
+    if (!std::isfinite(value)) usage_fail(source, ": ", key, " must be finite, got ", value);
   };
-  positive("model.d_model", static_cast<double>(c.d_model));
-  positive("model.h", static_cast<double>(c.heads));
-  positive("model.N", static_cast<double>(c.layers));
-  positive("training.batch_size", static_cast<double>(c.batch_size));
-  positive("training.epochs", static_cast<double>(c.epochs));
+  within("model.d_model", c.d_model, 1, kMaxDModel, "");
+  within("model.h", c.heads, 1, kMaxDModel, " (it divides model.d_model)");
+  within("model.N", c.layers, 1, kMaxLayers, "");
+  if (c.d_ff < 0) {
+    usage_fail(source, ": model.d_ff must be positive (or 0 for 4 * d_model), got ", c.d_ff);
+  }
+  within("model.d_ff", c.d_ff, 0, kMaxDff, " (4 x the largest model.d_model)");
+  within("training.batch_size", c.batch_size, 1, kMaxBatchSize, "");
+  within("training.epochs", c.epochs, 1, kMaxEpochs, "");
+  within("training.val_split", c.val_split, 0, kMaxValSplit, " (CIFAR-10's training images)");
   positive("training.lr", c.lr);
   positive("training.eps", c.eps);
-  if (c.d_ff < 0) usage_fail(source, ": model.d_ff must be positive (or 0 for 4 * d_model), got ", c.d_ff);
   if (c.d_model % c.heads != 0) {
     usage_fail(source, ": model.h ", c.heads, " must divide model.d_model ", c.d_model);
   }
-  if (!(c.dropout >= 0 && c.dropout < 1)) usage_fail(source, ": model.dropout must be in [0, 1), got ", c.dropout);
+  if (!(c.dropout >= 0 && c.dropout < 1)) {
+    usage_fail(source, ": model.dropout must be in [0, 1), got ", c.dropout);
+  }
   if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1)) {
     usage_fail(source, ": training.betas must be in [0, 1), got [", c.beta1, ", ", c.beta2, "]");
   }
-  if (!(c.weight_decay >= 0)) usage_fail(source, ": training.weight_decay must not be negative, got ", c.weight_decay);
-  if (c.val_split < 0) usage_fail(source, ": training.val_split must not be negative, got ", c.val_split);
+  if (!(c.weight_decay >= 0 && std::isfinite(c.weight_decay))) {
+    usage_fail(source, ": training.weight_decay must be a finite number, not negative, got ",
+               c.weight_decay);
+  }
   if (c.channels != 3 || c.patch_size != 4 || c.classes != 10) {
-    usage_fail(source, ": sav trains on CIFAR-10: data.channels must be 3, data.patch_size [4, 4] and "
-               "data.n_classes 10 (got ", c.channels, ", [", c.patch_size, ", ", c.patch_size, "], ",
-               c.classes, ")");
+    usage_fail(source, ": sav trains on CIFAR-10: data.channels must be 3, data.patch_size "
+               "[4, 4] and data.n_classes 10 (got ", c.channels, ", [", c.patch_size, ", ",
+               c.patch_size, "], ", c.classes, ")");
+  }
+  // Each size is bounded above, but their products can still ask for terabytes.
+  const std::optional<int64_t> parameters = parameter_count(c);
+  if (!parameters || *parameters > kMaxParameters) {
+    usage_fail(source, ": model.d_model ", c.d_model, ", model.d_ff ", c.vit().d_ff,
+               " and model.N ", c.layers, " make a model of ",
+               parameters ? std::to_string(*parameters) : "over 2^63",
+               " parameters, more than the ", kMaxParameters,
+               " sav allows (4 GiB of float32; training keeps 4 copies); make them smaller");
+  }
+  const int64_t tokens = nn::VitConfig{}.tokens();
+  const std::optional<int64_t> attention =
+      checked_mul(c.batch_size * c.heads, tokens * tokens);  // each factor is bounded above
+  const std::optional<int64_t> hidden = checked_mul(c.batch_size * tokens, c.vit().d_ff);
+  if (!attention || !hidden || std::max(*attention, *hidden) > kMaxActivationValues) {
+    usage_fail(source, ": training.batch_size ", c.batch_size, " with model.h ", c.heads,
+               " and model.d_ff ", c.vit().d_ff, " needs more than ", kMaxActivationValues,
+               " values (16 GiB) for one activation of a step; make training.batch_size smaller");
   }
 }
 

@@ -3,12 +3,29 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sav/nn/vit.h"
 
 namespace sav::train {
+
+// Upper bounds on what a configuration (a file, the flags, or a checkpoint's stored copy) may
+// ask for: far above anything useful on CIFAR-10, low enough that every element and byte count
+// computed from them fits in 64 bits and that a model of any accepted configuration fits in
+// memory, so a wrong number is refused by name instead of crashing or exhausting memory.
+constexpr int64_t kMaxDModel = 16'384;                  // the seed's 256 x 64
+constexpr int64_t kMaxDff = 4 * kMaxDModel;
+constexpr int64_t kMaxLayers = 1'024;                   // the seed's 6; ViT-Huge has 32
+constexpr int64_t kMaxBatchSize = 65'536;               // above the 50,000 training images
+constexpr int64_t kMaxEpochs = 1'000'000;
+constexpr int64_t kMaxValSplit = 50'000;                // all of CIFAR-10's training images
+constexpr int64_t kMaxParameters = int64_t{1} << 30;    // 4 GiB of float32 (the seed's: 4.8 M)
+// The largest activation of a training step: attention probabilities [batch, h, 65, 65] or
+// the hidden layer [batch, 65, d_ff]; 16 GiB of float32 (the seed's: 3.4 M values).
+constexpr int64_t kMaxActivationValues = int64_t{1} << 32;
+constexpr uint64_t kMaxConfigBytes = 1 << 20;           // the seed's file has 250 bytes
 
 struct Config {
   // "data"
@@ -32,9 +49,11 @@ struct Config {
 };
 
 // Reads a configuration file. Throws UsageError naming the file and the key for a missing or
-// malformed file, an unknown key, a value of the wrong type, or a value out of range.
+// malformed file, an unknown key, a value of the wrong type, or a value out of range; also for
+// a path that is not a regular file or holds more than kMaxConfigBytes (refused before reading).
 Config load_config(const std::string& path);
-// The same from JSON text; `source` names it in messages.
+// The same from JSON text; `source` names it in messages. Text over kMaxConfigBytes, or nesting
+// arrays and objects deeper than io::kMaxJsonDepth, is refused before it is parsed.
 Config parse_config(const std::string& json_text, const std::string& source);
 // JSON text with every key (what a checkpoint stores).
 std::string config_to_json(const Config& config);
@@ -42,7 +61,12 @@ std::string config_to_json(const Config& config);
 // 128)", or "" when they agree. Keys listed in `ignore` ("training.epochs") are skipped.
 std::string first_difference(const Config& a, const Config& b,
                              const std::vector<std::string>& ignore = {});
-// Throws UsageError, naming `source` and the key, for values out of range.
+// Throws UsageError, naming `source` and the key, for values out of range (including the
+// bounds above, and the model's parameter count and largest activation, computed with checked
+// arithmetic).
 void validate_config(const Config& config, const std::string& source);
+// The number of parameters of the model `config` describes, or std::nullopt when it would
+// overflow int64_t.
+std::optional<int64_t> parameter_count(const Config& config);
 
 }  // namespace sav::train
