@@ -160,6 +160,12 @@ TEST(HostileConfig, DeepNestingIsRefusedBeforeParsing) {
   EXPECT_EQ(io::find_excess_nesting("[\"[[[[\", \"\\\"[[[[\"]", 1), std::string::npos);
 }
 
+TEST(HostileConfig, NumbersBeyondDoubleAreAUsageError) {
+  // nlohmann::json throws out_of_range, not parse_error, for these: once an uncaught exception.
+  EXPECT_TRUE(contains(config_error("1e999"), "c.json: not valid JSON: ")) << config_error("1e999");
+  EXPECT_TRUE(contains(config_error(model_config("\"d_model\": -1e400")), "not valid JSON"));
+}
+
 TEST(HostileConfig, LongKeysAndValuesAreQuotedShort) {
   const std::string long_text(100'000, 'x');
   for (const std::string& text :

@@ -93,7 +93,7 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // a syntax error, or a number beyond double (1e999)
     usage_fail(source, ": not valid JSON: ", io::shorten(e.what()));
   }
   if (!root.is_object()) usage_fail(source, ": the configuration must be a JSON object");
