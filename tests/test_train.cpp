@@ -1,10 +1,16 @@
 // Configuration, checkpoints and the training loop on a tiny model and small synthetic files.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <thread>
 
 #include "cifar_files.h"
 #include "sav/backend.h"
@@ -238,6 +244,38 @@ TEST(Trainer, ResumeRefusesAnotherConfigurationOrNothingToResume) {
   EXPECT_NE(error_of([&] { train::train(options, data, silent); })
                 .find("its configuration differs in training.lr"),
             std::string::npos);
+}
+
+TEST(Trainer, ResumeReadsTheLogOnlyFromARegularFile) {
+  TempFolder folder;
+  const train::TrainData data = tiny_data(folder);
+  Silent silent;
+  train::TrainOptions options;
+  options.config = tiny_config();
+  options.config.epochs = 1;
+  options.out_dir = folder.file("out");
+  train::train(options, data, silent);
+  const std::string log = options.out_dir + "/outputs/train_log.csv";
+  std::filesystem::remove(log);
+  ASSERT_EQ(::mkfifo(log.c_str(), 0600), 0);
+  // Should the trainer open the FIFO and wait for a writer, one comes after 2 s, so that the
+  // test fails rather than hangs.
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 40 && !done; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (done) return;
+    const int fd = ::open(log.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+  });
+  options.resume = true;
+  options.config.epochs = 2;
+  const std::string message = error_of([&] { train::train(options, data, silent); });
+  done = true;
+  writer.join();
+  EXPECT_NE(message.find("cannot open training log " + log + ": it is a FIFO"), std::string::npos)
+      << message;
 }
 
 // A loss that overflows stops the run, saying that there is no checkpoint yet.

@@ -21,6 +21,7 @@
 #include "sav/error.h"
 #include "sav/image/plot.h"
 #include "sav/io/atomic_file.h"
+#include "sav/io/input_file.h"
 #include "sav/ops.h"
 #include "sav/optim/adam.h"
 #include "sav/random.h"
@@ -59,11 +60,17 @@ std::string csv_text(const std::vector<EpochReport>& history) {
 }
 
 // The rows of an earlier run's log up to `epochs`, for a resumed run; empty when the log is
-// absent or not ours.
+// absent or not ours. It is read only as far as those rows can reach (a row is about 100
+// characters), and never from a FIFO or a device.
 std::vector<EpochReport> read_csv(const std::string& path, int64_t epochs) {
-  std::ifstream in(path);
-  std::string line;
   std::vector<EpochReport> rows;
+  if (!fs::exists(path)) return rows;
+  const io::InputFile file(path, "training log");
+  std::string text(std::min<uint64_t>(file.size(), 1024 + 512 * static_cast<uint64_t>(epochs)),
+                   '\0');
+  file.read_at(text.data(), text.size(), 0);
+  std::istringstream in(text);
+  std::string line;
   if (!std::getline(in, line) || line != kCsvHeader) return rows;
   while (std::getline(in, line)) {
     std::istringstream fields(line);
