@@ -18,34 +18,27 @@
 #include "sav/train/checkpoint.h"
 #include "sav/train/config.h"
 #include "sav/train/trainer.h"
+#include "train_fixtures.h"
 
 namespace sav::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-train::Config tiny_config() {
-  train::Config c;
-  c.d_model = 16;
-  c.heads = 2;
-  c.layers = 2;
-  c.d_ff = 32;
-  c.batch_size = 16;
-  c.lr = 1e-3;
-  c.epochs = 3;
-  c.seed = 9;
-  return c;
-}
+train::Config tiny_config() { return tiny_train_config(9); }
 
-// 100 training, 30 validation and 20 test records of the test pattern.
-train::TrainData tiny_data(const TempFolder& folder) {
-  const data::RecordSet all = data::RecordSet::open({write_records(folder, "train.bin", 0, 130)});
-  const data::RecordSet test = data::RecordSet::open({write_records(folder, "test.bin", 500, 20)});
-  const data::TrainValidation split = data::split_train_validation(all, 30, 0);
-  return {split.train, split.validation, test};
-}
+train::TrainData tiny_data(const TempFolder& folder) { return tiny_train_data(folder); }
 
-class Silent : public train::TrainObserver {};
+using Silent = SilentObserver;
+
+// A run of one epoch of the tiny recipe into <folder>/out.
+train::TrainOptions one_epoch_options(const TempFolder& folder) {
+  train::TrainOptions options;
+  options.config = tiny_config();
+  options.config.epochs = 1;
+  options.out_dir = folder.file("out");
+  return options;
+}
 
 TEST(Config, TheSeedFileHoldsTheSeedRecipe) {
   const train::Config c = train::load_config(std::string(SAV_SOURCE_DIR) + "/data/config.json");
@@ -227,10 +220,7 @@ TEST(Trainer, ResumeRefusesAnotherConfigurationOrNothingToResume) {
   TempFolder folder;
   const train::TrainData data = tiny_data(folder);
   Silent silent;
-  train::TrainOptions options;
-  options.config = tiny_config();
-  options.config.epochs = 1;
-  options.out_dir = folder.file("out");
+  train::TrainOptions options = one_epoch_options(folder);
   options.resume = true;
   EXPECT_NE(error_of([&] { train::train(options, data, silent); }).find("nothing to resume"),
             std::string::npos);
@@ -250,10 +240,7 @@ TEST(Trainer, ResumeReadsTheLogOnlyFromARegularFile) {
   TempFolder folder;
   const train::TrainData data = tiny_data(folder);
   Silent silent;
-  train::TrainOptions options;
-  options.config = tiny_config();
-  options.config.epochs = 1;
-  options.out_dir = folder.file("out");
+  train::TrainOptions options = one_epoch_options(folder);
   train::train(options, data, silent);
   const std::string log = options.out_dir + "/outputs/train_log.csv";
   std::filesystem::remove(log);
@@ -454,10 +441,7 @@ TEST(Trainer, FreshRunOverAnExistingRunIsRefusedUnlessForced) {
   TempFolder folder;
   const train::TrainData data = tiny_data(folder);
   Silent silent;
-  train::TrainOptions options;
-  options.config = tiny_config();
-  options.config.epochs = 1;
-  options.out_dir = folder.file("out");
+  train::TrainOptions options = one_epoch_options(folder);
   train::train(options, data, silent);
   const std::string last = options.out_dir + "/checkpoints/last.safetensors";
   const auto before = fs::last_write_time(last);

@@ -12,6 +12,7 @@
 #include "sav/error.h"
 #include "sav/train/checkpoint.h"
 #include "sav/train/trainer.h"
+#include "train_fixtures.h"
 
 namespace sav::testing {
 namespace {
@@ -20,27 +21,13 @@ namespace fs = std::filesystem;
 
 // Dropout and augmentation on, so that the masks and the crops of the resumed steps must match.
 train::Config tiny_config() {
-  train::Config c;
-  c.d_model = 16;
-  c.heads = 2;
-  c.layers = 2;
-  c.d_ff = 32;
-  c.batch_size = 16;
-  c.lr = 1e-3;
-  c.epochs = 3;
-  c.seed = 11;
+  train::Config c = tiny_train_config(11);
   c.dropout = 0.1;
   c.augment = true;
   return c;
 }
 
-// 100 training records (7 steps an epoch, the last of 4 records), 30 validation, 20 test.
-train::TrainData tiny_data(const TempFolder& folder) {
-  const data::RecordSet all = data::RecordSet::open({write_records(folder, "train.bin", 0, 130)});
-  const data::RecordSet test = data::RecordSet::open({write_records(folder, "test.bin", 500, 20)});
-  const data::TrainValidation split = data::split_train_validation(all, 30, 0);
-  return {split.train, split.validation, test};
-}
+train::TrainData tiny_data(const TempFolder& folder) { return tiny_train_data(folder); }
 
 // Asks for a stop once the run has taken `stop_after` steps in this process, as a signal
 // handler would.
@@ -57,7 +44,7 @@ class StopAfter : public train::TrainObserver {
   int64_t steps_ = 0;
 };
 
-class Silent : public train::TrainObserver {};
+using Silent = SilentObserver;
 
 void expect_same_tensors(const std::string& a_path, const std::string& b_path) {
   const train::Checkpoint a = train::read_checkpoint(a_path);
