@@ -9,8 +9,9 @@
 namespace sav::cpu {
 namespace {
 
+// The best level this CPU supports and this build has kernels for.
 CpuLevel best_supported() {
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef SAV_CPU_LEVELS
   // libgcc's checks include the OS's support for the AVX register state (XCR0).
   if (__builtin_cpu_supports("x86-64-v4")) return CpuLevel::kAvx512;
   if (__builtin_cpu_supports("x86-64-v3")) return CpuLevel::kAvx2;
@@ -33,8 +34,8 @@ CpuLevel choose() {
     fail("SAV_CPU_LEVEL=", asked, " is not a level sav knows: use avx512, avx2 or baseline");
   }
   if (level > best) {
-    fail("SAV_CPU_LEVEL=", asked, " asks for kernels this CPU cannot run (it supports up to ",
-         to_string(best), "); unset it or choose a lower level");
+    fail("SAV_CPU_LEVEL=", asked, " asks for kernels this CPU or this build cannot run (they ",
+         "reach up to ", to_string(best), "); unset it or choose a lower level");
   }
   return level;
 }

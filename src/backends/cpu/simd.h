@@ -51,6 +51,7 @@ std::string to_string(CpuLevel level);
 // `body` must be [[gnu::always_inline]], so that each build inlines it and vectorises it for its
 // own instruction set.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SAV_CPU_LEVELS 1  // GCC builds the levels; other compilers build the baseline only
 #define SAV_CPU_DISPATCH(name, body)                                                      \
   template <typename... Args>                                                             \
   [[gnu::target("arch=x86-64-v4")]] void name##_avx512(Args... args) {                   \
