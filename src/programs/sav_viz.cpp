@@ -142,7 +142,9 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(0.0, 0.99))
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the random baseline")->capture_default_str();
-  app.add_flag("--per-image", per_image, "also one PNG per image and method under <out>/per_image/");
+  app.add_flag("--per-image", per_image,
+               "also one PNG per image and method under <out>/per_image/ (inputs of the same "
+               "file name get -2, -3, ... after it)");
   app.add_option("--save-maps", save_maps, "write the 8 x 8 maps as NumPy .npy [images, 8, 8]");
   app.add_option("--out", out_dir, "folder for the PNGs")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads, 0 for all cores")
