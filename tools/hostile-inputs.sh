@@ -76,7 +76,11 @@ png("row_268M.png", 268_435_456, 1)
 png("largest_8192.png", 8192, 8192)  # 64 Mpixel: the most a PNG may have
 PY
 
+# A CIFAR-10 folder whose first batch is a FIFO and whose other files are one-record batches.
 mkdir -p fifo_data && mkfifo fifo_data/data_batch_1.bin config.fifo
+for f in data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch; do
+  head -c 3073 /dev/zero >"fifo_data/$f.bin"
+done
 report() {  # name, file (for its size), command...
   local name=$1 file=$2
   shift 2
