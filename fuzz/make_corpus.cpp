@@ -59,29 +59,29 @@ void safetensors_seeds(const fs::path& dir, const fs::path& scratch) {
   file.tensors = {{"a", {2, 3}, {1, 2, 3, 4, 5, 6}}, {"b", {1}, {-0.5f}}};
   sav::io::save_safetensors((scratch / "valid.safetensors").string(), file);
   const Bytes valid = read(scratch / "valid.safetensors");
-  write(dir / "valid_two_tensors.safetensors", valid);
-  write(dir / "truncated.safetensors", valid.substr(0, valid.size() - 4));
+  write(dir / "valid_two_tensors", valid);
+  write(dir / "truncated", valid.substr(0, valid.size() - 4));
   const Bytes four(4, '\0'), eight(8, '\0');
-  write(dir / "valid_no_metadata.safetensors",
+  write(dir / "valid_no_metadata",
         raw_safetensors(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", four));
-  write(dir / "empty_header.safetensors", raw_safetensors("{}", ""));
-  write(dir / "absurd_header_length.safetensors", le64(uint64_t{1} << 62) + "{}");
-  write(dir / "header_not_object.safetensors", raw_safetensors("[1,2]", ""));
-  write(dir / "dtype_f16.safetensors",
+  write(dir / "empty_header", raw_safetensors("{}", ""));
+  write(dir / "absurd_header_length", le64(uint64_t{1} << 62) + "{}");
+  write(dir / "header_not_object", raw_safetensors("[1,2]", ""));
+  write(dir / "dtype_f16",
         raw_safetensors(R"({"x":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", four));
-  write(dir / "zero_dimension.safetensors",
+  write(dir / "zero_dimension",
         raw_safetensors(R"({"x":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})", ""));
-  write(dir / "overlapping.safetensors",
+  write(dir / "overlapping",
         raw_safetensors(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                         R"("y":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
                         four));
-  write(dir / "hole.safetensors",
+  write(dir / "hole",
         raw_safetensors(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", eight));
-  write(dir / "huge_shape.safetensors",
+  write(dir / "huge_shape",
         raw_safetensors(R"({"x":{"dtype":"F32","shape":[4294967296,4294967296,16],)"
                         R"("data_offsets":[0,4]}})",
                         four));
-  write(dir / "metadata_number.safetensors",
+  write(dir / "metadata_number",
         raw_safetensors(R"({"__metadata__":{"n":1},)"
                         R"("x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
                         four));
@@ -123,7 +123,7 @@ void checkpoint_seeds(const fs::path& dir, const fs::path& scratch) {
   state.best_val_accuracy = 0.25;
   state.best_test_accuracy = 0.5;
   sav::train::save_checkpoint((scratch / "tiny.safetensors").string(), model, config, state);
-  write(dir / "tiny_model.safetensors", read(scratch / "tiny.safetensors"));
+  write(dir / "tiny_model", read(scratch / "tiny.safetensors"));
 
   // Metadata only: read_checkpoint reads no tensors, so these stay small.
   const std::string config_json = sav::train::config_to_json(config);
@@ -145,20 +145,20 @@ void checkpoint_seeds(const fs::path& dir, const fs::path& scratch) {
   const std::string progress =
       R"("epoch":"1","step":"2","best_epoch":"1","best_val_accuracy":"0.5",)"
       R"("best_test_accuracy":"0.5")";
-  write(dir / "metadata_only.safetensors",
+  write(dir / "metadata_only",
         with_metadata(R"({"format":"sav-vit/1","config":)" + quoted(config_json) + "," +
                       progress + "}"));
-  write(dir / "no_format.safetensors",
+  write(dir / "no_format",
         with_metadata(R"({"config":)" + quoted(config_json) + "," + progress + "}"));
-  write(dir / "config_not_json.safetensors",
+  write(dir / "config_not_json",
         with_metadata(R"({"format":"sav-vit/1","config":"{\"model\":",)" + progress + "}"));
-  write(dir / "config_unknown_key.safetensors",
+  write(dir / "config_unknown_key",
         with_metadata(R"({"format":"sav-vit/1","config":"{\"model\":{\"depth\":1}}",)" +
                       progress + "}"));
-  write(dir / "epoch_not_a_number.safetensors",
+  write(dir / "epoch_not_a_number",
         with_metadata(R"({"format":"sav-vit/1","config":"{}","epoch":"x","step":"2",)"
                       R"("best_epoch":"1","best_val_accuracy":"0.5","best_test_accuracy":"0.5"})"));
-  write(dir / "no_progress.safetensors",
+  write(dir / "no_progress",
         with_metadata(R"({"format":"sav-vit/1","config":"{}"})"));
 }
 

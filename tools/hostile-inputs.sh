@@ -7,7 +7,7 @@
 set -uo pipefail
 build=$(cd "${1:-build}" && pwd)
 repo=$(cd "$(dirname "$0")/.." && pwd)
-model=$repo/fuzz/corpus/checkpoint/tiny_model.safetensors
+model=$repo/fuzz/corpus/checkpoint/tiny_model
 for program in sav_train sav_viz; do
   if [[ ! -x "$build/$program" ]]; then
     echo "hostile-inputs: $build/$program is missing (run 'make' first)" >&2
