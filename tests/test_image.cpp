@@ -1,14 +1,20 @@
 // The image module: canvas drawing, the built-in font, PNG files and the training-curves plot.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <lodepng.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <climits>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "sav/error.h"
@@ -298,6 +304,33 @@ std::string png_declaring(uint32_t width, uint32_t height) {
   const std::string empty_zlib = {0x78, 0x01, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01};
   return "\x89PNG\r\n\x1a\n" + png_chunk("IHDR", ihdr) + png_chunk("IDAT", empty_zlib) +
          png_chunk("IEND", "");
+}
+
+TEST(Png, AFifoIsRefusedWithoutWaitingForAWriter) {
+  TempFolder folder;
+  const std::string fifo = folder.file("pipe.png");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Should the reader open the FIFO and wait, a writer comes after 2 s (and again for every
+  // later wait), so that the test fails rather than hangs.
+  std::atomic<bool> done{false}, blocked{false};
+  std::thread writer([&] {
+    for (int i = 0; !done; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (i < 40) continue;
+      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // only with a reader waiting
+      if (fd >= 0) {
+        blocked = true;
+        ::close(fd);
+      }
+    }
+  });
+  const std::string read_error = error_of([&] { image::read_png(fifo); });
+  const std::string color_error = error_of([&] { image::png_has_color(fifo); });
+  done = true;
+  writer.join();
+  EXPECT_FALSE(blocked) << "the PNG reader waited for a writer on a FIFO";
+  EXPECT_NE(read_error.find(fifo + ": it is a FIFO"), std::string::npos) << read_error;
+  EXPECT_NE(color_error.find(fifo + ": it is a FIFO"), std::string::npos) << color_error;
 }
 
 TEST(Png, SizeOverTheLimitsIsRefusedFromTheHeaderBeforeDecoding) {

@@ -1,18 +1,14 @@
 #include "sav/image/png.h"
 
-#include <fcntl.h>
 #include <lodepng.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "sav/error.h"
 #include "sav/io/atomic_file.h"
+#include "sav/io/input_file.h"
 
 namespace sav::image {
 
@@ -37,42 +33,27 @@ constexpr size_t kHeaderBytes = 33;
 constexpr uint64_t kOtherChunksBytes = uint64_t{64} << 20;
 
 // An open PNG file whose header has been read and checked; the rest is read only when asked.
+// Only a regular file is opened (io::InputFile): a FIFO given as an image would block.
 class PngFile {
  public:
-  explicit PngFile(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) fail("cannot open ", path, ": ", std::strerror(errno));
-    struct stat info {};
-    if (::fstat(fd_, &info) != 0 || !S_ISREG(info.st_mode)) {
-      ::close(fd_);
-      fail("cannot read ", path, ": not a regular file");
-    }
-    size_ = static_cast<uint64_t>(info.st_size);
-    try {
-      header_ = read_at(0, std::min<uint64_t>(size_, kHeaderBytes));
-      const unsigned error = lodepng_inspect(&width_, &height_, &state_, header_.data(),
-                                             header_.size());
-      if (error != 0) fail(path, ": not a PNG that can be decoded: ", lodepng_error_text(error));
-    } catch (...) {
-      ::close(fd_);
-      throw;
-    }
+  explicit PngFile(const std::string& path) : file_(path) {
+    header_ = read_at(0, std::min<uint64_t>(file_.size(), kHeaderBytes));
+    const unsigned error =
+        lodepng_inspect(&width_, &height_, &state_, header_.data(), header_.size());
+    if (error != 0) fail(path, ": not a PNG that can be decoded: ", lodepng_error_text(error));
   }
-  ~PngFile() { ::close(fd_); }
-  PngFile(const PngFile&) = delete;
-  PngFile& operator=(const PngFile&) = delete;
 
   unsigned width() const { return width_; }
   unsigned height() const { return height_; }
   LodePNGColorType color_type() const { return state_.info_png.color.colortype; }
-  uint64_t size() const { return size_; }
+  uint64_t size() const { return file_.size(); }
 
   // The whole file, with the header that was checked: a file changed since is refused, since
   // lodepng sizes its buffers from the header it decodes.
   std::vector<unsigned char> read_all() const {
-    std::vector<unsigned char> bytes = read_at(0, size_);
+    std::vector<unsigned char> bytes = read_at(0, file_.size());
     if (!std::equal(header_.begin(), header_.end(), bytes.begin())) {
-      fail("cannot read ", path_, ": the file changed while it was read");
+      fail("cannot read ", file_.path(), ": the file changed while it was read");
     }
     return bytes;
   }
@@ -80,22 +61,11 @@ class PngFile {
  private:
   std::vector<unsigned char> read_at(uint64_t offset, uint64_t count) const {
     std::vector<unsigned char> bytes(count);
-    size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t got = ::pread(fd_, bytes.data() + done, bytes.size() - done,
-                                  static_cast<off_t>(offset + done));
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) {
-        fail("cannot read ", path_, ": ", got == 0 ? "the file ended early" : std::strerror(errno));
-      }
-      done += static_cast<size_t>(got);
-    }
+    file_.read_at(bytes.data(), count, offset);
     return bytes;
   }
 
-  std::string path_;
-  int fd_ = -1;
-  uint64_t size_ = 0;
+  io::InputFile file_;
   std::vector<unsigned char> header_;
   unsigned width_ = 0, height_ = 0;
   lodepng::State state_;
