@@ -6,17 +6,18 @@
 
 #include <random>
 
-#include "sav/autograd.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
+#include "model_fixture.h"
+#include "sav/device.h"
 #include "sav/nn/vit.h"
-#include "sav/ops.h"
 #include "sav/optim/adam.h"
+#include "sav/train/step.h"
 
 namespace sav {
 namespace {
 
-constexpr int64_t kBatch = 100, kTokens = 65;
-constexpr double kTrainFlopPerImage = 1.9e9;  // DESIGN.md section 2
+constexpr int64_t kTokens = 65;
+constexpr double kTrainFlopPerImage = 1.9e9;  // docs/design.md section 2
 
 // Times what runs on the backend's stream between start() and stop(), in seconds.
 class EventTimer {
@@ -92,67 +93,43 @@ BENCHMARK(BM_CudaGemm)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
-// One training step of the seed's model at batch 100 on the GPU: upload of the batch, forward,
-// backward, Adam, and the loss brought back (what sav_train does a step). Argument: TF32.
+// sav_train's step (train::train_step) at batch 100 on the GPU: upload of the batch, forward,
+// backward, Adam, and the loss and accuracy brought back. Argument: TF32.
 void BM_CudaTrainStep(benchmark::State& state) {
   if (!gpu_usable(state)) return;
-  Backend& gpu = backend_for(Device::cuda());
-  gpu.set_tf32(state.range(0) != 0);
-  nn::VisionTransformer model(nn::VitConfig{}, Device::cuda());
-  model.initialize(1);
-  std::mt19937 rng(2);
-  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-  std::vector<float> patches(kBatch * 64 * 48);
-  for (float& v : patches) v = uniform(rng);
-  std::vector<int32_t> labels;
-  for (int64_t i = 0; i < kBatch; ++i) labels.push_back(static_cast<int32_t>(rng() % 10));
-  std::vector<Tensor> params;
-  for (const auto& p : model.parameters()) params.push_back(p.tensor);
-  optim::Adam adam(params, {});
+  set_device_tf32(Device::cuda(), state.range(0) != 0);
+  ModelFixture f(Device::cuda());
+  optim::Adam adam(f.model.parameter_tensors(), {});
   uint64_t step = 0;
-  auto train_step = [&] {
-    adam.zero_grad();
-    const Tensor x = Tensor::from_vector({kBatch, 64, 48}, patches, Device::cuda());
-    const Tensor loss = ops::cross_entropy(model.forward(x, true, 7, step++).logits, labels);
-    loss.backward();
-    adam.step();
-    return loss.item();
-  };
+  auto train_step = [&] { return train::train_step(f.model, adam, f.batch, 7, step++).loss; };
   train_step();  // warm-up: the memory pool and cuBLAS's workspaces
-  EventTimer timer(gpu);
+  EventTimer timer(backend_for(Device::cuda()));
   for (auto _ : state) {
     timer.start();
     benchmark::DoNotOptimize(train_step());
     state.SetIterationTime(timer.stop());
   }
-  gpu.set_tf32(false);
+  set_device_tf32(Device::cuda(), false);
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.counters["FLOP/s"] = benchmark::Counter(kTrainFlopPerImage * kBatch * state.iterations(),
                                                 benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_CudaTrainStep)->ArgName("tf32")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
-// Inference at batch 100 on the GPU: upload, forward, logits brought back. Argument: TF32.
+// sav_train's evaluation of a batch (train::evaluate_batch) on the GPU: upload, forward, loss
+// and accuracy brought back. Argument: TF32.
 void BM_CudaInference(benchmark::State& state) {
   if (!gpu_usable(state)) return;
-  Backend& gpu = backend_for(Device::cuda());
-  gpu.set_tf32(state.range(0) != 0);
-  nn::VisionTransformer model(nn::VitConfig{}, Device::cuda());
-  model.initialize(1);
-  std::vector<float> patches(kBatch * 64 * 48, 0.5f);
-  NoGradGuard no_grad;
-  auto infer = [&] {
-    const Tensor x = Tensor::from_vector({kBatch, 64, 48}, patches, Device::cuda());
-    return model.forward(x, false).logits.to_vector();
-  };
-  infer();  // warm-up
-  EventTimer timer(gpu);
+  set_device_tf32(Device::cuda(), state.range(0) != 0);
+  ModelFixture f(Device::cuda());
+  train::evaluate_batch(f.model, f.batch);  // warm-up
+  EventTimer timer(backend_for(Device::cuda()));
   for (auto _ : state) {
     timer.start();
-    benchmark::DoNotOptimize(infer());
+    benchmark::DoNotOptimize(train::evaluate_batch(f.model, f.batch).loss);
     state.SetIterationTime(timer.stop());
   }
-  gpu.set_tf32(false);
+  set_device_tf32(Device::cuda(), false);
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
 BENCHMARK(BM_CudaInference)->ArgName("tf32")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);

@@ -1,64 +1,37 @@
-// The whole model at the seed's size: one training step (forward, backward, Adam) and one
-// inference pass at batch 100. TrainStep's items/s are training images/s.
+// The whole model at the seed's size, as sav_train runs it: one training step and one evaluation
+// batch, at batch 100. TrainStep's items/s are training images/s.
 #include <benchmark/benchmark.h>
 
 #include <sys/resource.h>
 
-#include <random>
-
-#include "sav/autograd.h"
-#include "sav/backend.h"
+#include "model_fixture.h"
+#include "sav/device.h"
 #include "sav/nn/vit.h"
-#include "sav/ops.h"
 #include "sav/optim/adam.h"
+#include "sav/train/step.h"
 
 namespace sav {
 namespace {
 
-constexpr int64_t kBatch = 100;
-constexpr double kTrainFlopPerImage = 1.9e9, kForwardFlopPerImage = 0.64e9;  // DESIGN.md 2
-
-struct Fixture {
-  nn::VisionTransformer model{nn::VitConfig{}, Device::cpu()};
-  Tensor patches;
-  std::vector<int32_t> labels;
-
-  Fixture() {
-    model.initialize(1);
-    std::mt19937 rng(2);
-    std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-    std::vector<float> values(kBatch * 64 * 48);
-    for (float& v : values) v = uniform(rng);
-    patches = Tensor::from_vector({kBatch, 64, 48}, values);
-    for (int64_t i = 0; i < kBatch; ++i) labels.push_back(static_cast<int32_t>(rng() % 10));
-  }
-};
+constexpr double kTrainFlopPerImage = 1.9e9, kForwardFlopPerImage = 0.64e9;  // docs/design.md section 2
 
 // The CPU backend's description (OpenBLAS build, its kernels, threads) heads the report.
 const bool kContextAdded = [] {
-  benchmark::AddCustomContext("sav_cpu", backend_for(Device::cpu()).describe());
+  benchmark::AddCustomContext("sav_cpu", describe_device(Device::cpu()));
   return true;
 }();
 
+// sav_train's step (train::train_step): upload, forward with dropout, loss, backward, Adam, and
+// the loss and accuracy brought back.
 void BM_TrainStep(benchmark::State& state) {
-  Fixture f;
-  std::vector<Tensor> params;
-  for (const auto& p : f.model.parameters()) params.push_back(p.tensor);
-  optim::Adam adam(params, {});
+  ModelFixture f(Device::cpu());
+  optim::Adam adam(f.model.parameter_tensors(), {});
   uint64_t step = 0;
-  auto train_step = [&] {
-    adam.zero_grad();
-    const Tensor loss =
-        ops::cross_entropy(f.model.forward(f.patches, true, 7, step++).logits, f.labels);
-    loss.backward();
-    adam.step();
-    return loss.item();
-  };
+  auto train_step = [&] { return train::train_step(f.model, adam, f.batch, 7, step++).loss; };
   train_step();  // warm-up, untimed: the first step also touches every buffer for the first time
-  const Backend& cpu = backend_for(Device::cpu());
-  const size_t allocations_before = cpu.memory_stats().system_allocations;
+  const size_t allocations_before = device_memory(Device::cpu()).system_allocations;
   for (auto _ : state) benchmark::DoNotOptimize(train_step());
-  const MemoryStats memory = cpu.memory_stats();
+  const MemoryStats memory = device_memory(Device::cpu());
   state.counters["system_allocs/step"] =
       static_cast<double>(memory.system_allocations - allocations_before) / state.iterations();
   state.counters["peak_live_MiB"] = static_cast<double>(memory.peak_live) / (1 << 20);
@@ -71,14 +44,12 @@ void BM_TrainStep(benchmark::State& state) {
 }
 BENCHMARK(BM_TrainStep)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(10.0);
 
+// sav_train's evaluation of a batch (train::evaluate_batch): upload, forward without dropout or
+// gradients, loss and accuracy.
 void BM_Inference(benchmark::State& state) {
-  Fixture f;
-  NoGradGuard no_grad;
-  f.model.forward(f.patches, false);  // warm-up, untimed
-  for (auto _ : state) {
-    const Tensor logits = f.model.forward(f.patches, false).logits;
-    benchmark::DoNotOptimize(logits.data());
-  }
+  ModelFixture f(Device::cpu());
+  train::evaluate_batch(f.model, f.batch);  // warm-up, untimed
+  for (auto _ : state) benchmark::DoNotOptimize(train::evaluate_batch(f.model, f.batch).loss);
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.counters["FLOP/s"] = benchmark::Counter(kForwardFlopPerImage * kBatch * state.iterations(),
                                                 benchmark::Counter::kIsRate);

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "sav/autograd.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 #include "sav/ops.h"
 
 namespace sav {

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "sav/autograd.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 
 namespace sav::testing {
 namespace {

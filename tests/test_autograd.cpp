@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "sav/autograd.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 #include "sav/error.h"
 #include "sav/ops.h"
 

@@ -10,7 +10,7 @@
 #include "backends/cpu/host_pool.h"
 #include "backends/cpu/openblas.h"
 #include "backends/cpu/simd.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 
 namespace sav::testing {
 namespace {
@@ -105,6 +105,17 @@ TEST(CpuLevel, IsTheBestTheCpuHasUnlessALowerOneIsAsked) {
   const std::string description = backend_for(Device::cpu()).describe();
   EXPECT_NE(description.find(cpu::to_string(cpu::cpu_level()) + " row kernels"), std::string::npos)
       << description;
+}
+
+// Where the build found the OpenMP build of OpenBLAS, that is the one loaded: the other one
+// starts threads of its own beside OpenMP's and runs the model's products slower.
+TEST(CpuBackend, LoadsTheOpenMPBuildOfOpenBlasWhereBuiltWithIt) {
+#ifdef SAV_EXPECT_OPENBLAS_OPENMP
+  const std::string description = describe_device(Device::cpu());
+  EXPECT_NE(description.find("USE_OPENMP"), std::string::npos) << description;
+#else
+  GTEST_SKIP() << "built without the OpenMP build of OpenBLAS (libopenblas0-openmp)";
+#endif
 }
 
 }  // namespace

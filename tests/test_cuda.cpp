@@ -9,11 +9,12 @@
 #include <random>
 
 #include "op_cases.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 #include "sav/error.h"
 #include "sav/nn/vit.h"
 #include "sav/ops.h"
 #include "sav/optim/adam.h"
+#include "sav/train/step.h"
 
 namespace sav::testing {
 namespace {
@@ -89,33 +90,28 @@ TEST(Cuda, TrainingStepsFollowTheCpu) {
   for (size_t i = 0; i < cpu_model.parameters().size(); ++i) {
     const std::vector<float> values = cpu_model.parameters()[i].tensor.to_vector();
     const Tensor& p = gpu_model.parameters()[i].tensor;
-    p.backend().upload(p.data(), values.data(), sizeof(float) * values.size());
+    p.copy_from(values);
   }
   std::mt19937 rng(12);
   std::uniform_real_distribution<float> uniform(0, 1);
-  std::vector<float> images(16 * 64 * 48);
-  for (float& v : images) v = uniform(rng);
-  std::vector<int32_t> labels(16);
-  for (auto& l : labels) l = static_cast<int32_t>(rng() % 10);
-  auto run = [&](const nn::VisionTransformer& model, Device device) {
-    std::vector<Tensor> params;
-    for (const auto& p : model.parameters()) params.push_back(p.tensor);
+  data::Batch batch;
+  batch.size = 16;
+  batch.patches.resize(16 * 64 * 48);
+  for (float& v : batch.patches) v = uniform(rng);
+  batch.labels.resize(16);
+  for (auto& l : batch.labels) l = static_cast<int32_t>(rng() % 10);
+  auto run = [&](const nn::VisionTransformer& model) {
     optim::AdamOptions options;
     options.lr = 1e-3f;
-    optim::Adam adam(params, options);
-    const Tensor x = Tensor::from_vector({16, 64, 48}, images, device);
+    optim::Adam adam(model.parameter_tensors(), options);
     std::vector<float> losses;
     for (uint64_t step = 0; step < 5; ++step) {
-      adam.zero_grad();
-      const Tensor loss = ops::cross_entropy(model.forward(x, true, 3, step).logits, labels);
-      losses.push_back(loss.item());
-      loss.backward();
-      adam.step();
+      losses.push_back(train::train_step(model, adam, batch, 3, step).loss);
     }
     return losses;
   };
-  const std::vector<float> cpu = run(cpu_model, Device::cpu());
-  const std::vector<float> gpu = run(gpu_model, Device::cuda());
+  const std::vector<float> cpu = run(cpu_model);
+  const std::vector<float> gpu = run(gpu_model);
   for (size_t s = 0; s < cpu.size(); ++s) {
     EXPECT_NEAR(gpu[s], cpu[s], 1e-4 * std::fabs(cpu[s])) << "step " << s;
   }

@@ -280,15 +280,13 @@ class HostileCheckpoint : public ::testing::Test {
 
 TEST_F(HostileCheckpoint, TheTensorLayoutIsTheModels) {
   const nn::VisionTransformer model(config_.vit(), Device::cpu());
-  const std::vector<train::ParameterShape> shapes = train::parameter_shapes(config_);
+  const std::vector<nn::ParameterShape> shapes = nn::parameter_shapes(config_.vit());
   ASSERT_EQ(shapes.size(), model.parameters().size());
   for (size_t i = 0; i < shapes.size(); ++i) {
     EXPECT_EQ(shapes[i].name, model.parameters()[i].name);
-    const Shape& shape = model.parameters()[i].tensor.shape();
-    std::vector<int64_t> dims;
-    for (int axis = 0; axis < shape.rank(); ++axis) dims.push_back(shape[axis]);
-    EXPECT_EQ(shapes[i].shape, dims) << shapes[i].name;
+    EXPECT_EQ(shapes[i].shape, model.parameters()[i].tensor.shape()) << shapes[i].name;
   }
+  EXPECT_EQ(nn::parameter_count(config_.vit()), model.parameter_count());
   EXPECT_NO_THROW(train::read_checkpoint(good_));
 }
 

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "cifar_files.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 #include "sav/error.h"
 #include "sav/train/checkpoint.h"
 #include "sav/train/config.h"
@@ -340,8 +340,7 @@ TEST(Checkpoint, WriterRefusesNonFiniteValues) {
                           std::numeric_limits<float>::infinity()}) {
     std::vector<float> values = victim.tensor.to_vector();
     values[5] = bad;
-    victim.tensor.backend().upload(victim.tensor.data(), values.data(),
-                                   sizeof(float) * values.size());
+    victim.tensor.copy_from(values);
     const std::string path = folder.file("c.safetensors");
     const std::string message =
         error_of([&] { train::save_checkpoint(path, model, config, {}); });

@@ -13,6 +13,7 @@
 #include "sav/nn/vit.h"
 #include "sav/ops.h"
 #include "sav/optim/adam.h"
+#include "sav/train/step.h"
 #include "tiny_model.h"
 
 namespace sav::testing {
@@ -20,7 +21,8 @@ namespace {
 
 TEST(Vit, SeedConfigurationHasTheDesignedParameters) {
   const nn::VisionTransformer model(nn::VitConfig{}, Device::cpu());
-  EXPECT_EQ(model.parameter_count(), 4747578);  // DESIGN.md section 2
+  EXPECT_EQ(model.parameter_count(), 4747578);  // docs/design.md section 2
+  EXPECT_EQ(nn::parameter_count(nn::VitConfig{}), 4747578);  // without building a model
   const auto& p = model.parameters();
   ASSERT_EQ(p.size(), 3u + 6u * 12u + 2u);
   EXPECT_EQ(p[0].name, "cls_token");
@@ -86,17 +88,17 @@ TEST(Vit, ForwardShapesAndAttention) {
   nn::VisionTransformer model(tiny_vit_config(), Device::cpu());
   model.initialize(1);
   const Tensor x = Tensor::from_vector({3, 64, 48}, random_values(3 * 64 * 48, 2, 0, 1));
-  const nn::VitOutput out = model.forward(x, false);
+  const nn::VitOutput out = model.forward(x);
   EXPECT_EQ(out.logits.shape(), Shape({3, 10}));
   ASSERT_EQ(out.attention.size(), 2u);
   EXPECT_EQ(out.attention[1].shape(), Shape({3, 2, 65, 65}));
   EXPECT_EQ(out.last_layer_input.shape(), Shape({3, 65, 16}));
   // Evaluation is deterministic; training mode with dropout differs from it.
-  EXPECT_EQ(model.forward(x, false).logits.to_vector(), out.logits.to_vector());
-  EXPECT_NE(model.forward(x, true, 7, 0).logits.to_vector(), out.logits.to_vector());
-  EXPECT_EQ(model.forward(x, true, 7, 3).logits.to_vector(),
-            model.forward(x, true, 7, 3).logits.to_vector());
-  EXPECT_THROW(model.forward(Tensor::zeros({3, 65, 48}), false), Error);
+  EXPECT_EQ(model.forward(x).logits.to_vector(), out.logits.to_vector());
+  EXPECT_NE(model.forward_training(x, 7, 0).logits.to_vector(), out.logits.to_vector());
+  EXPECT_EQ(model.forward_training(x, 7, 3).logits.to_vector(),
+            model.forward_training(x, 7, 3).logits.to_vector());
+  EXPECT_THROW(model.forward(Tensor::zeros({3, 65, 48})), Error);
 }
 
 // The whole model, dropout on, against central differences of its loss: 12 sampled elements of
@@ -106,7 +108,7 @@ TEST(Vit, WholeModelGradientMatchesCentralDifferences) {
   model.initialize(3);
   const Tensor x = Tensor::from_vector({2, 64, 48}, random_values(2 * 64 * 48, 4, 0, 1));
   const std::vector<int32_t> labels{3, 8};
-  auto loss = [&] { return ops::cross_entropy(model.forward(x, true, 11, 5).logits, labels); };
+  auto loss = [&] { return ops::cross_entropy(model.forward_training(x, 11, 5).logits, labels); };
   loss().backward();
   std::vector<NamedLeaf> leaves;
   for (const auto& p : model.parameters()) leaves.push_back({p.name, p.tensor});
@@ -164,30 +166,23 @@ TEST(Vit, TinyModelOverfitsASmallSet) {
   nn::VisionTransformer model(config, Device::cpu());
   model.initialize(5);
   const int64_t n = 20;
-  const Tensor x = Tensor::from_vector({n, 64, 48}, random_values(n * 64 * 48, 6, 0, 1));
-  std::vector<int32_t> labels(n);
+  data::Batch batch;
+  batch.size = n;
+  batch.patches = random_values(n * 64 * 48, 6, 0, 1);
+  batch.labels.resize(n);
   std::mt19937 rng(7);
-  for (auto& l : labels) l = static_cast<int32_t>(rng() % 10);
-  std::vector<Tensor> params;
-  for (const auto& p : model.parameters()) params.push_back(p.tensor);
+  for (auto& l : batch.labels) l = static_cast<int32_t>(rng() % 10);
   optim::AdamOptions options;
   options.lr = 3e-3f;
-  optim::Adam adam(params, options);
+  optim::Adam adam(model.parameter_tensors(), options);
   float first_loss = 0, loss_value = 0;
-  for (int step = 0; step < 150; ++step) {
-    adam.zero_grad();
-    const Tensor loss = ops::cross_entropy(model.forward(x, true).logits, labels);
-    loss_value = loss.item();
+  for (uint64_t step = 0; step < 150; ++step) {
+    const train::StepResult result = train::train_step(model, adam, batch, 0, step);
+    ASSERT_TRUE(result.updated) << "step " << step << ": loss " << result.loss;
+    loss_value = result.loss;
     if (step == 0) first_loss = loss_value;
-    loss.backward();
-    adam.step();
   }
-  const auto logits = model.forward(x, false).logits.to_vector();
-  int correct = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const auto row = logits.begin() + i * 10;
-    correct += std::max_element(row, row + 10) - row == labels[i];
-  }
+  const int64_t correct = train::evaluate_batch(model, batch).correct;
   EXPECT_EQ(correct, n) << "loss " << first_loss << " -> " << loss_value;
   EXPECT_LT(loss_value, 0.05f * first_loss);
 }

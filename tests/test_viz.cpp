@@ -25,7 +25,7 @@ TEST(Explain, PredictionsProbabilitiesAndOneMapPerMethod) {
   options.methods = attribution::all_methods();
   const auto result = attribution::explain(model, x, options);
   ASSERT_EQ(result.size(), 3u);
-  const std::vector<float> logits = model.forward(x, false).logits.to_vector();
+  const std::vector<float> logits = model.forward(x).logits.to_vector();
   for (size_t b = 0; b < 3; ++b) {
     const auto row = logits.begin() + b * 10;
     EXPECT_EQ(result[b].predicted, std::max_element(row, row + 10) - row);

@@ -2,6 +2,7 @@
 // reachable only when sav was built with its CUDA backend and a GPU is usable.
 #pragma once
 
+#include <cstddef>
 #include <iosfwd>
 #include <string>
 
@@ -22,5 +23,42 @@ struct Device {
 };
 
 std::ostream& operator<<(std::ostream& out, const Device& device);
+
+// What a device's memory pool holds, in bytes (all zero where a backend keeps no count).
+struct MemoryStats {
+  size_t live = 0;                // handed out and not yet given back
+  size_t peak_live = 0;           // the most `live` has been
+  size_t cached = 0;              // freed blocks kept for reuse
+  size_t system_allocations = 0;  // blocks that had to come from the system (a count)
+};
+
+// What a program asks of a device, above the kernel interface (src/backends/backend.h), which
+// only the ops and the backends see. Each throws sav::Error when the device is not available in
+// this build or on this machine.
+
+// Whether the device can be used: built in, and present.
+bool device_available(Device device);
+
+// Parses "cpu", "cuda", "cuda:1" (and "auto": CUDA where usable, else the CPU); throws
+// UsageError for anything else.
+Device parse_device(const std::string& text);
+
+// One line for logs: the device, its libraries and the threads or kernels it runs.
+std::string describe_device(Device device);
+
+// Threads of the CPU's row kernels and BLAS; 0 means all cores. Other devices ignore it.
+void set_device_threads(Device device, int threads);
+int device_threads(Device device);
+
+// TF32 tensor-core matrix products where the device has them (off by default: exact float32).
+void set_device_tf32(Device device, bool enabled);
+
+// Waits until the device's queued work is done.
+void synchronize_device(Device device);
+
+// Gives the memory the device keeps for reuse back to the system: for when the work ahead
+// allocates other sizes, or none.
+void release_device_cache(Device device);
+MemoryStats device_memory(Device device);
 
 }  // namespace sav

@@ -2,11 +2,113 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "sav/autograd.h"
 #include "sav/error.h"
 
 namespace sav::attribution {
+namespace {
+
+// A class the model does not have is the caller's mistake; a list of classes of the wrong length
+// is the program's.
+void check_explained_classes(const ExplainOptions& options, int classes, int64_t batch) {
+  if (options.explained_class >= classes) {
+    usage_fail("class ", options.explained_class, " does not exist (the model has ", classes,
+               " classes)");
+  }
+  if (options.explained_classes.empty()) return;
+  if (static_cast<int64_t>(options.explained_classes.size()) != batch) {
+    fail("explain: ", options.explained_classes.size(), " classes given for ", batch, " images");
+  }
+  for (int k : options.explained_classes) {
+    if (k < 0 || k >= classes) {
+      usage_fail("class ", k, " does not exist (the model has ", classes, " classes)");
+    }
+  }
+}
+
+// Each image's prediction and probabilities, and the class its maps explain; the maps come later.
+std::vector<ImageExplanation> predictions(const std::vector<float>& logits, int64_t batch,
+                                          int classes, const ExplainOptions& options) {
+  std::vector<ImageExplanation> result(batch);
+  for (int64_t b = 0; b < batch; ++b) {
+    ImageExplanation& e = result[b];
+    const float* row = logits.data() + b * classes;
+    e.predicted = static_cast<int>(std::max_element(row, row + classes) - row);
+    e.explained = !options.explained_classes.empty() ? options.explained_classes[b]
+                  : options.explained_class >= 0       ? options.explained_class
+                                                       : e.predicted;
+    e.probabilities = softmax(row, classes);
+    e.probability = e.probabilities[e.explained];
+  }
+  return result;
+}
+
+// The gradient the backward pass starts from: 1 at each image's explained logit. Images are
+// independent, so one pass serves them all.
+std::vector<float> logit_seed(const std::vector<ImageExplanation>& result, int classes) {
+  std::vector<float> seed(result.size() * classes, 0.0f);
+  for (size_t b = 0; b < result.size(); ++b) seed[b * classes + result[b].explained] = 1.0f;
+  return seed;
+}
+
+// What the methods read, on the host: each layer's attention probabilities and their gradients,
+// the last layer's input tokens and theirs (gradients empty when no method needs them).
+struct HostValues {
+  std::vector<std::vector<float>> probs, grads;
+  std::vector<float> tokens, token_grads;
+};
+
+HostValues host_values(const nn::VitOutput& out, bool gradients) {
+  HostValues values;
+  for (const Tensor& a : out.attention) {
+    values.probs.push_back(a.to_vector());
+    values.grads.push_back(gradients ? a.grad().to_vector() : std::vector<float>());
+  }
+  values.tokens = out.last_layer_input.to_vector();
+  if (gradients) values.token_grads = out.last_layer_input.grad().to_vector();
+  return values;
+}
+
+// Image b's maps, one per method, from its slice of the batch's values.
+std::vector<std::vector<float>> image_scores(const HostValues& values, const nn::VitConfig& c,
+                                             int64_t b, bool gradients,
+                                             const ExplainOptions& options, uint64_t image_index) {
+  const int64_t n = c.tokens(), d = c.d_model;
+  const int layers = static_cast<int>(c.layers), heads = static_cast<int>(c.heads);
+  const int64_t per_head = n * n, per_image = heads * per_head;
+  AttentionStack stack{layers, heads, static_cast<int>(n), {}, {}};
+  stack.probs.reserve(layers * per_image);
+  for (int l = 0; l < layers; ++l) {
+    stack.probs.insert(stack.probs.end(), values.probs[l].begin() + b * per_image,
+                       values.probs[l].begin() + (b + 1) * per_image);
+    if (gradients) {
+      stack.grads.insert(stack.grads.end(), values.grads[l].begin() + b * per_image,
+                         values.grads[l].begin() + (b + 1) * per_image);
+    }
+  }
+  const std::vector<float> x(values.tokens.begin() + b * n * d,
+                             values.tokens.begin() + (b + 1) * n * d);
+  std::vector<float> dx;
+  if (gradients) {
+    dx.assign(values.token_grads.begin() + b * n * d, values.token_grads.begin() + (b + 1) * n * d);
+  }
+  MethodInputs inputs;
+  inputs.attention = &stack;
+  inputs.tokens = &x;
+  inputs.token_grads = gradients ? &dx : nullptr;
+  inputs.d_model = static_cast<int>(d);
+  inputs.random_seed = options.random_seed;
+  inputs.image_index = image_index;
+  std::vector<std::vector<float>> scores;
+  for (Method method : options.methods) {
+    scores.push_back(compute_scores(method, inputs, options.settings));
+  }
+  return scores;
+}
+
+}  // namespace
 
 std::vector<float> softmax(const float* logits, int classes) {
   const float top = *std::max_element(logits, logits + classes);
@@ -21,85 +123,29 @@ std::vector<ImageExplanation> explain(const nn::VisionTransformer& model, const 
                                       const ExplainOptions& options, uint64_t first_index) {
   const nn::VitConfig& c = model.config();
   const int classes = static_cast<int>(c.classes);
-  if (options.explained_class >= classes) {
-    usage_fail("class ", options.explained_class, " does not exist (the model has ", classes,
-               " classes)");
-  }
-  if (!options.explained_classes.empty()) {
-    if (static_cast<int64_t>(options.explained_classes.size()) != patches.shape()[0]) {
-      fail("explain: ", options.explained_classes.size(), " classes given for ",
-           patches.shape()[0], " images");
-    }
-    for (int k : options.explained_classes) {
-      if (k < 0 || k >= classes) {
-        usage_fail("class ", k, " does not exist (the model has ", classes, " classes)");
-      }
-    }
-  }
-  const bool gradients = std::any_of(options.methods.begin(), options.methods.end(), needs_gradients);
-  const int64_t batch = patches.shape()[0], n = c.tokens(), d = c.d_model;
-  const int layers = static_cast<int>(c.layers), heads = static_cast<int>(c.heads);
+  const int64_t batch = patches.shape()[0];
+  check_explained_classes(options, classes, batch);
+  const bool gradients =
+      std::any_of(options.methods.begin(), options.methods.end(), needs_gradients);
 
   // Gradients flow only where the parameters record the tape; without gradient methods the
   // forward pass runs as evaluation does.
   std::unique_ptr<NoGradGuard> no_grad;
   if (!gradients) no_grad = std::make_unique<NoGradGuard>();
-  nn::VitOutput out = model.forward(patches, false);
-  const std::vector<float> logits = out.logits.to_vector();
-
-  std::vector<ImageExplanation> result(batch);
-  std::vector<float> seed(batch * classes, 0.0f);
-  for (int64_t b = 0; b < batch; ++b) {
-    ImageExplanation& e = result[b];
-    const float* row = logits.data() + b * classes;
-    e.predicted = static_cast<int>(std::max_element(row, row + classes) - row);
-    e.explained = !options.explained_classes.empty() ? options.explained_classes[b]
-                  : options.explained_class >= 0       ? options.explained_class
-                                                       : e.predicted;
-    e.probabilities = softmax(row, classes);
-    e.probability = e.probabilities[e.explained];
-    seed[b * classes + e.explained] = 1.0f;  // images are independent: one pass serves all
-  }
+  nn::VitOutput out = model.forward(patches);
+  std::vector<ImageExplanation> result =
+      predictions(out.logits.to_vector(), batch, classes, options);
   if (gradients) {
     for (Tensor& a : out.attention) a.retain_grad();
     out.last_layer_input.retain_grad();
-    out.logits.backward(Tensor::from_vector(out.logits.shape(), seed, out.logits.device()));
+    out.logits.backward(
+        Tensor::from_vector(out.logits.shape(), logit_seed(result, classes), out.logits.device()));
   }
 
-  std::vector<std::vector<float>> probs, grads;
-  for (const Tensor& a : out.attention) {
-    probs.push_back(a.to_vector());
-    grads.push_back(gradients ? a.grad().to_vector() : std::vector<float>());
-  }
-  const std::vector<float> tokens = out.last_layer_input.to_vector();
-  const std::vector<float> token_grads =
-      gradients ? out.last_layer_input.grad().to_vector() : std::vector<float>();
-
-  const int64_t per_head = n * n, per_image = heads * per_head;
+  const HostValues values = host_values(out, gradients);
   for (int64_t b = 0; b < batch; ++b) {
-    AttentionStack stack{layers, heads, static_cast<int>(n), {}, {}};
-    stack.probs.reserve(layers * per_image);
-    for (int l = 0; l < layers; ++l) {
-      stack.probs.insert(stack.probs.end(), probs[l].begin() + b * per_image,
-                         probs[l].begin() + (b + 1) * per_image);
-      if (gradients) {
-        stack.grads.insert(stack.grads.end(), grads[l].begin() + b * per_image,
-                           grads[l].begin() + (b + 1) * per_image);
-      }
-    }
-    const std::vector<float> x(tokens.begin() + b * n * d, tokens.begin() + (b + 1) * n * d);
-    std::vector<float> dx;
-    if (gradients) dx.assign(token_grads.begin() + b * n * d, token_grads.begin() + (b + 1) * n * d);
-    MethodInputs inputs;
-    inputs.attention = &stack;
-    inputs.tokens = &x;
-    inputs.token_grads = gradients ? &dx : nullptr;
-    inputs.d_model = static_cast<int>(d);
-    inputs.random_seed = options.random_seed;
-    inputs.image_index = first_index + static_cast<uint64_t>(b);
-    for (Method method : options.methods) {
-      result[b].scores.push_back(compute_scores(method, inputs, options.settings));
-    }
+    result[b].scores = image_scores(values, c, b, gradients, options,
+                                    first_index + static_cast<uint64_t>(b));
   }
   return result;
 }

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 #include "sav/error.h"
 
 namespace sav {

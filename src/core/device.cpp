@@ -2,7 +2,7 @@
 
 #include <ostream>
 
-#include "sav/backend.h"
+#include "backends/backend.h"
 #include "sav/error.h"
 
 namespace sav {
@@ -23,5 +23,13 @@ Device parse_device(const std::string& text) {
   }
   usage_fail("unknown device '", text, "' (use cpu, cuda, cuda:N or auto)");
 }
+
+std::string describe_device(Device device) { return backend_for(device).describe(); }
+void set_device_threads(Device device, int threads) { backend_for(device).set_num_threads(threads); }
+int device_threads(Device device) { return backend_for(device).num_threads(); }
+void set_device_tf32(Device device, bool enabled) { backend_for(device).set_tf32(enabled); }
+void synchronize_device(Device device) { backend_for(device).synchronize(); }
+void release_device_cache(Device device) { backend_for(device).release_cached_memory(); }
+MemoryStats device_memory(Device device) { return backend_for(device).memory_stats(); }
 
 }  // namespace sav

@@ -2,7 +2,7 @@
 
 #include "core/tensor_impl.h"
 #include "sav/autograd.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 #include "sav/error.h"
 
 namespace sav {
@@ -60,8 +60,16 @@ Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values,
          shape.numel());
   }
   Tensor t = empty(shape, device);
-  t.backend().upload(t.data(), values.data(), sizeof(float) * values.size());
+  t.copy_from(values);
   return t;
+}
+
+void Tensor::copy_from(const std::vector<float>& values) const {
+  if (static_cast<int64_t>(values.size()) != numel()) {
+    fail("tensor: ", values.size(), " values given for shape ", shape(), ", which holds ",
+         numel());
+  }
+  backend().upload(data(), values.data(), sizeof(float) * values.size());
 }
 
 const Shape& Tensor::shape() const { return checked(impl_.get()).shape; }

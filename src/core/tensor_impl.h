@@ -5,29 +5,10 @@
 #include <memory>
 
 #include "sav/autograd.h"
-#include "sav/backend.h"
+#include "backends/buffer.h"
 #include "sav/shape.h"
 
 namespace sav {
-
-// Device memory with one owner: freed by its backend when the last reference goes.
-class Buffer {
- public:
-  Buffer(Backend& backend, size_t bytes)
-      : backend_(backend), data_(backend.allocate(bytes)), bytes_(bytes) {}
-  ~Buffer() { backend_.deallocate(data_, bytes_); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-
-  Backend& backend() const { return backend_; }
-  float* data() const { return static_cast<float*>(data_); }
-  size_t bytes() const { return bytes_; }
-
- private:
-  Backend& backend_;
-  void* data_;
-  size_t bytes_;
-};
 
 // A tensor's place in the tape. The values are held by the Tensor handles, not here, so that the
 // tape (which keeps only this part of an op's inputs) does not keep values nobody needs.

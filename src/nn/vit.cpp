@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "sav/backend.h"
+#include "sav/device.h"
 #include "sav/error.h"
 #include "sav/ops.h"
 #include "sav/random.h"
@@ -30,37 +30,64 @@ VisionTransformer::VisionTransformer(const VitConfig& config, Device device)
   if (c.d_model % c.heads != 0) fail("vit: ", c.heads, " heads do not divide d_model ", c.d_model);
   if (!(c.dropout >= 0.0f && c.dropout < 1.0f)) fail("vit: dropout must be in [0, 1), got ", c.dropout);
 
-  cls_ = add_parameter("cls_token", {1, 1, c.patch_features});
-  embed_weight_ = add_parameter("patch_embed.weight", {c.d_model, c.patch_features});
-  embed_bias_ = add_parameter("patch_embed.bias", {c.d_model});
+  for (const ParameterShape& p : parameter_shapes(c)) {
+    Tensor t = Tensor::zeros(p.shape, device_);
+    t.set_requires_grad();
+    parameters_.push_back({p.name, t});
+  }
+  // Bound in the order parameter_shapes lists them.
+  auto next = parameters_.begin();
+  auto take = [&next] { return (next++)->tensor; };
+  cls_ = take();
+  embed_weight_ = take();
+  embed_bias_ = take();
   for (int64_t i = 0; i < c.layers; ++i) {
-    const std::string p = "blocks." + std::to_string(i) + ".";
     Block b;
-    b.q = add_parameter(p + "attn.q.weight", {c.d_model, c.d_model});
-    b.k = add_parameter(p + "attn.k.weight", {c.d_model, c.d_model});
-    b.v = add_parameter(p + "attn.v.weight", {c.d_model, c.d_model});
-    b.o = add_parameter(p + "attn.o.weight", {c.d_model, c.d_model});
-    b.ln1_weight = add_parameter(p + "ln1.weight", {c.d_model});
-    b.ln1_bias = add_parameter(p + "ln1.bias", {c.d_model});
-    b.fc1_weight = add_parameter(p + "ffn.fc1.weight", {c.d_ff, c.d_model});
-    b.fc1_bias = add_parameter(p + "ffn.fc1.bias", {c.d_ff});
-    b.fc2_weight = add_parameter(p + "ffn.fc2.weight", {c.d_model, c.d_ff});
-    b.fc2_bias = add_parameter(p + "ffn.fc2.bias", {c.d_model});
-    b.ln2_weight = add_parameter(p + "ln2.weight", {c.d_model});
-    b.ln2_bias = add_parameter(p + "ln2.bias", {c.d_model});
+    for (Tensor* t : {&b.q, &b.k, &b.v, &b.o, &b.ln1_weight, &b.ln1_bias, &b.fc1_weight,
+                      &b.fc1_bias, &b.fc2_weight, &b.fc2_bias, &b.ln2_weight, &b.ln2_bias}) {
+      *t = take();
+    }
     blocks_.push_back(b);
   }
-  head_weight_ = add_parameter("head.weight", {c.classes, c.d_model});
-  head_bias_ = add_parameter("head.bias", {c.classes});
+  head_weight_ = take();
+  head_bias_ = take();
   positions_ = Tensor::from_vector({c.tokens(), c.d_model},
                                    sinusoidal_positions(c.tokens(), c.d_model), device_);
 }
 
-Tensor VisionTransformer::add_parameter(const std::string& name, const Shape& shape) {
-  Tensor t = Tensor::zeros(shape, device_);
-  t.set_requires_grad();
-  parameters_.push_back({name, t});
-  return t;
+std::vector<ParameterShape> parameter_shapes(const VitConfig& c) {
+  std::vector<ParameterShape> shapes = {{"cls_token", {1, 1, c.patch_features}},
+                                        {"patch_embed.weight", {c.d_model, c.patch_features}},
+                                        {"patch_embed.bias", {c.d_model}}};
+  for (int64_t i = 0; i < c.layers; ++i) {
+    const std::string p = "blocks." + std::to_string(i) + ".";
+    for (const char* name : {"attn.q.weight", "attn.k.weight", "attn.v.weight", "attn.o.weight"}) {
+      shapes.push_back({p + name, {c.d_model, c.d_model}});
+    }
+    shapes.push_back({p + "ln1.weight", {c.d_model}});
+    shapes.push_back({p + "ln1.bias", {c.d_model}});
+    shapes.push_back({p + "ffn.fc1.weight", {c.d_ff, c.d_model}});
+    shapes.push_back({p + "ffn.fc1.bias", {c.d_ff}});
+    shapes.push_back({p + "ffn.fc2.weight", {c.d_model, c.d_ff}});
+    shapes.push_back({p + "ffn.fc2.bias", {c.d_model}});
+    shapes.push_back({p + "ln2.weight", {c.d_model}});
+    shapes.push_back({p + "ln2.bias", {c.d_model}});
+  }
+  shapes.push_back({"head.weight", {c.classes, c.d_model}});
+  shapes.push_back({"head.bias", {c.classes}});
+  return shapes;
+}
+
+int64_t parameter_count(const VitConfig& config) {
+  int64_t n = 0;
+  for (const ParameterShape& p : parameter_shapes(config)) n += p.shape.numel();
+  return n;
+}
+
+std::vector<Tensor> VisionTransformer::parameter_tensors() const {
+  std::vector<Tensor> tensors;
+  for (const NamedTensor& p : parameters_) tensors.push_back(p.tensor);
+  return tensors;
 }
 
 int64_t VisionTransformer::parameter_count() const {
@@ -88,19 +115,27 @@ void VisionTransformer::initialize(uint64_t seed) {
     } else {  // Linear biases
       std::fill(values.begin(), values.end(), 0.01f);
     }
-    t.backend().upload(t.data(), values.data(), sizeof(float) * values.size());
+    t.copy_from(values);
   }
 }
 
-VitOutput VisionTransformer::forward(const Tensor& patches, bool training, uint64_t dropout_seed,
-                                     uint64_t step) const {
+VitOutput VisionTransformer::forward(const Tensor& patches) const {
+  return forward_pass(patches, 0.0f, 0, 0);
+}
+
+VitOutput VisionTransformer::forward_training(const Tensor& patches, uint64_t dropout_seed,
+                                              uint64_t step) const {
+  return forward_pass(patches, config_.dropout, dropout_seed, step);
+}
+
+VitOutput VisionTransformer::forward_pass(const Tensor& patches, float p, uint64_t dropout_seed,
+                                          uint64_t step) const {
   const VitConfig& c = config_;
   if (patches.shape().rank() != 3 || patches.shape()[1] != c.patches ||
       patches.shape()[2] != c.patch_features) {
     fail("vit: input ", patches.shape(), " is not [batch, ", c.patches, ", ", c.patch_features, "]");
   }
   const int64_t batch = patches.shape()[0];
-  const float p = training ? c.dropout : 0.0f;
   // Two dropout calls a layer; each call of each step draws from its own stream.
   uint64_t stream = step * static_cast<uint64_t>(2 * c.layers);
 

@@ -4,14 +4,13 @@
 
 #include "ops/checks.h"
 #include "sav/autograd.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 #include "sav/ops.h"
 
 namespace sav::ops {
 namespace {
 
-struct AttentionDims {
-  int64_t batch, n, heads, head_dim;
+struct AttentionDims : HeadLayout {
   int64_t groups() const { return batch * heads; }  // independent (image, head) pairs
   Shape per_head() const { return {batch, heads, n, head_dim}; }
   Shape scores() const { return {batch, heads, n, n}; }
@@ -20,7 +19,7 @@ struct AttentionDims {
 // [batch, n, heads * head_dim] -> [batch, heads, n, head_dim], a new tensor.
 Tensor split(const Tensor& x, const AttentionDims& d) {
   Tensor out = Tensor::empty(d.per_head(), x.device());
-  x.backend().split_heads(out.data(), x.data(), d.batch, d.n, d.heads, d.head_dim);
+  x.backend().split_heads(out.data(), x.data(), d);
   return out;
 }
 
@@ -58,7 +57,7 @@ AttentionResult multi_head_attention(const Tensor& q, const Tensor& k, const Ten
                                score_stride, vh.data(), dk, head_stride, 0.0f, oh.data(), dk,
                                head_stride, groups);
   Tensor out = Tensor::empty(q.shape(), device);  // (B, n, H * dk)
-  backend.merge_heads(out.data(), oh.data(), d.batch, d.n, d.heads, d.head_dim, false);
+  backend.merge_heads(out.data(), oh.data(), d, Write::kOverwrite);
 
   // The per-head copies of q, k, v are made again in the backward pass rather than kept:
   // a cheap copy against three activations' worth of memory per layer.
@@ -82,7 +81,7 @@ AttentionResult multi_head_attention(const Tensor& q, const Tensor& k, const Ten
       backend.gemm_strided_batched(Transpose::kYes, Transpose::kNo, n, dk, n, 1.0f, probs.data(),
                                    n, score_stride, doh.data(), dk, head_stride, 0.0f, dh.data(),
                                    dk, head_stride, groups);
-      backend.merge_heads(v.grad_data(), dh.data(), d.batch, d.n, d.heads, d.head_dim, true);
+      backend.merge_heads(v.grad_data(), dh.data(), d, Write::kAccumulate);
     }
     // dS = softmax'(dA), in place; the scores were scale · Q K^T.
     float* dscores = dprobs.data();
@@ -92,14 +91,14 @@ AttentionResult multi_head_attention(const Tensor& q, const Tensor& k, const Ten
       backend.gemm_strided_batched(Transpose::kNo, Transpose::kNo, n, dk, n, scale, dscores, n,
                                    score_stride, kh.data(), dk, head_stride, 0.0f, dh.data(), dk,
                                    head_stride, groups);
-      backend.merge_heads(q.grad_data(), dh.data(), d.batch, d.n, d.heads, d.head_dim, true);
+      backend.merge_heads(q.grad_data(), dh.data(), d, Write::kAccumulate);
     }
     if (k.requires_grad()) {  // dK = scale · dS^T · Q
       const Tensor qh = split(q, d);
       backend.gemm_strided_batched(Transpose::kYes, Transpose::kNo, n, dk, n, scale, dscores, n,
                                    score_stride, qh.data(), dk, head_stride, 0.0f, dh.data(), dk,
                                    head_stride, groups);
-      backend.merge_heads(k.grad_data(), dh.data(), d.batch, d.n, d.heads, d.head_dim, true);
+      backend.merge_heads(k.grad_data(), dh.data(), d, Write::kAccumulate);
     }
   });
   return {out, probs};

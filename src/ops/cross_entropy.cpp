@@ -1,7 +1,7 @@
-#include "core/tensor_impl.h"
 #include "ops/checks.h"
 #include "sav/autograd.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
+#include "backends/buffer.h"
 #include "sav/ops.h"
 
 namespace sav::ops {

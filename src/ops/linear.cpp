@@ -1,6 +1,6 @@
 #include "ops/checks.h"
 #include "sav/autograd.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 #include "sav/ops.h"
 
 namespace sav::ops {

@@ -3,7 +3,7 @@
 
 #include "ops/checks.h"
 #include "sav/autograd.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 #include "sav/ops.h"
 
 namespace sav::ops {
@@ -17,12 +17,12 @@ Tensor slice_tokens(const Tensor& x, int64_t start, int64_t count) {
          " tokens of input ", x.shape());
   }
   Tensor y = Tensor::empty({batch, count, dim}, x.device());
-  x.backend().copy_tokens(y.data(), count, 0, false, x.data(), tokens, start, false, batch, count,
-                          dim, false);
+  x.backend().copy_tokens({y.data(), count, 0}, {x.data(), tokens, start}, batch, count, dim,
+                          Write::kOverwrite);
   return record(y, "slice_tokens", {x}, [x = x.gradient_only(), batch, tokens, start, count,
                                                   dim](const Tensor& dy) {
-    dy.backend().copy_tokens(x.grad_data(), tokens, start, false, dy.data(), count, 0, false,
-                             batch, count, dim, true);
+    dy.backend().copy_tokens({x.grad_data(), tokens, start}, {dy.data(), count, 0}, batch, count,
+                             dim, Write::kAccumulate);
   });
 }
 
@@ -39,24 +39,29 @@ Tensor concat_tokens(const Tensor& a, const Tensor& b) {
     fail("concat_tokens: cannot join a ", a.shape(), " and b ", b.shape(),
          " (they need one width, and one batch size or batch 1)");
   }
-  const bool a_shared = batch_a == 1 && batch > 1, b_shared = batch_b == 1 && batch > 1;
+  auto sharing = [batch](int64_t batch_of) {
+    return batch_of == 1 && batch > 1 ? TokenBatch::kShared : TokenBatch::kPerItem;
+  };
+  const TokenBatch a_batch = sharing(batch_a), b_batch = sharing(batch_b);
   const int64_t n = na + nb;
   Tensor y = Tensor::empty({batch, n, dim}, device);
   Backend& backend = backend_for(device);
-  backend.copy_tokens(y.data(), n, 0, false, a.data(), na, 0, a_shared, batch, na, dim, false);
-  backend.copy_tokens(y.data(), n, na, false, b.data(), nb, 0, b_shared, batch, nb, dim, false);
+  backend.copy_tokens({y.data(), n, 0}, {a.data(), na, 0, a_batch}, batch, na, dim,
+                      Write::kOverwrite);
+  backend.copy_tokens({y.data(), n, na}, {b.data(), nb, 0, b_batch}, batch, nb, dim,
+                      Write::kOverwrite);
 
   return record(y, "concat_tokens", {a, b},
-                [a = a.gradient_only(), b = b.gradient_only(), a_shared, b_shared, batch, n, na,
+                [a = a.gradient_only(), b = b.gradient_only(), a_batch, b_batch, batch, n, na,
                  nb, dim](const Tensor& dy) {
                   Backend& backend = dy.backend();
                   if (a.requires_grad()) {
-                    backend.copy_tokens(a.grad_data(), na, 0, a_shared, dy.data(), n, 0, false,
-                                        batch, na, dim, true);
+                    backend.copy_tokens({a.grad_data(), na, 0, a_batch}, {dy.data(), n, 0}, batch,
+                                        na, dim, Write::kAccumulate);
                   }
                   if (b.requires_grad()) {
-                    backend.copy_tokens(b.grad_data(), nb, 0, b_shared, dy.data(), n, na, false,
-                                        batch, nb, dim, true);
+                    backend.copy_tokens({b.grad_data(), nb, 0, b_batch}, {dy.data(), n, na},
+                                        batch, nb, dim, Write::kAccumulate);
                   }
                 });
 }

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "sav/backend.h"
+#include "backends/backend.h"
 #include "sav/error.h"
 
 namespace sav::optim {

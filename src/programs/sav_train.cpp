@@ -12,8 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "sav/backend.h"
+#include "sav/device.h"
 #include "sav/data/cifar10.h"
+#include "programs/command_line.h"
 #include "programs/progress.h"
 #include "programs/run_program.h"
 #include "sav/error.h"
@@ -143,11 +144,8 @@ CLI::Validator seed_value() {
       "UINT64");
 }
 
-int run(int argc, char** argv) {
-  CLI::App app{"sav_train: trains a Vision Transformer on CIFAR-10 (the configuration of "
-               "data/config.json; flags override it). Writes checkpoints/last.safetensors, "
-               "checkpoints/best.safetensors, outputs/train_log.csv and outputs/curves.png "
-               "under --out."};
+// The command line: what to train, where, and how.
+struct Flags {
   std::string config_path = "data/config.json", data_dir = "data/cifar-10-batches-bin";
   std::string out_dir = "data", device_name = "auto";
   int64_t epochs = 0, batch_size = 0, limit_train = 0, val_split = -1;
@@ -155,122 +153,163 @@ int run(int argc, char** argv) {
   uint64_t seed = 0;
   int threads = 0;
   bool resume = false, force = false, augment = false, tf32 = false;
-  app.add_option("--config", config_path, "configuration file (JSON)")->capture_default_str();
-  app.add_option("--data", data_dir, "folder of the CIFAR-10 binary batches")->capture_default_str();
-  auto* epochs_opt = app.add_option("--epochs", epochs, "number of epochs (config: training.epochs)")
-                         ->check(number_above(0, false));
-  auto* batch_opt = app.add_option("--batch-size", batch_size, "images a step (config: training.batch_size)")
-                        ->check(number_above(0, false));
-  auto* lr_opt = app.add_option("--lr", lr, "Adam learning rate (config: training.lr)")
+  // The flags that override the configuration file, where given.
+  CLI::Option *epochs_opt, *batch_opt, *lr_opt, *seed_opt, *val_opt, *augment_opt;
+};
+
+// The flags of the configuration file's training settings.
+void declare_config_flags(CLI::App& app, Flags& f) {
+  f.epochs_opt = app.add_option("--epochs", f.epochs, "number of epochs (config: training.epochs)")
                      ->check(number_above(0, false));
-  auto* seed_opt = app.add_option("--seed", seed, "random seed (config: data.random_seed)")
-                       ->check(seed_value());
-  app.add_option("--threads", threads, "CPU threads, 0 for all cores")
+  f.batch_opt = app.add_option("--batch-size", f.batch_size,
+                               "images a step (config: training.batch_size)")
+                    ->check(number_above(0, false));
+  f.lr_opt = app.add_option("--lr", f.lr, "Adam learning rate (config: training.lr)")
+                 ->check(number_above(0, false));
+  f.seed_opt = app.add_option("--seed", f.seed, "random seed (config: data.random_seed)")
+                   ->check(seed_value());
+}
+
+void declare_flags(CLI::App& app, Flags& f) {
+  app.add_option("--config", f.config_path, "configuration file (JSON)")->capture_default_str();
+  app.add_option("--data", f.data_dir, "folder of the CIFAR-10 binary batches")
+      ->capture_default_str();
+  declare_config_flags(app, f);
+  app.add_option("--threads", f.threads, "CPU threads, 0 for all cores")
       ->check(number_above(0, true))
       ->capture_default_str();
-  app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto (CUDA where usable)")
+  app.add_option("--device", f.device_name, "cpu, cuda, cuda:N or auto (CUDA where usable)")
       ->capture_default_str();
-  app.add_option("--out", out_dir, "folder for checkpoints/ and outputs/")->capture_default_str();
+  app.add_option("--out", f.out_dir, "folder for checkpoints/ and outputs/")->capture_default_str();
   auto* resume_opt =
-      app.add_flag("--resume", resume, "continue from <out>/checkpoints/last.safetensors");
-  app.add_flag("--force", force,
+      app.add_flag("--resume", f.resume, "continue from <out>/checkpoints/last.safetensors");
+  app.add_flag("--force", f.force,
                "start anew over a run already in --out, deleting its checkpoints and log")
       ->excludes(resume_opt);
-  app.add_option("--limit-train", limit_train, "train on the first N training images only (0: all)")
+  app.add_option("--limit-train", f.limit_train,
+                 "train on the first N training images only (0: all)")
       ->check(number_above(0, true))
       ->capture_default_str();
-  auto* val_opt = app.add_option("--val-split", val_split,
-                                 "training images held out for validation (config: "
-                                 "training.val_split, 5000; 0: train on all 50,000)")
-                      ->check(number_above(0, true));
-  auto* augment_opt = app.add_flag("--augment", augment, "random crop (pad 4) and horizontal flip");
-  app.add_flag("--tf32", tf32, "TF32 tensor-core matrix products on the GPU (faster, less exact)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
+  f.val_opt = app.add_option("--val-split", f.val_split,
+                             "training images held out for validation (config: "
+                             "training.val_split, 5000; 0: train on all 50,000)")
+                  ->check(number_above(0, true));
+  f.augment_opt = app.add_flag("--augment", f.augment, "random crop (pad 4) and horizontal flip");
+  app.add_flag("--tf32", f.tf32, "TF32 tensor-core matrix products on the GPU (faster, less exact)");
+}
 
-  train::Config config = train::load_config(config_path);
-  if (*epochs_opt) config.epochs = epochs;
-  if (*batch_opt) config.batch_size = batch_size;
-  if (*lr_opt) config.lr = lr;
-  if (*seed_opt) config.seed = seed;
-  if (*val_opt) config.val_split = val_split;
-  if (*augment_opt) config.augment = augment;
+// The configuration file with the flags given laid over it, checked.
+train::Config configuration(const Flags& f) {
+  train::Config config = train::load_config(f.config_path);
+  if (*f.epochs_opt) config.epochs = f.epochs;
+  if (*f.batch_opt) config.batch_size = f.batch_size;
+  if (*f.lr_opt) config.lr = f.lr;
+  if (*f.seed_opt) config.seed = f.seed;
+  if (*f.val_opt) config.val_split = f.val_split;
+  if (*f.augment_opt) config.augment = f.augment;
   train::validate_config(config, "the flags");
   train::adam_options(config);
+  return config;
+}
 
-  Device device = parse_device(device_name);
-  if (device_name == "auto" && device == Device::cpu()) {
+Device prepare_device(const Flags& f) {
+  const Device device = parse_device(f.device_name);
+  if (f.device_name == "auto" && device == Device::cpu()) {
     std::cout << "no usable GPU: training on the CPU" << std::endl;
   }
-  Backend& backend = backend_for(device);
-  backend.set_num_threads(threads);
-  backend.set_tf32(tf32);
-  if (tf32 && device.type == DeviceType::kCpu) {
+  set_device_threads(device, f.threads);
+  set_device_tf32(device, f.tf32);
+  if (f.tf32 && device.type == DeviceType::kCpu) {
     std::cout << "note: --tf32 changes GPU products only; the CPU computes in FP32" << std::endl;
   }
+  return device;
+}
 
-  train::TrainOptions options;
-  options.config = config;
-  options.out_dir = out_dir;
-  options.device = device;
-  options.resume = resume;
-  options.force = force;
-  options.stop_requested = &stop_requested;
-  // Before the data is read: a run that cannot start says so at once, with or without data.
-  const train::OutputLock lock = train::claim_output(options);
-
-  const data::Cifar10 cifar = data::open_cifar10(data_dir);
-  if (config.val_split >= cifar.train.size()) {
-    usage_fail("--val-split ", config.val_split, " leaves no training images (the training set has ",
-               cifar.train.size(), ")");
-  }
-  const data::TrainValidation split =
-      data::split_train_validation(cifar.train, config.val_split, limit_train);
-  const nn::VisionTransformer shape_only(config.vit(), device);
+void print_plan(const Flags& f, const train::Config& config, Device device,
+                const data::TrainValidation& split, const data::Cifar10& cifar) {
   std::cout << "sav_train: ViT " << config.layers << " x " << config.d_model << ", "
-            << config.heads << " heads, " << shape_only.parameter_count() << " parameters on "
-            << backend.describe() << "\n"
+            << config.heads << " heads, " << nn::parameter_count(config.vit()) << " parameters on "
+            << describe_device(device) << "\n"
             << "data: " << split.train.size() << " training, " << split.validation.size()
-            << " validation, " << cifar.test.size() << " test images from " << data_dir << "\n"
+            << " validation, " << cifar.test.size() << " test images from " << f.data_dir << "\n"
             << "training: " << config.epochs << " epochs, batch " << config.batch_size << ", lr "
             << config.lr << ", seed " << config.seed << (config.augment ? ", augmented" : "")
-            << "; outputs under " << out_dir << std::endl;
+            << "; outputs under " << f.out_dir << std::endl;
+}
 
-  Progress progress(config.epochs, ::isatty(STDERR_FILENO) == 1);
-  progress.set_batch_size(config.batch_size);
-  install_stop_handlers();
-  const train::TrainResult result =
-      train::train(options, {split.train, split.validation, cifar.test}, progress, lock);
-
+// What a stopped run says, and its exit status.
+int report_stop(const train::TrainResult& result, const std::string& out_dir, int argc,
+                char** argv) {
   const train::TrainingState& s = result.state;
-  if (result.stopped) {
-    progress.clear();
-    if (result.progress.steps > 0) {
-      std::cout << "stopped within epoch " << s.epoch + 1 << " after its step "
-                << result.progress.steps << " of " << result.steps_per_epoch;
-    } else {
-      std::cout << "stopped after epoch " << s.epoch;
-    }
-    std::cout << " (step " << s.step << "); " << out_dir
-              << "/checkpoints/last.safetensors holds it. To go on, run:\n  "
-              << resume_command(argc, argv) << std::endl;
-    return stop_signal.load() != 0 ? 128 + stop_signal.load() : 1;
+  if (result.progress.steps > 0) {
+    std::cout << "stopped within epoch " << s.epoch + 1 << " after its step "
+              << result.progress.steps << " of " << result.steps_per_epoch;
+  } else {
+    std::cout << "stopped after epoch " << s.epoch;
   }
-  std::cout << "final (epoch " << s.epoch << "): test accuracy " << percent(result.final_test_accuracy)
-            << "\n";
-  if (split.validation.size() > 0) {
+  std::cout << " (step " << s.step << "); " << out_dir
+            << "/checkpoints/last.safetensors holds it. To go on, run:\n  "
+            << resume_command(argc, argv) << std::endl;
+  return stop_signal.load() != 0 ? 128 + stop_signal.load() : 1;
+}
+
+void report_end(const train::TrainResult& result, const std::string& out_dir,
+                bool with_validation) {
+  const train::TrainingState& s = result.state;
+  std::cout << "final (epoch " << s.epoch << "): test accuracy "
+            << percent(result.final_test_accuracy) << "\n";
+  if (with_validation) {
     std::cout << "best validation checkpoint (epoch " << s.best_epoch << ", validation "
               << percent(s.best_val_accuracy) << "): test accuracy "
               << percent(s.best_test_accuracy) << "\n";
   } else {
     std::cout << "no validation split: best.safetensors is the last epoch's\n";
   }
-  std::cout << "checkpoints: " << out_dir << "/checkpoints/{last,best}.safetensors; log: " << out_dir
-            << "/outputs/train_log.csv; curves: " << out_dir << "/outputs/curves.png" << std::endl;
+  std::cout << "checkpoints: " << out_dir << "/checkpoints/{last,best}.safetensors; log: "
+            << out_dir << "/outputs/train_log.csv; curves: " << out_dir << "/outputs/curves.png"
+            << std::endl;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"sav_train: trains a Vision Transformer on CIFAR-10 (the configuration of "
+               "data/config.json; flags override it). Writes checkpoints/last.safetensors, "
+               "checkpoints/best.safetensors, outputs/train_log.csv and outputs/curves.png "
+               "under --out."};
+  Flags f;
+  declare_flags(app, f);
+  if (const std::optional<int> done = parse_command_line(app, argc, argv)) return *done;
+  const train::Config config = configuration(f);
+  const Device device = prepare_device(f);
+
+  train::TrainOptions options;
+  options.config = config;
+  options.out_dir = f.out_dir;
+  options.device = device;
+  options.resume = f.resume;
+  options.force = f.force;
+  options.stop_requested = &stop_requested;
+  // Before the data is read: a run that cannot start says so at once, with or without data.
+  const train::OutputLock lock = train::claim_output(options);
+
+  const data::Cifar10 cifar = data::open_cifar10(f.data_dir);
+  if (config.val_split >= cifar.train.size()) {
+    usage_fail("--val-split ", config.val_split, " leaves no training images (the training set has ",
+               cifar.train.size(), ")");
+  }
+  const data::TrainValidation split =
+      data::split_train_validation(cifar.train, config.val_split, f.limit_train);
+  print_plan(f, config, device, split, cifar);
+
+  Progress progress(config.epochs, ::isatty(STDERR_FILENO) == 1);
+  progress.set_batch_size(config.batch_size);
+  install_stop_handlers();
+  const train::TrainResult result =
+      train::train(options, {split.train, split.validation, cifar.test}, progress, lock);
+  if (result.stopped) {
+    progress.clear();
+    return report_stop(result, f.out_dir, argc, argv);
+  }
+  report_end(result, f.out_dir, split.validation.size() > 0);
   return 0;
 }
 

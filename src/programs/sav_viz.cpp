@@ -1,5 +1,5 @@
 // sav_viz: heat maps of what a trained ViT's decisions rest on, as PNGs.
-#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -8,11 +8,12 @@
 #include <sstream>
 
 #include "sav/attribution/explain.h"
-#include "sav/backend.h"
+#include "sav/device.h"
 #include "sav/data/cifar10.h"
 #include "sav/data/images.h"
 #include "programs/run_program.h"
 #include "programs/viz_faithfulness.h"
+#include "programs/viz_request.h"
 #include "sav/error.h"
 #include "sav/image/png.h"
 #include "sav/io/npy.h"
@@ -33,6 +34,84 @@ std::vector<std::string> split_list(const std::string& text) {
     if (!item.empty()) items.push_back(item);
   }
   return items;
+}
+
+// --method, or the --compare list; with --faithfulness and neither, all of them.
+std::vector<attribution::Method> chosen_methods(const VizRequest& r) {
+  if (r.faithfulness && r.compare_text.empty() && !r.method_given) {
+    return attribution::all_methods();
+  }
+  std::vector<attribution::Method> methods;
+  for (const std::string& name : r.compare_text.empty() ? std::vector<std::string>{r.method_name}
+                                                        : split_list(r.compare_text)) {
+    methods.push_back(attribution::parse_method(name));
+  }
+  return methods;
+}
+
+// Flags --faithfulness cannot honour are refused rather than ignored.
+void check_faithfulness_flags(const VizRequest& r) {
+  if (r.faithfulness && !r.user_images.empty()) {
+    usage_fail("--faithfulness is measured on test images (--count or --images), not --image");
+  }
+  if (r.faithfulness && !r.class_text.empty()) {
+    usage_fail("--faithfulness follows the predicted class, or the true one with --true-class; "
+               "--class does not apply");
+  }
+}
+
+viz::HeatStyle heat_style(const VizRequest& r) {
+  viz::HeatStyle style;
+  style.colormap = image::parse_colormap(r.colormap_name);
+  style.upsample = image::parse_upsample(r.upsample_name);
+  style.alpha = r.alpha;
+  style.scale = r.scale;
+  return style;
+}
+
+attribution::ExplainOptions explain_options(const VizRequest& r,
+                                            const std::vector<attribution::Method>& methods) {
+  attribution::ExplainOptions options;
+  options.methods = methods;
+  options.settings.residual_weight = r.residual_weight;
+  options.settings.fusion = attribution::parse_fusion(r.fusion_name);
+  options.settings.discard_ratio = r.discard_ratio;
+  options.random_seed = r.seed;
+  return options;
+}
+
+void check_checkpoint_exists(const std::string& path) {
+  if (!fs::exists(path)) {
+    throw Error("cannot open " + path +
+                ": no such file (train a model with ./sav_train, or pass --checkpoint FILE)");
+  }
+}
+
+// A checkpoint that cannot be read, or does not match its own configuration, is a bad
+// argument: the message names the file and the tensor.
+std::unique_ptr<nn::VisionTransformer> load_model(const std::string& path, Device device) {
+  std::unique_ptr<nn::VisionTransformer> loaded;
+  try {
+    const train::Checkpoint checkpoint = train::read_checkpoint(path);
+    loaded = std::make_unique<nn::VisionTransformer>(checkpoint.config.vit(), device);
+    train::load_weights(checkpoint, *loaded);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    usage_fail(e.what());
+  }
+  return loaded;
+}
+
+// --class: a class name, or an index of at most two digits.
+int class_index(const std::string& text, const std::vector<std::string>& class_names) {
+  const auto named = std::find(class_names.begin(), class_names.end(), text);
+  if (named != class_names.end()) return static_cast<int>(named - class_names.begin());
+  if (text.find_first_not_of("0123456789") == std::string::npos && text.size() < 3 &&
+      std::stoi(text) < static_cast<int>(class_names.size())) {
+    return std::stoi(text);
+  }
+  usage_fail("--class ", text, ": not a class index (0-9) or name");
 }
 
 // One image to explain: its pixels (planar CIFAR bytes), where it came from and its label.
@@ -66,6 +145,109 @@ Subject user_image(const std::string& path) {
   return {planar_from_canvas(small), fs::path(path).filename().string(), -1};
 }
 
+// --images: every item an index into the test set.
+std::vector<int64_t> listed_indices(const std::string& text, const data::RecordSet& test) {
+  std::vector<int64_t> indices;
+  for (const std::string& item : split_list(text)) {
+    if (item.find_first_not_of("0123456789") != std::string::npos || item.size() > 9) {
+      usage_fail("--images: '", item, "' is not an image index");
+    }
+    const int64_t index = std::stoll(item);
+    if (index >= test.size()) {
+      usage_fail("--images: index ", index, " is out of range (the test set has ", test.size(),
+                 " images, 0 to ", test.size() - 1, ")");
+    }
+    indices.push_back(index);
+  }
+  if (indices.empty()) usage_fail("--images: no index given");
+  return indices;
+}
+
+// The test images asked for: --images, or the first --count. --faithfulness without --count
+// measures as many as the device gets through in reasonable time.
+std::vector<int64_t> test_indices(const VizRequest& r, const data::RecordSet& test,
+                                  Device device) {
+  if (r.images_given) return listed_indices(r.images_text, test);
+  int64_t count = r.count;
+  if (r.faithfulness && !r.count_given) {
+    count = device.type == DeviceType::kCpu ? 100 : test.size();
+  }
+  if (count > test.size()) {
+    usage_fail("--count ", count, ": the test set has ", test.size(), " images");
+  }
+  std::vector<int64_t> indices;
+  for (int64_t i = 0; i < count; ++i) indices.push_back(i);
+  return indices;
+}
+
+// The user's PNGs, or the test images asked for.
+std::vector<Subject> load_subjects(const VizRequest& r, Device device) {
+  std::vector<Subject> subjects;
+  if (!r.user_images.empty()) {
+    for (const std::string& path : r.user_images) subjects.push_back(user_image(path));
+    return subjects;
+  }
+  const data::Cifar10 cifar = data::open_cifar10(r.data_dir);
+  for (int64_t index : test_indices(r, cifar.test, device)) {
+    Subject s{std::vector<uint8_t>(data::kPixelBytes), "test " + std::to_string(index), -1};
+    s.label = cifar.test.read(index, s.pixels.data());
+    subjects.push_back(std::move(s));
+  }
+  return subjects;
+}
+
+// --faithfulness: measures on the test images asked for, instead of drawing maps.
+int report_faithfulness(const VizRequest& r, const std::vector<attribution::Method>& methods,
+                        const attribution::MethodSettings& settings,
+                        const nn::VisionTransformer& model, Device device) {
+  const data::Cifar10 cifar = data::open_cifar10(r.data_dir);
+  FaithfulnessRun run{r.checkpoint_path, r.out_dir, test_indices(r, cifar.test, device),
+                      methods, settings, r.true_class, r.draws, r.seed};
+  for (const std::string& path : run_faithfulness(model, cifar, run)) {
+    std::cout << "wrote " << path << "\n";
+  }
+  return 0;
+}
+
+// The maps of every image and method, explained in batches of 50 images.
+std::vector<attribution::ImageExplanation> explain_subjects(
+    const nn::VisionTransformer& model, const std::vector<Subject>& subjects,
+    const attribution::ExplainOptions& options, Device device) {
+  std::vector<attribution::ImageExplanation> explanations;
+  constexpr size_t kBatch = 50;
+  for (size_t first = 0; first < subjects.size(); first += kBatch) {
+    const size_t n = std::min(kBatch, subjects.size() - first);
+    std::vector<float> patches(n * data::kPatches * data::kPatchFeatures);
+    for (size_t i = 0; i < n; ++i) {
+      data::image_to_patches(subjects[first + i].pixels.data(), {},
+                             patches.data() + i * data::kPatches * data::kPatchFeatures);
+    }
+    const Tensor x = Tensor::from_vector(
+        {static_cast<int64_t>(n), data::kPatches, data::kPatchFeatures}, patches, device);
+    for (auto& e : attribution::explain(model, x, options, first)) {
+      explanations.push_back(std::move(e));
+    }
+  }
+  return explanations;
+}
+
+std::string percent(double p) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%.1f%%", 100 * p);
+  return text;
+}
+
+std::string caption(const Subject& s, const attribution::ImageExplanation& e,
+                    const std::vector<std::string>& class_names) {
+  std::string caption = s.name + ": ";
+  if (s.label >= 0) caption += "true " + class_names[s.label] + ", ";
+  caption += "pred " + class_names[e.predicted] + " " + percent(e.probabilities[e.predicted]);
+  if (e.explained != e.predicted) {
+    caption += ", map of " + class_names[e.explained] + " " + percent(e.probability);
+  }
+  return caption;
+}
+
 // The --per-image file name stem of each subject: its name with "_" for " ", and "-2", "-3", ...
 // added to a stem already taken, so that two --image files of the same name from different
 // folders do not overwrite each other's maps. Method names hold no "_", so stem + "_" + method
@@ -84,268 +266,120 @@ std::vector<std::string> unique_stems(const std::vector<Subject>& subjects) {
   return stems;
 }
 
-std::string percent(double p) {
-  char text[16];
-  std::snprintf(text, sizeof text, "%.1f%%", 100 * p);
-  return text;
+// What the figures are drawn from: the maps, and each image's picture, caption and file stem.
+struct Sheet {
+  const VizRequest& request;
+  const std::vector<attribution::Method>& methods;
+  const viz::HeatStyle& style;
+  const std::vector<attribution::ImageExplanation>& explanations;
+  std::vector<image::Canvas> pictures;
+  std::vector<std::string> captions;
+  std::vector<std::string> stems;
+};
+
+// Method m's grid of captioned tiles, and with --per-image its overlay of each image.
+std::string write_method_grid(const Sheet& sheet, size_t m) {
+  const VizRequest& r = sheet.request;
+  const std::string name = attribution::method_name(sheet.methods[m]);
+  std::vector<image::Canvas> tiles;
+  for (size_t i = 0; i < sheet.pictures.size(); ++i) {
+    const std::vector<float>& scores = sheet.explanations[i].scores[m];
+    const image::Canvas tile =
+        viz::captioned_tile(sheet.pictures[i], scores, {sheet.captions[i]}, sheet.style);
+    tiles.push_back(tile);
+    if (r.per_image) {
+      fs::create_directories(r.out_dir + "/per_image");
+      const std::string path = r.out_dir + "/per_image/" + sheet.stems[i] + "_" + name + ".png";
+      image::write_png(path, viz::heat_overlay(sheet.pictures[i], scores, sheet.style));
+    }
+  }
+  const std::string path = r.out_dir + "/attention_" + name + ".png";
+  image::write_png(path, viz::grid(tiles, 6, "sav: " + name + " (" + r.checkpoint_path + ")"));
+  return path;
+}
+
+// --save-maps: method m's maps as .npy, the method's name added to the file name when there are
+// several.
+std::string write_maps(const Sheet& sheet, size_t m) {
+  const std::string& save_maps = sheet.request.save_maps;
+  const std::string name = attribution::method_name(sheet.methods[m]);
+  std::vector<float> maps;
+  for (const auto& e : sheet.explanations) {
+    maps.insert(maps.end(), e.scores[m].begin(), e.scores[m].end());
+  }
+  const fs::path target(save_maps);
+  const std::string npy = sheet.methods.size() == 1
+                              ? save_maps
+                              : (target.parent_path() / (target.stem().string() + "_" + name +
+                                                         target.extension().string()))
+                                    .string();
+  io::write_npy(npy, maps, {static_cast<int64_t>(sheet.explanations.size()), 8, 8});
+  return npy;
+}
+
+// --compare: a row per image, a column per method.
+std::string write_comparison(const Sheet& sheet) {
+  std::vector<std::vector<std::vector<float>>> scores;
+  for (const auto& e : sheet.explanations) scores.push_back(e.scores);
+  std::vector<std::string> names;
+  for (attribution::Method m : sheet.methods) names.push_back(attribution::method_name(m));
+  const std::string path = sheet.request.out_dir + "/attention_compare.png";
+  image::write_png(path, viz::comparison_sheet(sheet.pictures, scores, names, sheet.captions,
+                                               sheet.style));
+  return path;
+}
+
+// Writes every figure and map file; returns their paths in the order they are reported.
+std::vector<std::string> write_figures(
+    const VizRequest& r, const std::vector<attribution::Method>& methods,
+    const viz::HeatStyle& style, const std::vector<Subject>& subjects,
+    const std::vector<attribution::ImageExplanation>& explanations,
+    const std::vector<std::string>& class_names) {
+  fs::create_directories(r.out_dir);
+  Sheet sheet{r, methods, style, explanations, {}, {}, unique_stems(subjects)};
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    sheet.pictures.push_back(viz::image_from_planar(subjects[i].pixels.data()));
+    sheet.captions.push_back(caption(subjects[i], explanations[i], class_names));
+  }
+  std::vector<std::string> written;
+  for (size_t m = 0; m < methods.size(); ++m) {
+    written.push_back(write_method_grid(sheet, m));
+    if (!r.save_maps.empty()) written.push_back(write_maps(sheet, m));
+  }
+  if (!r.compare_text.empty()) written.push_back(write_comparison(sheet));
+  return written;
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"sav_viz: heat maps of the image regions a trained ViT's decisions rest on. "
-               "Writes <out>/attention_<method>.png (a grid of image and overlay tiles), with "
-               "--compare <out>/attention_compare.png (a row per image, a column per method). "
-               "With --faithfulness it measures instead whether each method's maps point at what "
-               "the model uses (deletion and insertion AUCs against random, and a sanity check on "
-               "a randomised model): <out>/faithfulness.md, .csv and .png."};
-  std::string checkpoint_path = "data/checkpoints/best.safetensors";
-  std::string data_dir = "data/cifar-10-batches-bin", out_dir = "data/outputs";
-  std::string images_text, method_name = "seed", compare_text, class_text;
-  std::string colormap_name = "coolwarm", upsample_name = "bicubic", fusion_name = "mean";
-  std::string device_name = "auto", save_maps;
-  std::vector<std::string> user_images;
-  int64_t count = 24;
-  int scale = 8, threads = 0;
-  double alpha = 0.4, residual_weight = 0.5, discard_ratio = 0.0;
-  uint64_t seed = 0;
-  bool per_image = false, faithfulness = false, true_class = false;
-  int draws = 10;
-  app.add_option("--checkpoint", checkpoint_path, "the model to explain")->capture_default_str();
-  app.add_option("--data", data_dir, "folder of the CIFAR-10 binary batches")->capture_default_str();
-  auto* images_opt = app.add_option("--images", images_text, "test images by index, e.g. 0,5,17");
-  auto* count_opt = app.add_option("--count", count, "the first N test images")
-                        ->check(CLI::Range(int64_t{1}, int64_t{10000}))
-                        ->capture_default_str();
-  auto* user_opt = app.add_option("--image", user_images, "your own PNG file(s), resized to 32 x 32")
-                       ->check(CLI::ExistingFile);
-  images_opt->excludes(count_opt)->excludes(user_opt);
-  count_opt->excludes(user_opt);
-  auto* method_opt = app.add_option("--method", method_name,
-                 "seed, rollout, last, grad-rollout, gradcam or random")
-      ->capture_default_str();
-  app.add_option("--compare", compare_text, "methods side by side, e.g. seed,rollout,grad-rollout");
-  app.add_option("--class", class_text, "explain this class (index or name) instead of the prediction");
-  app.add_option("--colormap", colormap_name, "coolwarm, jet, viridis, inferno or gray")
-      ->capture_default_str();
-  app.add_option("--alpha", alpha, "opacity of the heat map")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  app.add_option("--upsample", upsample_name, "nearest, bilinear or bicubic")->capture_default_str();
-  app.add_option("--scale", scale, "pixels a CIFAR pixel is shown as")
-      ->check(CLI::Range(1, 32))
-      ->capture_default_str();
-  app.add_option("--residual-weight", residual_weight, "rollout: weight of the identity")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  app.add_option("--head-fusion", fusion_name, "rollout: mean, max or min over heads")
-      ->capture_default_str();
-  app.add_option("--discard-ratio", discard_ratio, "rollout: drop this fraction of the weakest attention")
-      ->check(CLI::Range(0.0, 0.99))
-      ->capture_default_str();
-  app.add_option("--seed", seed, "seed of the random baseline")->capture_default_str();
-  app.add_flag("--per-image", per_image,
-               "also one PNG per image and method under <out>/per_image/ (inputs of the same "
-               "file name get -2, -3, ... after it)");
-  app.add_option("--save-maps", save_maps, "write the 8 x 8 maps as NumPy .npy [images, 8, 8]");
-  app.add_option("--out", out_dir, "folder for the PNGs")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads, 0 for all cores")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto")->capture_default_str();
-  app.add_flag("--faithfulness", faithfulness,
-               "measure deletion/insertion AUCs of --compare's methods (default: all) against "
-               "random on the --count first test images (default: all 10,000 on a GPU, 100 on "
-               "the CPU, where an image takes about 5 s)");
-  app.add_flag("--true-class", true_class,
-               "--faithfulness: follow the true class's probability (default: the predicted)");
-  app.add_option("--draws", draws, "--faithfulness: random maps per image")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
+  VizRequest request;
+  if (const std::optional<int> status = parse_viz_flags(argc, argv, request)) return *status;
+  const std::vector<attribution::Method> methods = chosen_methods(request);
+  check_faithfulness_flags(request);
+  const viz::HeatStyle style = heat_style(request);
+  attribution::ExplainOptions options = explain_options(request, methods);
 
-  // Methods: --method, or the --compare list; with --faithfulness and neither, all of them.
-  std::vector<attribution::Method> methods;
-  if (faithfulness && compare_text.empty() && method_opt->count() == 0) {
-    methods = attribution::all_methods();
-  } else {
-    for (const std::string& name : compare_text.empty() ? std::vector<std::string>{method_name}
-                                                        : split_list(compare_text)) {
-      methods.push_back(attribution::parse_method(name));
-    }
-  }
-  if (faithfulness && !user_images.empty()) {
-    usage_fail("--faithfulness is measured on test images (--count or --images), not --image");
-  }
-  if (faithfulness && !class_text.empty()) {
-    usage_fail("--faithfulness follows the predicted class, or the true one with --true-class; "
-               "--class does not apply");
-  }
-  viz::HeatStyle style;
-  style.colormap = image::parse_colormap(colormap_name);
-  style.upsample = image::parse_upsample(upsample_name);
-  style.alpha = alpha;
-  style.scale = scale;
-  attribution::ExplainOptions options;
-  options.methods = methods;
-  options.settings.residual_weight = residual_weight;
-  options.settings.fusion = attribution::parse_fusion(fusion_name);
-  options.settings.discard_ratio = discard_ratio;
-  options.random_seed = seed;
-
-  if (!fs::exists(checkpoint_path)) {
-    throw Error("cannot open " + checkpoint_path +
-                ": no such file (train a model with ./sav_train, or pass --checkpoint FILE)");
-  }
-  const Device device = parse_device(device_name);
-  backend_for(device).set_num_threads(threads);
-  // A checkpoint that cannot be read, or does not match its own configuration, is a bad
-  // argument: the message names the file and the tensor.
-  std::unique_ptr<nn::VisionTransformer> loaded;
-  try {
-    const train::Checkpoint checkpoint = train::read_checkpoint(checkpoint_path);
-    loaded = std::make_unique<nn::VisionTransformer>(checkpoint.config.vit(), device);
-    train::load_weights(checkpoint, *loaded);
-  } catch (const UsageError&) {
-    throw;
-  } catch (const Error& e) {
-    usage_fail(e.what());
-  }
-  const nn::VisionTransformer& model = *loaded;
-
+  check_checkpoint_exists(request.checkpoint_path);
+  const Device device = parse_device(request.device_name);
+  set_device_threads(device, request.threads);
+  const std::unique_ptr<nn::VisionTransformer> model =
+      load_model(request.checkpoint_path, device);
   const std::vector<std::string> class_names =
-      data::read_class_names(data_dir + "/batches.meta.txt");
-  if (!class_text.empty()) {
-    const auto named = std::find(class_names.begin(), class_names.end(), class_text);
-    if (named != class_names.end()) {
-      options.explained_class = static_cast<int>(named - class_names.begin());
-    } else if (class_text.find_first_not_of("0123456789") == std::string::npos &&
-               class_text.size() < 3 && std::stoi(class_text) < static_cast<int>(class_names.size())) {
-      options.explained_class = std::stoi(class_text);
-    } else {
-      usage_fail("--class ", class_text, ": not a class index (0-9) or name");
-    }
+      data::read_class_names(request.data_dir + "/batches.meta.txt");
+  if (!request.class_text.empty()) {
+    options.explained_class = class_index(request.class_text, class_names);
+  }
+  // --faithfulness has refused --image and --class above: it measures on test images.
+  if (request.faithfulness) {
+    return report_faithfulness(request, methods, options.settings, *model, device);
   }
 
-  std::vector<Subject> subjects;
-  if (!user_images.empty()) {
-    for (const std::string& path : user_images) subjects.push_back(user_image(path));
-  } else {
-    const data::Cifar10 cifar = data::open_cifar10(data_dir);
-    std::vector<int64_t> indices;
-    if (*images_opt) {
-      for (const std::string& item : split_list(images_text)) {
-        if (item.find_first_not_of("0123456789") != std::string::npos || item.size() > 9) {
-          usage_fail("--images: '", item, "' is not an image index");
-        }
-        const int64_t index = std::stoll(item);
-        if (index >= cifar.test.size()) {
-          usage_fail("--images: index ", index, " is out of range (the test set has ",
-                     cifar.test.size(), " images, 0 to ", cifar.test.size() - 1, ")");
-        }
-        indices.push_back(index);
-      }
-      if (indices.empty()) usage_fail("--images: no index given");
-    } else {
-      if (faithfulness && count_opt->count() == 0) {
-        count = device.type == DeviceType::kCpu ? 100 : cifar.test.size();
-      }
-      if (count > cifar.test.size()) {
-        usage_fail("--count ", count, ": the test set has ", cifar.test.size(), " images");
-      }
-      for (int64_t i = 0; i < count; ++i) indices.push_back(i);
-    }
-    if (faithfulness) {
-      FaithfulnessRun run{checkpoint_path, out_dir, indices, methods, options.settings,
-                          true_class, draws, seed};
-      for (const std::string& path : run_faithfulness(model, cifar, run)) {
-        std::cout << "wrote " << path << "\n";
-      }
-      return 0;
-    }
-    for (int64_t index : indices) {
-      Subject s{std::vector<uint8_t>(data::kPixelBytes), "test " + std::to_string(index), -1};
-      s.label = cifar.test.read(index, s.pixels.data());
-      subjects.push_back(std::move(s));
-    }
+  const std::vector<Subject> subjects = load_subjects(request, device);
+  const std::vector<attribution::ImageExplanation> explanations =
+      explain_subjects(*model, subjects, options, device);
+  for (const std::string& path :
+       write_figures(request, methods, style, subjects, explanations, class_names)) {
+    std::cout << "wrote " << path << "\n";
   }
-
-  // Explain in batches; the maps of every image and method.
-  std::vector<attribution::ImageExplanation> explanations;
-  constexpr size_t kBatch = 50;
-  for (size_t first = 0; first < subjects.size(); first += kBatch) {
-    const size_t n = std::min(kBatch, subjects.size() - first);
-    std::vector<float> patches(n * data::kPatches * data::kPatchFeatures);
-    for (size_t i = 0; i < n; ++i) {
-      data::image_to_patches(subjects[first + i].pixels.data(), {},
-                             patches.data() + i * data::kPatches * data::kPatchFeatures);
-    }
-    const Tensor x = Tensor::from_vector(
-        {static_cast<int64_t>(n), data::kPatches, data::kPatchFeatures}, patches, device);
-    for (auto& e : attribution::explain(model, x, options, first)) explanations.push_back(std::move(e));
-  }
-
-  fs::create_directories(out_dir);
-  std::vector<image::Canvas> pictures;
-  std::vector<std::string> captions;
-  for (size_t i = 0; i < subjects.size(); ++i) {
-    const Subject& s = subjects[i];
-    const attribution::ImageExplanation& e = explanations[i];
-    pictures.push_back(viz::image_from_planar(s.pixels.data()));
-    std::string caption = s.name + ": ";
-    if (s.label >= 0) caption += "true " + class_names[s.label] + ", ";
-    caption += "pred " + class_names[e.predicted] + " " + percent(e.probabilities[e.predicted]);
-    if (e.explained != e.predicted) {
-      caption += ", map of " + class_names[e.explained] + " " + percent(e.probability);
-    }
-    captions.push_back(caption);
-  }
-
-  std::vector<std::string> written;
-  const std::vector<std::string> stems = unique_stems(subjects);
-  for (size_t m = 0; m < methods.size(); ++m) {
-    const std::string name = attribution::method_name(methods[m]);
-    std::vector<image::Canvas> tiles;
-    for (size_t i = 0; i < subjects.size(); ++i) {
-      const image::Canvas tile =
-          viz::captioned_tile(pictures[i], explanations[i].scores[m], {captions[i]}, style);
-      tiles.push_back(tile);
-      if (per_image) {
-        fs::create_directories(out_dir + "/per_image");
-        const std::string path = out_dir + "/per_image/" + stems[i] + "_" + name + ".png";
-        image::write_png(path, viz::heat_overlay(pictures[i], explanations[i].scores[m], style));
-      }
-    }
-    const std::string path = out_dir + "/attention_" + name + ".png";
-    image::write_png(path, viz::grid(tiles, 6, "sav: " + name + " (" + checkpoint_path + ")"));
-    written.push_back(path);
-
-    if (!save_maps.empty()) {
-      std::vector<float> maps;
-      for (const auto& e : explanations) maps.insert(maps.end(), e.scores[m].begin(), e.scores[m].end());
-      const fs::path target(save_maps);
-      const std::string npy = methods.size() == 1
-                                  ? save_maps
-                                  : (target.parent_path() / (target.stem().string() + "_" + name +
-                                                             target.extension().string()))
-                                        .string();
-      io::write_npy(npy, maps, {static_cast<int64_t>(subjects.size()), 8, 8});
-      written.push_back(npy);
-    }
-  }
-  if (!compare_text.empty()) {
-    std::vector<std::vector<std::vector<float>>> scores;
-    for (const auto& e : explanations) scores.push_back(e.scores);
-    std::vector<std::string> names;
-    for (attribution::Method m : methods) names.push_back(attribution::method_name(m));
-    const std::string path = out_dir + "/attention_compare.png";
-    image::write_png(path, viz::comparison_sheet(pictures, scores, names, captions, style));
-    written.push_back(path);
-  }
-  for (const std::string& path : written) std::cout << "wrote " << path << "\n";
   return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
@@ -26,16 +27,8 @@ image::Rgb method_color(size_t index, const std::string& method) {
   return palette[index % (sizeof palette / sizeof palette[0])];
 }
 
-}  // namespace
-
-std::vector<std::string> run_faithfulness(const nn::VisionTransformer& model,
-                                          const data::Cifar10& cifar, const FaithfulnessRun& run) {
-  attribution::FaithfulnessOptions options;
-  options.methods = run.methods;
-  options.settings = run.settings;
-  options.true_class = run.true_class;
-  options.random_draws = run.random_draws;
-  options.seed = run.seed;
+// Announces the run before the channel means, which read the whole training set.
+void announce(const FaithfulnessRun& run) {
   const auto judged = std::count_if(run.methods.begin(), run.methods.end(), [](auto m) {
     return m != attribution::Method::kRandom;
   });
@@ -43,27 +36,34 @@ std::vector<std::string> run_faithfulness(const nn::VisionTransformer& model,
             << (judged == 1 ? " method" : " methods") << " and random (" << run.random_draws
             << " draws), the " << (run.true_class ? "true" : "predicted") << " class; "
             << "channel means of the training set..." << std::endl;
-  options.fill = attribution::channel_means(cifar.train);
+}
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The measurement, with a progress bar on a terminal.
+attribution::FaithfulnessResult measure(const nn::VisionTransformer& model,
+                                        const data::Cifar10& cifar, const FaithfulnessRun& run,
+                                        const attribution::FaithfulnessOptions& options,
+                                        std::chrono::steady_clock::time_point start) {
   ProgressBar bar(::isatty(STDERR_FILENO) == 1);
-  const auto start = std::chrono::steady_clock::now();
   const attribution::FaithfulnessResult result = attribution::measure_faithfulness(
       model, cifar.test, run.indices, options, [&](int64_t done, int64_t total) {
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double seconds = seconds_since(start);
         const double rate = seconds > 0 ? done / seconds : 0;
         char suffix[32];
         std::snprintf(suffix, sizeof suffix, "%.2f img/s", rate);
         bar.show("images", done, total, suffix, rate > 0 ? (total - done) / rate : 0);
       });
   bar.clear();
+  return result;
+}
 
-  const std::vector<attribution::FaithfulnessRow> rows = attribution::summarize(result);
-  std::cout << attribution::faithfulness_text(rows);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "measured in " << clock_text(seconds) << std::endl;
-
+// faithfulness.md, .csv and the plot of the mean curves; returns their paths.
+std::vector<std::string> write_report(const attribution::FaithfulnessResult& result,
+                                      const std::vector<attribution::FaithfulnessRow>& rows,
+                                      const FaithfulnessRun& run) {
   std::filesystem::create_directories(run.out_dir);
   const std::string base = run.out_dir + "/faithfulness";
   io::write_file_atomically(base + ".md",
@@ -81,6 +81,27 @@ std::vector<std::string> run_faithfulness(const nn::VisionTransformer& model,
                                                "insertion (higher is better)", insertion,
                                                "fraction of patches removed / revealed"));
   return {base + ".md", base + ".csv", base + ".png"};
+}
+
+}  // namespace
+
+std::vector<std::string> run_faithfulness(const nn::VisionTransformer& model,
+                                          const data::Cifar10& cifar, const FaithfulnessRun& run) {
+  attribution::FaithfulnessOptions options;
+  options.methods = run.methods;
+  options.settings = run.settings;
+  options.true_class = run.true_class;
+  options.random_draws = run.random_draws;
+  options.seed = run.seed;
+  announce(run);
+  options.fill = attribution::channel_means(cifar.train);
+
+  const auto start = std::chrono::steady_clock::now();
+  const attribution::FaithfulnessResult result = measure(model, cifar, run, options, start);
+  const std::vector<attribution::FaithfulnessRow> rows = attribution::summarize(result);
+  std::cout << attribution::faithfulness_text(rows);
+  std::cout << "measured in " << clock_text(seconds_since(start)) << std::endl;
+  return write_report(result, rows, run);
 }
 
 }  // namespace sav

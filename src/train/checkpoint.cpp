@@ -8,7 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "sav/backend.h"
+#include "sav/device.h"
 #include "sav/error.h"
 #include "sav/io/json.h"
 
@@ -149,21 +149,21 @@ void check_tensors(const Checkpoint& checkpoint) {
   const TensorIndex index = index_of(checkpoint.file);
   const bool with_optimizer = checkpoint.file.metadata.count("optimizer_steps") != 0;
   const std::string summary = configuration_summary(checkpoint.config);
-  const std::vector<ParameterShape> parameters = parameter_shapes(checkpoint.config);
+  const std::vector<nn::ParameterShape> parameters = nn::parameter_shapes(checkpoint.config.vit());
   std::unordered_set<std::string> expected;
   for (const char* prefix : {"", "optim.m.", "optim.v."}) {
     if (*prefix != '\0' && !with_optimizer) break;
-    for (const ParameterShape& parameter : parameters) {
+    for (const nn::ParameterShape& parameter : parameters) {
       const std::string name = prefix + parameter.name;
       const auto found = index.find(name);
       if (found == index.end()) {
         fail(checkpoint.path, ": tensor ", name, " is missing, but its stored configuration (",
              summary, with_optimizer ? ", with Adam's state" : "", ") needs it", kDamaged);
       }
-      if (found->second->shape != parameter.shape) {
+      if (found->second->shape != dims(parameter.shape)) {
         fail(checkpoint.path, ": tensor ", name, " has shape ", shape_text(found->second->shape),
              " but its stored configuration (", summary, ") makes it ",
-             shape_text(parameter.shape), kDamaged);
+             shape_text(dims(parameter.shape)), kDamaged);
       }
       expected.insert(name);
     }
@@ -178,30 +178,6 @@ void check_tensors(const Checkpoint& checkpoint) {
 }
 
 }  // namespace
-
-std::vector<ParameterShape> parameter_shapes(const Config& config) {
-  const nn::VitConfig c = config.vit();
-  std::vector<ParameterShape> shapes = {{"cls_token", {1, 1, c.patch_features}},
-                                        {"patch_embed.weight", {c.d_model, c.patch_features}},
-                                        {"patch_embed.bias", {c.d_model}}};
-  for (int64_t i = 0; i < c.layers; ++i) {
-    const std::string p = "blocks." + std::to_string(i) + ".";
-    for (const char* name : {"attn.q.weight", "attn.k.weight", "attn.v.weight", "attn.o.weight"}) {
-      shapes.push_back({p + name, {c.d_model, c.d_model}});
-    }
-    shapes.push_back({p + "ln1.weight", {c.d_model}});
-    shapes.push_back({p + "ln1.bias", {c.d_model}});
-    shapes.push_back({p + "ffn.fc1.weight", {c.d_ff, c.d_model}});
-    shapes.push_back({p + "ffn.fc1.bias", {c.d_ff}});
-    shapes.push_back({p + "ffn.fc2.weight", {c.d_model, c.d_ff}});
-    shapes.push_back({p + "ffn.fc2.bias", {c.d_model}});
-    shapes.push_back({p + "ln2.weight", {c.d_model}});
-    shapes.push_back({p + "ln2.bias", {c.d_model}});
-  }
-  shapes.push_back({"head.weight", {c.classes, c.d_model}});
-  shapes.push_back({"head.bias", {c.classes}});
-  return shapes;
-}
 
 void save_checkpoint(const std::string& path, const nn::VisionTransformer& model,
                      const Config& config, const TrainingState& state, const optim::Adam* adam) {
@@ -283,8 +259,7 @@ void load_weights(const Checkpoint& checkpoint, const nn::VisionTransformer& mod
   const TensorIndex index = index_of(checkpoint.file);
   for (const nn::NamedTensor& p : model.parameters()) {
     const io::StoredTensor& stored = matching(checkpoint, index, p.name, p.tensor);
-    p.tensor.backend().upload(p.tensor.data(), stored.values.data(),
-                              sizeof(float) * stored.values.size());
+    p.tensor.copy_from(stored.values);
   }
 }
 

@@ -11,20 +11,20 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <tuple>
 #include <utility>
 
-#include "sav/autograd.h"
-#include "sav/backend.h"
+#include "sav/device.h"
 #include "sav/data/loader.h"
 #include "sav/error.h"
 #include "sav/image/plot.h"
 #include "sav/io/atomic_file.h"
 #include "sav/io/input_file.h"
-#include "sav/ops.h"
 #include "sav/optim/adam.h"
 #include "sav/random.h"
+#include "sav/train/step.h"
 
 namespace sav::train {
 namespace {
@@ -36,16 +36,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr const char* kCsvHeader =
     "epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,"
     "images_per_second,elapsed_seconds";
-
-int64_t count_correct(const std::vector<float>& logits, const std::vector<int32_t>& labels,
-                      int64_t classes) {
-  int64_t correct = 0;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    const auto row = logits.begin() + static_cast<int64_t>(i) * classes;
-    correct += std::max_element(row, row + classes) - row == labels[i];
-  }
-  return correct;
-}
 
 std::string csv_text(const std::vector<EpochReport>& history) {
   std::ostringstream out;
@@ -153,6 +143,238 @@ void plot(const std::string& path, const std::vector<EpochReport>& history) {
   image::plot_curves(path, {train_loss, val_loss, test_loss}, {train_acc, val_acc, test_acc});
 }
 
+// One call of train(): the model and its optimizer, what was resumed, and the files written.
+// Its parts are the run's three phases: resume or initialise; train an epoch; end the epoch
+// (evaluate, choose the best, save, log).
+class Run {
+ public:
+  Run(const TrainOptions& options, const TrainData& data, TrainObserver& observer)
+      : options_(options),
+        config_(options.config),
+        data_(data),
+        observer_(observer),
+        files_(options.out_dir),
+        model_(config_.vit(), options.device),
+        adam_(model_.parameter_tensors(), adam_options(config_)) {}
+
+  TrainResult go() {
+    resume_or_initialize();
+    prepare_loader();
+    const int64_t first_epoch = result_.state.epoch + 1;
+    for (int64_t epoch = first_epoch; epoch <= config_.epochs; ++epoch) {
+      // The first epoch of a run resumed within it goes on from the step it stopped after, with
+      // its running sums; every other starts from nothing.
+      EpochProgress sums = epoch == first_epoch ? resumed_ : EpochProgress{};
+      if (!train_epoch(epoch, sums)) return stopped_within(sums);
+      end_epoch(epoch, sums);
+      if (stop_requested() && epoch < config_.epochs) {
+        result_.stopped = true;
+        break;
+      }
+    }
+    result_.final_test_accuracy =
+        result_.history.empty() ? kNaN : result_.history.back().test_accuracy;
+    return result_;
+  }
+
+ private:
+  void resume_or_initialize() {
+    if (options_.resume) {
+      resume();
+    } else {
+      model_.initialize(derive_seed(config_.seed, SeedPurpose::kInit));
+      if (options_.force) {
+        // Starting over: the old run's best would otherwise stand beside the new run's last
+        // until the new run's first epoch ends, and be taken for its.
+        for (const std::string& path : {files_.last, files_.best, files_.csv, files_.curves}) {
+          fs::remove(path);
+        }
+      }
+    }
+    fs::create_directories(files_.checkpoints);
+    fs::create_directories(files_.outputs);
+    // What a failure leaves on disk, for its message.
+    const TrainingState& state = result_.state;
+    kept_ = !options_.resume       ? "no checkpoint has been written yet"
+            : resumed_.steps > 0   ? "the checkpoint of epoch " + std::to_string(state.epoch + 1) +
+                                       ", step " + std::to_string(resumed_.steps) + " is kept"
+                                   : "the checkpoints of epoch " + std::to_string(state.epoch) +
+                                       " are kept";
+  }
+
+  void resume() {
+    const Checkpoint checkpoint = read_checkpoint(files_.last);
+    resumed_ = check_resumable(checkpoint, config_);
+    load_weights(checkpoint, model_);
+    load_optimizer(checkpoint, model_, adam_);
+    TrainingState& state = result_.state;
+    state = checkpoint.state;
+    result_.history = read_csv(files_.csv, state.epoch);
+    const std::string step = " (step " + std::to_string(state.step) + ")";
+    if (resumed_.steps > 0) {
+      observer_.on_start("resuming within epoch " + std::to_string(state.epoch + 1) +
+                         " after its step " + std::to_string(resumed_.steps) + step);
+    } else {
+      observer_.on_start("resuming after epoch " + std::to_string(state.epoch) + step);
+    }
+    if (static_cast<int64_t>(result_.history.size()) != state.epoch) {
+      observer_.on_start("note: " + files_.csv + " holds " +
+                         std::to_string(result_.history.size()) + " of the " +
+                         std::to_string(state.epoch) +
+                         " epochs done; the log, the curves and the elapsed time start from what "
+                         "it has");
+    }
+  }
+
+  void prepare_loader() {
+    data::LoaderOptions loader_options;
+    loader_options.batch_size = config_.batch_size;
+    loader_options.seed = derive_seed(config_.seed, SeedPurpose::kData);
+    loader_options.flip = config_.augment;
+    loader_options.crop_padding = config_.augment ? 4 : 0;
+    loader_.emplace(data_.train, loader_options);
+    dropout_seed_ = derive_seed(config_.seed, SeedPurpose::kDropout);
+    result_.steps_per_epoch = loader_->batches_per_epoch();
+    if (resumed_.steps > result_.steps_per_epoch || resumed_.seen > data_.train.size()) {
+      usage_fail(files_.last, " stopped after step ", resumed_.steps, " of an epoch, but an epoch ",
+                 "now has ", result_.steps_per_epoch, " steps: the training set differs (resume ",
+                 "with the same --limit-train and --val-split)");
+    }
+    elapsed_before_ = resumed_.steps > 0        ? resumed_.elapsed_seconds
+                      : result_.history.empty() ? 0
+                                                : result_.history.back().elapsed_seconds;
+    run_start_ = Clock::now();
+  }
+
+  // Trains epoch `epoch` from the step `sums` has reached. Returns false when a stop was asked
+  // for within it; `sums` then holds how far it went.
+  bool train_epoch(int64_t epoch, EpochProgress& sums) {
+    TrainingState& state = result_.state;
+    loader_->start_epoch(static_cast<uint64_t>(epoch - 1), sums.steps);
+    epoch_start_ = Clock::now();
+    epoch_seconds_before_ = sums.train_seconds;
+    int64_t seen_now = 0;
+    data::Batch batch;
+    while (loader_->next(batch)) {
+      const StepResult step = train_step(model_, adam_, batch, dropout_seed_, state.step);
+      if (!step.updated) {
+        fail("the training loss became ", step.loss, " at epoch ", epoch, ", step ", state.step,
+             " (try a lower --lr); ", kept_);
+      }
+      ++state.step;
+      ++sums.steps;
+      sums.loss_sum += double{step.loss} * batch.size;
+      sums.correct += step.correct;
+      sums.seen += batch.size;
+      seen_now += batch.size;
+      const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start_).count();
+      observer_.on_step(epoch, sums.steps, result_.steps_per_epoch, step.loss, seen_now / seconds);
+      if (stop_requested()) return false;
+    }
+    return true;
+  }
+
+  // A stop within epoch state.epoch + 1: saves how far it went, to resume from.
+  TrainResult stopped_within(EpochProgress& sums) {
+    const TrainingState& state = result_.state;
+    check_finite(model_, adam_,
+                 "at epoch " + std::to_string(state.epoch + 1) + ", step " +
+                     std::to_string(state.step),
+                 kept_);
+    sums.train_seconds = train_seconds();
+    sums.elapsed_seconds = elapsed();
+    save_checkpoint(files_.last, model_, config_, state, &adam_, sums);
+    result_.stopped = true;
+    result_.progress = sums;
+    result_.final_test_accuracy =
+        result_.history.empty() ? kNaN : result_.history.back().test_accuracy;
+    return result_;
+  }
+
+  void end_epoch(int64_t epoch, const EpochProgress& sums) {
+    TrainingState& state = result_.state;
+    const double epoch_train_seconds = train_seconds();
+    // The loss is checked before each step, not after the last: its update may have diverged.
+    check_finite(model_, adam_,
+                 "at epoch " + std::to_string(epoch) + ", step " + std::to_string(state.step),
+                 kept_);
+    // The blocks the training steps used stay cached for the next step; evaluation needs fewer
+    // and the checkpoints need host memory, so hand them back rather than hold both at once.
+    release_device_cache(options_.device);
+
+    EpochReport report = evaluate_epoch(epoch);
+    report.train_loss = sums.loss_sum / sums.seen;
+    report.train_accuracy = static_cast<double>(sums.correct) / sums.seen;
+    report.images_per_second = sums.seen / epoch_train_seconds;
+    report.elapsed_seconds = elapsed();
+    // Without a validation set there is nothing to choose by: the latest is the best.
+    report.best = data_.validation.size() == 0 || report.val_accuracy > state.best_val_accuracy;
+    state.epoch = epoch;
+    if (report.best) {
+      state.best_epoch = epoch;
+      state.best_val_accuracy = data_.validation.size() == 0 ? -1.0 : report.val_accuracy;
+      state.best_test_accuracy = report.test_accuracy;
+    }
+    // best before last: last is what a resumption trusts, so it must never claim a best epoch
+    // that best.safetensors does not hold yet. A crash in between leaves last at the previous
+    // epoch, and the resumption redoes this one, the same bits, rewriting best.
+    if (report.best) save_checkpoint(files_.best, model_, config_, state);
+    save_checkpoint(files_.last, model_, config_, state, &adam_);
+    kept_ = "the checkpoints of epoch " + std::to_string(epoch) + " are kept";
+    result_.history.push_back(report);
+    io::write_file_atomically(files_.csv, csv_text(result_.history));
+    plot(files_.curves, result_.history);
+    observer_.on_epoch(report);
+  }
+
+  // The validation and test columns of epoch `epoch`'s report. Throws when a loss is not finite.
+  EpochReport evaluate_epoch(int64_t epoch) const {
+    const Evaluation val = evaluate(model_, data_.validation, config_.batch_size);
+    const Evaluation test = evaluate(model_, data_.test, config_.batch_size);
+    for (const auto& [name, set, loss] : {std::tuple{"validation", &data_.validation, val.loss},
+                                         std::tuple{"test", &data_.test, test.loss}}) {
+      if (set->size() > 0 && !std::isfinite(loss)) {
+        fail("the ", name, " loss became ", loss, " after epoch ", epoch,
+             ": the model has diverged (try a lower --lr); ", kept_);
+      }
+    }
+    EpochReport report;
+    report.epoch = epoch;
+    report.val_loss = val.loss;
+    report.val_accuracy = val.accuracy;
+    report.test_loss = test.loss;
+    report.test_accuracy = test.accuracy;
+    return report;
+  }
+
+  bool stop_requested() const {
+    return options_.stop_requested && options_.stop_requested->load();
+  }
+  double elapsed() const {
+    return elapsed_before_ + std::chrono::duration<double>(Clock::now() - run_start_).count();
+  }
+  // Seconds spent training the current epoch, in this process and before it was resumed.
+  double train_seconds() const {
+    return epoch_seconds_before_ +
+           std::chrono::duration<double>(Clock::now() - epoch_start_).count();
+  }
+
+  const TrainOptions& options_;
+  const Config& config_;
+  const TrainData& data_;
+  TrainObserver& observer_;
+  const RunFiles files_;
+  nn::VisionTransformer model_;
+  optim::Adam adam_;
+  TrainResult result_;
+  EpochProgress resumed_;  // how far into epoch state.epoch + 1 the checkpoint resumed had gone
+  std::string kept_;
+  std::optional<data::BatchLoader> loader_;
+  uint64_t dropout_seed_ = 0;
+  double elapsed_before_ = 0, epoch_seconds_before_ = 0;
+  Clock::time_point run_start_, epoch_start_;
+};
+
 }  // namespace
 
 Evaluation evaluate(const nn::VisionTransformer& model, const data::RecordSet& records,
@@ -163,16 +385,13 @@ Evaluation evaluate(const nn::VisionTransformer& model, const data::RecordSet& r
   options.shuffle = false;
   data::BatchLoader loader(records, options);
   loader.start_epoch(0);
-  NoGradGuard no_grad;
   double loss_sum = 0;
   int64_t correct = 0;
   data::Batch batch;
   while (loader.next(batch)) {
-    const Tensor x = Tensor::from_vector({batch.size, data::kPatches, data::kPatchFeatures},
-                                         batch.patches, model.device());
-    const Tensor logits = model.forward(x, false).logits;
-    loss_sum += double{ops::cross_entropy(logits, batch.labels).item()} * batch.size;
-    correct += count_correct(logits.to_vector(), batch.labels, model.config().classes);
+    const StepResult result = evaluate_batch(model, batch);
+    loss_sum += double{result.loss} * batch.size;
+    correct += result.correct;
   }
   return {loss_sum / records.size(), static_cast<double>(correct) / records.size()};
 }
@@ -272,178 +491,7 @@ TrainResult train(const TrainOptions& options, const TrainData& data, TrainObser
   if (lock.out_dir() != options.out_dir) {
     fail("train: the lock held is on ", lock.out_dir(), ", the run writes to ", options.out_dir);
   }
-  const Config& config = options.config;
-  const RunFiles files(options.out_dir);
-
-  nn::VisionTransformer model(config.vit(), options.device);
-  std::vector<Tensor> parameters;
-  for (const nn::NamedTensor& p : model.parameters()) parameters.push_back(p.tensor);
-  optim::Adam adam(parameters, adam_options(config));
-
-  TrainResult result;
-  TrainingState& state = result.state;
-  EpochProgress resumed;  // how far into epoch state.epoch + 1 the checkpoint resumed had gone
-  if (options.resume) {
-    const Checkpoint checkpoint = read_checkpoint(files.last);
-    resumed = check_resumable(checkpoint, config);
-    load_weights(checkpoint, model);
-    load_optimizer(checkpoint, model, adam);
-    state = checkpoint.state;
-    result.history = read_csv(files.csv, state.epoch);
-    if (resumed.steps > 0) {
-      observer.on_start("resuming within epoch " + std::to_string(state.epoch + 1) +
-                        " after its step " + std::to_string(resumed.steps) + " (step " +
-                        std::to_string(state.step) + ")");
-    } else {
-      observer.on_start("resuming after epoch " + std::to_string(state.epoch) + " (step " +
-                        std::to_string(state.step) + ")");
-    }
-    if (static_cast<int64_t>(result.history.size()) != state.epoch) {
-      observer.on_start("note: " + files.csv + " holds " + std::to_string(result.history.size()) +
-                        " of the " + std::to_string(state.epoch) +
-                        " epochs done; the log, the curves and the elapsed time start from what "
-                        "it has");
-    }
-  } else {
-    model.initialize(derive_seed(config.seed, SeedPurpose::kInit));
-    if (options.force) {
-      // Starting over: the old run's best would otherwise stand beside the new run's last until
-      // the new run's first epoch ends, and be taken for its.
-      for (const std::string& path : {files.last, files.best, files.csv, files.curves}) {
-        fs::remove(path);
-      }
-    }
-  }
-  fs::create_directories(files.checkpoints);
-  fs::create_directories(files.outputs);
-
-  data::LoaderOptions loader_options;
-  loader_options.batch_size = config.batch_size;
-  loader_options.seed = derive_seed(config.seed, SeedPurpose::kData);
-  loader_options.flip = config.augment;
-  loader_options.crop_padding = config.augment ? 4 : 0;
-  data::BatchLoader loader(data.train, loader_options);
-  const uint64_t dropout_seed = derive_seed(config.seed, SeedPurpose::kDropout);
-  const int64_t steps_per_epoch = loader.batches_per_epoch();
-  result.steps_per_epoch = steps_per_epoch;
-  if (resumed.steps > steps_per_epoch || resumed.seen > data.train.size()) {
-    usage_fail(files.last, " stopped after step ", resumed.steps, " of an epoch, but an epoch now ",
-               "has ", steps_per_epoch, " steps: the training set differs (resume with the same ",
-               "--limit-train and --val-split)");
-  }
-  const double elapsed_before =
-      resumed.steps > 0 ? resumed.elapsed_seconds
-                        : result.history.empty() ? 0 : result.history.back().elapsed_seconds;
-  const auto run_start = Clock::now();
-  auto elapsed = [&] {
-    return elapsed_before + std::chrono::duration<double>(Clock::now() - run_start).count();
-  };
-  auto stop_requested = [&] { return options.stop_requested && options.stop_requested->load(); };
-  // What a failure leaves on disk, for its message.
-  std::string kept = !options.resume        ? "no checkpoint has been written yet"
-                     : resumed.steps > 0    ? "the checkpoint of epoch " +
-                                                  std::to_string(state.epoch + 1) + ", step " +
-                                                  std::to_string(resumed.steps) + " is kept"
-                     : "the checkpoints of epoch " + std::to_string(state.epoch) + " are kept";
-
-  const int64_t first_epoch = state.epoch + 1;
-  for (int64_t epoch = first_epoch; epoch <= config.epochs; ++epoch) {
-    // The first epoch of a run resumed within it goes on from the step it stopped after, with
-    // its running sums; every other starts from nothing.
-    EpochProgress sums = epoch == first_epoch ? resumed : EpochProgress{};
-    loader.start_epoch(static_cast<uint64_t>(epoch - 1), sums.steps);
-    const auto epoch_start = Clock::now();
-    int64_t seen_now = 0;
-    auto train_seconds = [&] {
-      return sums.train_seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    };
-    data::Batch batch;
-    while (loader.next(batch)) {
-      const Tensor x = Tensor::from_vector({batch.size, data::kPatches, data::kPatchFeatures},
-                                           batch.patches, options.device);
-      adam.zero_grad();
-      const nn::VitOutput forward = model.forward(x, true, dropout_seed, state.step);
-      const Tensor loss = ops::cross_entropy(forward.logits, batch.labels);
-      const float loss_value = loss.item();
-      if (!std::isfinite(loss_value)) {
-        fail("the training loss became ", loss_value, " at epoch ", epoch, ", step ", state.step,
-             " (try a lower --lr); ", kept);
-      }
-      loss.backward();
-      adam.step();
-      ++state.step;
-      ++sums.steps;
-      sums.loss_sum += double{loss_value} * batch.size;
-      sums.correct += count_correct(forward.logits.to_vector(), batch.labels, config.classes);
-      sums.seen += batch.size;
-      seen_now += batch.size;
-      const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-      observer.on_step(epoch, sums.steps, steps_per_epoch, loss_value, seen_now / seconds);
-      if (stop_requested()) {
-        check_finite(model, adam, "at epoch " + std::to_string(epoch) + ", step " +
-                                      std::to_string(state.step), kept);
-        sums.train_seconds = train_seconds();
-        sums.elapsed_seconds = elapsed();
-        save_checkpoint(files.last, model, config, state, &adam, sums);
-        result.stopped = true;
-        result.progress = sums;
-        result.final_test_accuracy =
-            result.history.empty() ? kNaN : result.history.back().test_accuracy;
-        return result;
-      }
-    }
-    const double epoch_train_seconds = train_seconds();
-    // The loss is checked before each step, not after the last: its update may have diverged.
-    check_finite(model, adam, "at epoch " + std::to_string(epoch) + ", step " +
-                                  std::to_string(state.step), kept);
-    // The blocks the training steps used stay cached for the next step; evaluation needs fewer
-    // and the checkpoints need host memory, so hand them back rather than hold both at once.
-    backend_for(options.device).release_cached_memory();
-
-    EpochReport report;
-    report.epoch = epoch;
-    report.train_loss = sums.loss_sum / sums.seen;
-    report.train_accuracy = static_cast<double>(sums.correct) / sums.seen;
-    const Evaluation val = evaluate(model, data.validation, config.batch_size);
-    const Evaluation test = evaluate(model, data.test, config.batch_size);
-    for (const auto& [name, set, loss] : {std::tuple{"validation", &data.validation, val.loss},
-                                         std::tuple{"test", &data.test, test.loss}}) {
-      if (set->size() > 0 && !std::isfinite(loss)) {
-        fail("the ", name, " loss became ", loss, " after epoch ", epoch,
-             ": the model has diverged (try a lower --lr); ", kept);
-      }
-    }
-    report.val_loss = val.loss;
-    report.val_accuracy = val.accuracy;
-    report.test_loss = test.loss;
-    report.test_accuracy = test.accuracy;
-    report.images_per_second = sums.seen / epoch_train_seconds;
-    report.elapsed_seconds = elapsed();
-    // Without a validation set there is nothing to choose by: the latest is the best.
-    report.best = data.validation.size() == 0 || val.accuracy > state.best_val_accuracy;
-    state.epoch = epoch;
-    if (report.best) {
-      state.best_epoch = epoch;
-      state.best_val_accuracy = data.validation.size() == 0 ? -1.0 : val.accuracy;
-      state.best_test_accuracy = test.accuracy;
-    }
-    // best before last: last is what a resumption trusts, so it must never claim a best epoch
-    // that best.safetensors does not hold yet. A crash in between leaves last at the previous
-    // epoch, and the resumption redoes this one, the same bits, rewriting best.
-    if (report.best) save_checkpoint(files.best, model, config, state);
-    save_checkpoint(files.last, model, config, state, &adam);
-    kept = "the checkpoints of epoch " + std::to_string(epoch) + " are kept";
-    result.history.push_back(report);
-    io::write_file_atomically(files.csv, csv_text(result.history));
-    plot(files.curves, result.history);
-    observer.on_epoch(report);
-    if (stop_requested() && epoch < config.epochs) {
-      result.stopped = true;
-      break;
-    }
-  }
-  result.final_test_accuracy = result.history.empty() ? kNaN : result.history.back().test_accuracy;
-  return result;
+  return Run(options, data, observer).go();
 }
 
 }  // namespace sav::train

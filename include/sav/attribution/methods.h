@@ -1,4 +1,4 @@
-// Attribution methods (DESIGN.md section 4): from one image's attention probabilities (and,
+// Attribution methods (docs/design.md section 4): from one image's attention probabilities (and,
 // for the class-specific methods, gradients) to one score per patch token. Pure arithmetic on
 // host arrays, computed in double: nothing here knows the model, tensors or autograd.
 //

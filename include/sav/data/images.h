@@ -1,5 +1,5 @@
 // From CIFAR-10 pixel bytes to model input: augmentation on the bytes, then the 4 x 4 patch
-// layout of the ViT (DESIGN.md section 2) as floats.
+// layout of the ViT (docs/design.md section 1) as floats.
 #pragma once
 
 #include <array>

@@ -1,4 +1,4 @@
-// ViT-CIFAR (DESIGN.md section 2): a learned CLS token prepended in patch space, one linear
+// ViT-CIFAR (docs/design.md section 2): a learned CLS token prepended in patch space, one linear
 // patch embedding, fixed sinusoidal positions, post-LN encoder layers, a linear head on CLS.
 #pragma once
 
@@ -23,6 +23,17 @@ struct VitConfig {
   int64_t tokens() const { return patches + 1; }  // with CLS
 };
 
+// A parameter's checkpoint name and shape.
+struct ParameterShape {
+  std::string name;
+  Shape shape;
+};
+
+// The parameters of the model `config` describes, in checkpoint order (as
+// VisionTransformer::parameters() lists them), and their count, without building the model.
+std::vector<ParameterShape> parameter_shapes(const VitConfig& config);
+int64_t parameter_count(const VitConfig& config);
+
 struct NamedTensor {
   std::string name;  // the checkpoint name, e.g. "blocks.0.attn.q.weight"
   Tensor tensor;
@@ -43,15 +54,18 @@ class VisionTransformer {
   // CLS ~ N(0, 1), LayerNorm weight 1 and bias 0; drawn from Philox under `seed`.
   void initialize(uint64_t seed);
 
-  // patches [batch, 64, 48]. With `training`, dropout is on, its masks drawn from
-  // (dropout_seed, step): the same step always gets the same masks.
-  VitOutput forward(const Tensor& patches, bool training, uint64_t dropout_seed = 0,
-                    uint64_t step = 0) const;
+  // patches [batch, 64, 48], dropout off: inference and evaluation.
+  VitOutput forward(const Tensor& patches) const;
+  // The same with dropout on, its masks drawn from (dropout_seed, step): the same step always
+  // gets the same masks.
+  VitOutput forward_training(const Tensor& patches, uint64_t dropout_seed, uint64_t step) const;
 
   const VitConfig& config() const { return config_; }
   Device device() const { return device_; }
-  // In checkpoint order (DESIGN.md section 3); every one requires a gradient.
+  // In checkpoint order (docs/design.md section 3); every one requires a gradient.
   const std::vector<NamedTensor>& parameters() const { return parameters_; }
+  // The same tensors without their names (what an optimizer takes).
+  std::vector<Tensor> parameter_tensors() const;
   int64_t parameter_count() const;
 
  private:
@@ -59,7 +73,7 @@ class VisionTransformer {
     Tensor q, k, v, o, ln1_weight, ln1_bias, fc1_weight, fc1_bias, fc2_weight, fc2_bias,
         ln2_weight, ln2_bias;
   };
-  Tensor add_parameter(const std::string& name, const Shape& shape);
+  VitOutput forward_pass(const Tensor& patches, float dropout, uint64_t dropout_seed, uint64_t step) const;
 
   VitConfig config_;
   Device device_;

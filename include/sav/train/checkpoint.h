@@ -1,4 +1,4 @@
-// Checkpoints (DESIGN.md section 3): the model's parameters under their PyTorch names, the
+// Checkpoints (docs/design.md section 3): the model's parameters under their PyTorch names, the
 // configuration and training progress in the safetensors metadata, and, for resuming, Adam's
 // moments as optim.m.<name> and optim.v.<name>.
 #pragma once
@@ -40,7 +40,7 @@ struct Checkpoint {
 // Everything is checked before it is returned, so that a model built from `config` is safe to
 // allocate and load: the stored configuration (as parse_config does, with its bounds), every
 // metadata field (a whole number or fraction within its range; the error names the key), and
-// the tensors, which must be exactly those of parameter_shapes(config), with Adam's moments
+// the tensors, which must be exactly those of nn::parameter_shapes(config.vit()), with Adam's moments
 // when the metadata holds optimizer_steps. Until then nothing is allocated beyond what the file
 // holds. A caller that took the path from its user reports these as UsageError.
 Checkpoint read_checkpoint(const std::string& path);
@@ -52,16 +52,6 @@ void load_weights(const Checkpoint& checkpoint, const nn::VisionTransformer& mod
 // Restores Adam's moments and step count. Throws when the checkpoint holds none.
 void load_optimizer(const Checkpoint& checkpoint, const nn::VisionTransformer& model,
                     optim::Adam& adam);
-
-// A parameter's checkpoint name and shape.
-struct ParameterShape {
-  std::string name;
-  std::vector<int64_t> shape;
-};
-
-// The parameters of the model `config` describes, in checkpoint order (as
-// nn::VisionTransformer::parameters() lists them), without building the model.
-std::vector<ParameterShape> parameter_shapes(const Config& config);
 
 // How far a run had gone into epoch `state.epoch + 1` when it was stopped; all zero at an
 // epoch's end. The running sums are stored exactly (a hex float, integers), so a resumed epoch

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "backends/cpu/host_pool.h"
-#include "sav/backend.h"
+#include "backends/backend.h"
 
 namespace sav {
 
@@ -62,13 +62,10 @@ class CpuBackend final : public Backend {
   void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
                    float eps, float weight_decay, int64_t step) override;
 
-  void split_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
-                   int64_t head_dim) override;
-  void merge_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
-                   int64_t head_dim, bool accumulate) override;
-  void copy_tokens(float* dst, int64_t dst_tokens, int64_t dst_start, bool dst_shared,
-                   const float* src, int64_t src_tokens, int64_t src_start, bool src_shared,
-                   int64_t batch, int64_t count, int64_t dim, bool accumulate) override;
+  void split_heads(float* dst, const float* src, const HeadLayout& layout) override;
+  void merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) override;
+  void copy_tokens(const TokenDst& dst, const TokenSrc& src, int64_t batch, int64_t count,
+                   int64_t dim, Write write) override;
 
  private:
   // Freed blocks are kept for reuse up to 1.5 GiB: more than the seed model's whole training

@@ -5,8 +5,8 @@
 
 namespace sav {
 
-void CpuBackend::split_heads(float* dst, const float* src, int64_t batch, int64_t n,
-                             int64_t heads, int64_t head_dim) {
+void CpuBackend::split_heads(float* dst, const float* src, const HeadLayout& layout) {
+  const auto [batch, n, heads, head_dim] = layout;
   // src (batch, n, heads * head_dim) -> dst (batch, heads, n, head_dim)
 #pragma omp parallel for collapse(2) if (batch * heads > 4)
   for (int64_t b = 0; b < batch; ++b) {
@@ -19,8 +19,10 @@ void CpuBackend::split_heads(float* dst, const float* src, int64_t batch, int64_
   }
 }
 
-void CpuBackend::merge_heads(float* dst, const float* src, int64_t batch, int64_t n,
-                             int64_t heads, int64_t head_dim, bool accumulate) {
+void CpuBackend::merge_heads(float* dst, const float* src, const HeadLayout& layout,
+                             Write write) {
+  const auto [batch, n, heads, head_dim] = layout;
+  const bool accumulate = write == Write::kAccumulate;
   // src (batch, heads, n, head_dim) -> dst (batch, n, heads * head_dim)
 #pragma omp parallel for collapse(2) if (batch * n > 4)
   for (int64_t b = 0; b < batch; ++b) {
@@ -38,14 +40,15 @@ void CpuBackend::merge_heads(float* dst, const float* src, int64_t batch, int64_
   }
 }
 
-void CpuBackend::copy_tokens(float* dst, int64_t dst_tokens, int64_t dst_start, bool dst_shared,
-                             const float* src, int64_t src_tokens, int64_t src_start,
-                             bool src_shared, int64_t batch, int64_t count, int64_t dim,
-                             bool accumulate) {
+void CpuBackend::copy_tokens(const TokenDst& dst, const TokenSrc& src, int64_t batch,
+                             int64_t count, int64_t dim, Write write) {
   const int64_t width = count * dim;  // one batch item's range, contiguous in both tensors
+  const bool dst_shared = dst.batch == TokenBatch::kShared;
+  const bool src_shared = src.batch == TokenBatch::kShared;
+  const bool accumulate = write == Write::kAccumulate;
   auto range = [&](int64_t b, float*& out, const float*& in) {
-    out = dst + ((dst_shared ? 0 : b) * dst_tokens + dst_start) * dim;
-    in = src + ((src_shared ? 0 : b) * src_tokens + src_start) * dim;
+    out = dst.data + ((dst_shared ? 0 : b) * dst.tokens + dst.start) * dim;
+    in = src.data + ((src_shared ? 0 : b) * src.tokens + src.start) * dim;
   };
   if (dst_shared) {  // a sum over the batch: sequential, in batch order
     for (int64_t b = 0; b < batch; ++b) {

@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "sav/backend.h"
+#include "backends/backend.h"
 
 namespace sav::cpu {
 

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "sav/backend.h"
+#include "backends/backend.h"
 
 namespace sav {
 
@@ -74,13 +74,10 @@ class CudaBackend final : public Backend {
                               const float* dloss, int64_t batch, int64_t classes) override;
   void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
                    float eps, float weight_decay, int64_t step) override;
-  void split_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
-                   int64_t head_dim) override;
-  void merge_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
-                   int64_t head_dim, bool accumulate) override;
-  void copy_tokens(float* dst, int64_t dst_tokens, int64_t dst_start, bool dst_shared,
-                   const float* src, int64_t src_tokens, int64_t src_start, bool src_shared,
-                   int64_t batch, int64_t count, int64_t dim, bool accumulate) override;
+  void split_heads(float* dst, const float* src, const HeadLayout& layout) override;
+  void merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) override;
+  void copy_tokens(const TokenDst& dst, const TokenSrc& src, int64_t batch, int64_t count,
+                   int64_t dim, Write write) override;
 
   cudaStream_t stream() const { return stream_; }
 

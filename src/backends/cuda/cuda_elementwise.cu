@@ -286,34 +286,34 @@ void CudaBackend::zero(const FloatSpan* spans, int count) {
   });
 }
 
-void CudaBackend::split_heads(float* dst, const float* src, int64_t batch, int64_t n,
-                              int64_t heads, int64_t head_dim) {
-  const int64_t total = batch * n * heads * head_dim;
+void CudaBackend::split_heads(float* dst, const float* src, const HeadLayout& layout) {
+  const int64_t total = layout.numel();
   if (total <= 0) return;
-  SAV_LAUNCH(split_heads_kernel, blocks_for(total), kThreads, stream_, dst, src, total, n, heads,
-             head_dim);
+  SAV_LAUNCH(split_heads_kernel, blocks_for(total), kThreads, stream_, dst, src, total, layout.n,
+             layout.heads, layout.head_dim);
 }
 
-void CudaBackend::merge_heads(float* dst, const float* src, int64_t batch, int64_t n,
-                              int64_t heads, int64_t head_dim, bool accumulate) {
-  const int64_t total = batch * n * heads * head_dim;
+void CudaBackend::merge_heads(float* dst, const float* src, const HeadLayout& layout,
+                              Write write) {
+  const int64_t total = layout.numel();
   if (total <= 0) return;
-  SAV_LAUNCH(merge_heads_kernel, blocks_for(total), kThreads, stream_, dst, src, total, n, heads,
-             head_dim, accumulate);
+  SAV_LAUNCH(merge_heads_kernel, blocks_for(total), kThreads, stream_, dst, src, total, layout.n,
+             layout.heads, layout.head_dim, write == Write::kAccumulate);
 }
 
-void CudaBackend::copy_tokens(float* dst, int64_t dst_tokens, int64_t dst_start, bool dst_shared,
-                              const float* src, int64_t src_tokens, int64_t src_start,
-                              bool src_shared, int64_t batch, int64_t count, int64_t dim,
-                              bool accumulate) {
+void CudaBackend::copy_tokens(const TokenDst& dst, const TokenSrc& src, int64_t batch,
+                              int64_t count, int64_t dim, Write write) {
   const int64_t width = count * dim;  // one batch item's range, contiguous in both tensors
   if (batch <= 0 || width <= 0) return;
-  if (dst_shared) {  // always adds, like the CPU backend: a shared dst requires accumulate
-    SAV_LAUNCH(copy_tokens_to_shared_kernel, blocks_for(width), kThreads, stream_, dst, dst_start,
-               src, src_tokens, src_start, src_shared, batch, width, dim);
+  const bool src_shared = src.batch == TokenBatch::kShared;
+  // A shared dst always adds, as on the CPU: it requires Write::kAccumulate.
+  if (dst.batch == TokenBatch::kShared) {
+    SAV_LAUNCH(copy_tokens_to_shared_kernel, blocks_for(width), kThreads, stream_, dst.data,
+               dst.start, src.data, src.tokens, src.start, src_shared, batch, width, dim);
   } else {
-    SAV_LAUNCH(copy_tokens_kernel, blocks_for(batch * width), kThreads, stream_, dst, dst_tokens,
-               dst_start, src, src_tokens, src_start, src_shared, batch, width, dim, accumulate);
+    SAV_LAUNCH(copy_tokens_kernel, blocks_for(batch * width), kThreads, stream_, dst.data,
+               dst.tokens, dst.start, src.data, src.tokens, src.start, src_shared, batch, width,
+               dim, write == Write::kAccumulate);
   }
 }
 

@@ -20,13 +20,32 @@ namespace sav {
 
 enum class Transpose { kNo, kYes };
 
-// What a backend's memory pool holds, in bytes (all zero where a backend keeps no count).
-struct MemoryStats {
-  size_t live = 0;                // handed out and not yet given back
-  size_t peak_live = 0;           // the most `live` has been
-  size_t cached = 0;              // freed blocks kept for reuse
-  size_t system_allocations = 0;  // blocks that had to come from the system (a count)
+// Whether a kernel writes its result over its output or adds it to what the output holds (a
+// gradient collecting the contributions of every use of a tensor).
+enum class Write { kOverwrite, kAccumulate };
+
+// The sizes of the two layouts of multi-head attention's q, k, v and output:
+// [batch, n, heads * head_dim] (tokens) and [batch, heads, n, head_dim] (heads).
+struct HeadLayout {
+  int64_t batch, n, heads, head_dim;
+  int64_t numel() const { return batch * n * heads * head_dim; }
 };
+
+// Which batch items a tensor in a token copy holds: one [tokens, dim] block per item, or a
+// single [1, tokens, dim] block shared by every item (a learned token broadcast over the batch).
+enum class TokenBatch { kPerItem, kShared };
+
+// One side of a token copy: `data` holds [batch or 1, tokens, dim], and the copy touches tokens
+// from `start` on.
+template <typename T>
+struct TokenRange {
+  T* data;
+  int64_t tokens;
+  int64_t start;
+  TokenBatch batch = TokenBatch::kPerItem;
+};
+using TokenDst = TokenRange<float>;
+using TokenSrc = TokenRange<const float>;
 
 // One tensor's part in an Adam step: the parameter, its gradient and its two moments, n values
 // each.
@@ -158,33 +177,22 @@ class Backend {
   virtual void adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
                            float beta2, float eps, float weight_decay, int64_t step) = 0;
 
-  // [batch, n, heads * head_dim] -> [batch, heads, n, head_dim].
-  virtual void split_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
-                           int64_t head_dim) = 0;
-  // [batch, heads, n, head_dim] -> [batch, n, heads * head_dim]; adds into dst when accumulate.
-  virtual void merge_heads(float* dst, const float* src, int64_t batch, int64_t n, int64_t heads,
-                           int64_t head_dim, bool accumulate) = 0;
+  // Tokens to heads: [batch, n, heads * head_dim] -> [batch, heads, n, head_dim].
+  virtual void split_heads(float* dst, const float* src, const HeadLayout& layout) = 0;
+  // Heads to tokens: [batch, heads, n, head_dim] -> [batch, n, heads * head_dim].
+  virtual void merge_heads(float* dst, const float* src, const HeadLayout& layout,
+                           Write write) = 0;
 
-  // For every b < batch and t < count:
-  //   dst[b', dst_start + t, :] (+)= src[b'', src_start + t, :]
-  // where a tensor is [batch, tokens, dim], or [1, tokens, dim] when its `shared` flag is set,
-  // in which case its b' (or b'') is 0 for every b. A shared dst requires accumulate (it sums
-  // over the batch: the gradient of a broadcast).
-  virtual void copy_tokens(float* dst, int64_t dst_tokens, int64_t dst_start, bool dst_shared,
-                           const float* src, int64_t src_tokens, int64_t src_start,
-                           bool src_shared, int64_t batch, int64_t count, int64_t dim,
-                           bool accumulate) = 0;
+  // For every b < batch and t < count, with dim values a token:
+  //   dst[b', dst.start + t, :] (+)= src[b'', src.start + t, :]
+  // where b' (or b'') is b, or 0 on a side whose batch is kShared. A shared dst requires
+  // Write::kAccumulate (it sums over the batch: the gradient of a broadcast).
+  virtual void copy_tokens(const TokenDst& dst, const TokenSrc& src, int64_t batch, int64_t count,
+                           int64_t dim, Write write) = 0;
 };
 
 // The backend of a device: created on first use and kept for the life of the process.
 // Throws sav::Error when the device is not available in this build or on this machine.
 Backend& backend_for(Device device);
-
-// Whether backend_for(device) would succeed.
-bool device_available(Device device);
-
-// Parses "cpu", "cuda", "cuda:1" (and "auto": CUDA where usable, else the CPU); throws
-// UsageError for anything else.
-Device parse_device(const std::string& text);
 
 }  // namespace sav

@@ -1,0 +1,122 @@
+// sav_viz's flags, in the order --help lists them, grouped by what they choose.
+#include "programs/viz_request.h"
+
+#include <CLI/CLI.hpp>
+
+#include "programs/command_line.h"
+
+namespace sav {
+namespace {
+
+// The flags whose presence is read after parsing.
+struct GivenFlags {
+  CLI::Option* images = nullptr;
+  CLI::Option* count = nullptr;
+  CLI::Option* method = nullptr;
+};
+
+// The model and the images: the first N test images, some by index, or the user's own PNGs.
+void add_subject_flags(CLI::App& app, VizRequest& r, GivenFlags& given) {
+  app.add_option("--checkpoint", r.checkpoint_path, "the model to explain")->capture_default_str();
+  app.add_option("--data", r.data_dir, "folder of the CIFAR-10 binary batches")
+      ->capture_default_str();
+  given.images = app.add_option("--images", r.images_text, "test images by index, e.g. 0,5,17");
+  given.count = app.add_option("--count", r.count, "the first N test images")
+                    ->check(CLI::Range(int64_t{1}, int64_t{10000}))
+                    ->capture_default_str();
+  auto* user_opt =
+      app.add_option("--image", r.user_images, "your own PNG file(s), resized to 32 x 32")
+          ->check(CLI::ExistingFile);
+  given.images->excludes(given.count)->excludes(user_opt);
+  given.count->excludes(user_opt);
+}
+
+// Which maps, of which class.
+void add_method_flags(CLI::App& app, VizRequest& r, GivenFlags& given) {
+  given.method = app.add_option("--method", r.method_name,
+                                "seed, rollout, last, grad-rollout, gradcam or random")
+                     ->capture_default_str();
+  app.add_option("--compare", r.compare_text,
+                 "methods side by side, e.g. seed,rollout,grad-rollout");
+  app.add_option("--class", r.class_text,
+                 "explain this class (index or name) instead of the prediction");
+}
+
+// How a map is drawn over its image.
+void add_style_flags(CLI::App& app, VizRequest& r) {
+  app.add_option("--colormap", r.colormap_name, "coolwarm, jet, viridis, inferno or gray")
+      ->capture_default_str();
+  app.add_option("--alpha", r.alpha, "opacity of the heat map")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--upsample", r.upsample_name, "nearest, bilinear or bicubic")
+      ->capture_default_str();
+  app.add_option("--scale", r.scale, "pixels a CIFAR pixel is shown as")
+      ->check(CLI::Range(1, 32))
+      ->capture_default_str();
+}
+
+// The methods' own knobs: rollout's, and the random baseline's seed.
+void add_method_setting_flags(CLI::App& app, VizRequest& r) {
+  app.add_option("--residual-weight", r.residual_weight, "rollout: weight of the identity")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--head-fusion", r.fusion_name, "rollout: mean, max or min over heads")
+      ->capture_default_str();
+  app.add_option("--discard-ratio", r.discard_ratio,
+                 "rollout: drop this fraction of the weakest attention")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
+  app.add_option("--seed", r.seed, "seed of the random baseline")->capture_default_str();
+}
+
+// What is written, and where the work runs.
+void add_output_flags(CLI::App& app, VizRequest& r) {
+  app.add_flag("--per-image", r.per_image,
+               "also one PNG per image and method under <out>/per_image/ (inputs of the same "
+               "file name get -2, -3, ... after it)");
+  app.add_option("--save-maps", r.save_maps, "write the 8 x 8 maps as NumPy .npy [images, 8, 8]");
+  app.add_option("--out", r.out_dir, "folder for the PNGs")->capture_default_str();
+  app.add_option("--threads", r.threads, "CPU threads, 0 for all cores")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--device", r.device_name, "cpu, cuda, cuda:N or auto")->capture_default_str();
+}
+
+void add_faithfulness_flags(CLI::App& app, VizRequest& r) {
+  app.add_flag("--faithfulness", r.faithfulness,
+               "measure deletion/insertion AUCs of --compare's methods (default: all) against "
+               "random on the --count first test images (default: all 10,000 on a GPU, 100 on "
+               "the CPU, where an image takes about 5 s)");
+  app.add_flag("--true-class", r.true_class,
+               "--faithfulness: follow the true class's probability (default: the predicted)");
+  app.add_option("--draws", r.draws, "--faithfulness: random maps per image")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+}
+
+}  // namespace
+
+std::optional<int> parse_viz_flags(int argc, char** argv, VizRequest& request) {
+  CLI::App app{"sav_viz: heat maps of the image regions a trained ViT's decisions rest on. "
+               "Writes <out>/attention_<method>.png (a grid of image and overlay tiles), with "
+               "--compare <out>/attention_compare.png (a row per image, a column per method). "
+               "With --faithfulness it measures instead whether each method's maps point at what "
+               "the model uses (deletion and insertion AUCs against random, and a sanity check on "
+               "a randomised model): <out>/faithfulness.md, .csv and .png."};
+  // The order the flags are added in is the order --help lists them in.
+  GivenFlags given;
+  add_subject_flags(app, request, given);
+  add_method_flags(app, request, given);
+  add_style_flags(app, request);
+  add_method_setting_flags(app, request);
+  add_output_flags(app, request);
+  add_faithfulness_flags(app, request);
+  if (const std::optional<int> done = parse_command_line(app, argc, argv)) return done;
+  request.images_given = static_cast<bool>(*given.images);
+  request.count_given = given.count->count() != 0;
+  request.method_given = given.method->count() != 0;
+  return std::nullopt;
+}
+
+}  // namespace sav
