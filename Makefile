@@ -4,13 +4,14 @@
 #   make test    build, then run the test suite through ctest
 #   make test-other-kernels   the suite again on another CPU's kernels (tools/test-other-kernels.sh)
 #   make bench   build, then run the benchmarks
+#   make format  format the sources with clang-format (make format-check: only report)
 #   make clean   remove build/ and the program links
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PROGRAMS := sav_train sav_viz
 
-.PHONY: all deps configure build data test test-other-kernels bench clean
+.PHONY: all deps configure build data test test-other-kernels bench format format-check clean
 
 all: build data
 
@@ -39,6 +40,12 @@ test-other-kernels: build
 
 bench: build
 	$(BUILD_DIR)/sav_bench
+
+format: deps
+	tools/format.sh
+
+format-check: deps
+	tools/format.sh --check
 
 clean:
 	rm -rf $(BUILD_DIR)
