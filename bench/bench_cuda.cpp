@@ -1,5 +1,5 @@
-// GPU benchmarks on cuda:0: the model's gemm shapes, one training step and inference at batch 100, each
-// timed with CUDA events recorded on the backend's stream (the GPU's time, not the host's).
+// GPU benchmarks on cuda:0: the model's gemm shapes, one training step and inference at batch 100,
+// each timed with CUDA events recorded on the backend's stream (the GPU's time, not the host's).
 // Every benchmark reports an error and skips where no CUDA device is usable.
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
@@ -69,7 +69,8 @@ void BM_CudaGemm(benchmark::State& state) {
             n = static_cast<int>(state.range(1));
   Backend& gpu = backend_for(Device::cuda());
   gpu.set_tf32(state.range(2) != 0);
-  const Tensor a = random_tensor({m, k}, 1, Device::cuda()), b = random_tensor({n, k}, 2, Device::cuda());
+  const Tensor a = random_tensor({m, k}, 1, Device::cuda()),
+               b = random_tensor({n, k}, 2, Device::cuda());
   Tensor c = Tensor::empty({m, n}, Device::cuda());
   EventTimer timer(gpu);
   for (auto _ : state) {
@@ -114,7 +115,12 @@ void BM_CudaTrainStep(benchmark::State& state) {
   state.counters["FLOP/s"] = benchmark::Counter(kTrainFlopPerImage * kBatch * state.iterations(),
                                                 benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_CudaTrainStep)->ArgName("tf32")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaTrainStep)
+    ->ArgName("tf32")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // sav_train's evaluation of a batch (train::evaluate_batch) on the GPU: upload, forward, loss
 // and accuracy brought back. Argument: TF32.
@@ -132,7 +138,12 @@ void BM_CudaInference(benchmark::State& state) {
   set_device_tf32(Device::cuda(), false);
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
-BENCHMARK(BM_CudaInference)->ArgName("tf32")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaInference)
+    ->ArgName("tf32")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace sav

@@ -29,8 +29,10 @@ const std::string& synthetic_file() {
         bytes[r * data::kRecordBytes + i] = static_cast<char>(rng() & 0xff);
       }
     }
-    std::ofstream(file, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    std::atexit([] { std::filesystem::remove_all(std::filesystem::path(synthetic_file()).parent_path()); });
+    std::ofstream(file, std::ios::binary)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    std::atexit(
+        [] { std::filesystem::remove_all(std::filesystem::path(synthetic_file()).parent_path()); });
     return file;
   }();
   return path;
@@ -53,7 +55,12 @@ void BM_LoaderEpoch(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kRecords);
   state.SetBytesProcessed(state.iterations() * kRecords * data::kRecordBytes);
 }
-BENCHMARK(BM_LoaderEpoch)->ArgName("augment")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LoaderEpoch)
+    ->ArgName("augment")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace sav

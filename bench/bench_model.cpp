@@ -1,7 +1,6 @@
 // The whole model at the seed's size, as sav_train runs it: one training step and one evaluation
 // batch, at batch 100. TrainStep's items/s are training images/s.
 #include <benchmark/benchmark.h>
-
 #include <sys/resource.h>
 
 #include "model_fixture.h"
@@ -13,7 +12,8 @@
 namespace sav {
 namespace {
 
-constexpr double kTrainFlopPerImage = 1.9e9, kForwardFlopPerImage = 0.64e9;  // docs/design.md section 2
+constexpr double kTrainFlopPerImage = 1.9e9,
+                 kForwardFlopPerImage = 0.64e9;  // docs/design.md section 2
 
 // The CPU backend's description (OpenBLAS build, its kernels, threads) heads the report.
 const bool kContextAdded = [] {

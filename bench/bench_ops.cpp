@@ -5,8 +5,8 @@
 
 #include <random>
 
-#include "sav/autograd.h"
 #include "backends/backend.h"
+#include "sav/autograd.h"
 #include "sav/ops.h"
 
 namespace sav {
@@ -42,19 +42,22 @@ void BM_Gemm(benchmark::State& state) {
 }
 BENCHMARK(BM_Gemm)
     ->ArgNames({"in", "out"})
-    ->Args({48, kWidth})        // patch embedding
-    ->Args({kWidth, kWidth})    // q, k, v, o
-    ->Args({kWidth, kHidden})   // ffn.fc1
-    ->Args({kHidden, kWidth})   // ffn.fc2
+    ->Args({48, kWidth})       // patch embedding
+    ->Args({kWidth, kWidth})   // q, k, v, o
+    ->Args({kWidth, kHidden})  // ffn.fc1
+    ->Args({kHidden, kWidth})  // ffn.fc2
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 // FLOPs of one attention forward: two batched products of (n x n x d_k) per (image, head).
-double attention_forward_flop() { return 2.0 * 2.0 * kBatch * kHeads * kTokens * kTokens * (kWidth / kHeads); }
+double attention_forward_flop() {
+  return 2.0 * 2.0 * kBatch * kHeads * kTokens * kTokens * (kWidth / kHeads);
+}
 
 void BM_AttentionForward(benchmark::State& state) {
   const Shape shape{kBatch, kTokens, kWidth};
-  const Tensor q = random_tensor(shape, 1), k = random_tensor(shape, 2), v = random_tensor(shape, 3);
+  const Tensor q = random_tensor(shape, 1), k = random_tensor(shape, 2),
+               v = random_tensor(shape, 3);
   NoGradGuard no_grad;
   for (auto _ : state) {
     auto result = ops::multi_head_attention(q, k, v, kHeads);

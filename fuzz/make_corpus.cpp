@@ -94,9 +94,8 @@ void config_seeds(const fs::path& dir) {
         R"({"data": {"random_seed": 42, "channels": 3, "patch_size": [4, 4], "n_classes": 10},)"
         R"( "model": {"d_model": 256, "h": 8, "N": 6, "dropout": 0.1},)"
         R"( "training": {"batch_size": 100, "lr": 0.0001, "epochs": 100, "betas": [0.9, 0.999]}})");
-  write(dir / "tiny.json",
-        R"({"model": {"d_model": 16, "h": 2, "N": 2, "dropout": 0.0},)"
-        R"( "training": {"batch_size": 50, "lr": 0.001, "epochs": 1}})");
+  write(dir / "tiny.json", R"({"model": {"d_model": 16, "h": 2, "N": 2, "dropout": 0.0},)"
+                           R"( "training": {"batch_size": 50, "lr": 0.001, "epochs": 1}})");
   write(dir / "empty_object.json", "{}");
   write(dir / "not_an_object.json", "[1, 2, 3]");
   write(dir / "unfinished.json", R"({"model": {"d_model": 16)");
@@ -145,21 +144,19 @@ void checkpoint_seeds(const fs::path& dir, const fs::path& scratch) {
   const std::string progress =
       R"("epoch":"1","step":"2","best_epoch":"1","best_val_accuracy":"0.5",)"
       R"("best_test_accuracy":"0.5")";
-  write(dir / "metadata_only",
-        with_metadata(R"({"format":"sav-vit/1","config":)" + quoted(config_json) + "," +
-                      progress + "}"));
+  write(dir / "metadata_only", with_metadata(R"({"format":"sav-vit/1","config":)" +
+                                             quoted(config_json) + "," + progress + "}"));
   write(dir / "no_format",
         with_metadata(R"({"config":)" + quoted(config_json) + "," + progress + "}"));
   write(dir / "config_not_json",
         with_metadata(R"({"format":"sav-vit/1","config":"{\"model\":",)" + progress + "}"));
   write(dir / "config_unknown_key",
-        with_metadata(R"({"format":"sav-vit/1","config":"{\"model\":{\"depth\":1}}",)" +
-                      progress + "}"));
+        with_metadata(R"({"format":"sav-vit/1","config":"{\"model\":{\"depth\":1}}",)" + progress +
+                      "}"));
   write(dir / "epoch_not_a_number",
         with_metadata(R"({"format":"sav-vit/1","config":"{}","epoch":"x","step":"2",)"
                       R"("best_epoch":"1","best_val_accuracy":"0.5","best_test_accuracy":"0.5"})"));
-  write(dir / "no_progress",
-        with_metadata(R"({"format":"sav-vit/1","config":"{}"})"));
+  write(dir / "no_progress", with_metadata(R"({"format":"sav-vit/1","config":"{}"})"));
 }
 
 void cifar_seeds(const fs::path& dir) {
@@ -218,8 +215,8 @@ void png_seeds(const fs::path& dir) {
   for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<unsigned char>(i * 37);
   const Bytes rgb_png = encode(rgb, 6, 4, LCT_RGB, 8);
   write(dir / "rgb_6x4.png", rgb_png);
-  write(dir / "rgba_2x2.png", encode({1, 2, 3, 0, 4, 5, 6, 255, 7, 8, 9, 128, 10, 11, 12, 1},
-                                     2, 2, LCT_RGBA, 8));
+  write(dir / "rgba_2x2.png",
+        encode({1, 2, 3, 0, 4, 5, 6, 255, 7, 8, 9, 128, 10, 11, 12, 1}, 2, 2, LCT_RGBA, 8));
   write(dir / "grey16_2x1.png", encode({0x12, 0x34, 0xff, 0xff}, 2, 1, LCT_GREY, 16));
   write(dir / "grey_alpha_1x1.png", encode({200, 100}, 1, 1, LCT_GREY_ALPHA, 8));
   write(dir / "rgba16_1x1.png", encode({1, 2, 3, 4, 5, 6, 7, 8}, 1, 1, LCT_RGBA, 16));
@@ -235,8 +232,8 @@ void png_seeds(const fs::path& dir) {
   write(dir / "palette_4x4.png", encode(three_colours, 4, 4, palette));
   lodepng::State interlaced;
   interlaced.info_png.interlace_method = 1;  // Adam7: seven passes, each with its own rows
-  write(dir / "interlaced_6x4.png", encode(std::vector<unsigned char>(6 * 4 * 4, 90), 6, 4,
-                                           interlaced));
+  write(dir / "interlaced_6x4.png",
+        encode(std::vector<unsigned char>(6 * 4 * 4, 90), 6, 4, interlaced));
   lodepng::State text;
   lodepng_add_text(&text.info_png, "Comment", "a tEXt chunk");
   lodepng_add_itext(&text.info_png, "Title", "en", "Title", "an iTXt chunk");

@@ -6,8 +6,8 @@
 #include <random>
 #include <sstream>
 
-#include "sav/autograd.h"
 #include "backends/backend.h"
+#include "sav/autograd.h"
 
 namespace sav::testing {
 namespace {
@@ -44,9 +44,8 @@ std::vector<Tensor> make_inputs(const OpCase& op_case, Device device, uint64_t s
 }
 
 GradCheckResult compare_with_central_differences(const std::vector<NamedLeaf>& leaves,
-                                                 const std::function<double()>& loss,
-                                                 double step, double tolerance, int samples,
-                                                 uint64_t seed) {
+                                                 const std::function<double()>& loss, double step,
+                                                 double tolerance, int samples, uint64_t seed) {
   GradCheckResult result;
   std::ostringstream report;
   std::mt19937 rng(static_cast<uint32_t>(seed));

@@ -53,8 +53,8 @@ struct NamedLeaf {
 // the leaf's values perturbed in place), over `samples` elements of each leaf drawn at random,
 // or all of them when samples is 0.
 GradCheckResult compare_with_central_differences(const std::vector<NamedLeaf>& leaves,
-                                                 const std::function<double()>& loss,
-                                                 double step, double tolerance, int samples = 0,
+                                                 const std::function<double()>& loss, double step,
+                                                 double tolerance, int samples = 0,
                                                  uint64_t seed = 1);
 
 // Compares the tape's gradient of L = sum(output * R), R fixed and random, with central

@@ -5,9 +5,11 @@
 namespace sav::testing {
 
 const std::vector<std::string>& op_set() {
-  static const std::vector<std::string> names = {
-      "linear",       "add",           "layernorm", "relu",          "dropout",
-      "multi_head_attention", "slice_tokens", "concat_tokens", "reshape", "cross_entropy"};
+  static const std::vector<std::string> names = {"linear",       "add",
+                                                 "layernorm",    "relu",
+                                                 "dropout",      "multi_head_attention",
+                                                 "slice_tokens", "concat_tokens",
+                                                 "reshape",      "cross_entropy"};
   return names;
 }
 
@@ -34,18 +36,12 @@ const std::vector<OpCase>& all_op_cases() {
        {{{2, 3, 6}, -2.0f, 2.0f}, {{6}, 0.5f, 1.5f}, {{6}}},
        [](const V& in) { return ops::layernorm(in[0], in[1], in[2]); }},
       // Inputs kept 0.05 away from relu's kink at 0, beyond the 1e-2 step.
-      {"relu",
-       {{{3, 7}, -1.0f, 1.0f, 0.05f}},
-       [](const V& in) { return ops::relu(in[0]); }},
-      {"dropout",
-       {{{4, 9}}},
-       [](const V& in) { return ops::dropout(in[0], 0.3f, 42, 5); }},
+      {"relu", {{{3, 7}, -1.0f, 1.0f, 0.05f}}, [](const V& in) { return ops::relu(in[0]); }},
+      {"dropout", {{{4, 9}}}, [](const V& in) { return ops::dropout(in[0], 0.3f, 42, 5); }},
       {"multi_head_attention",
        {{{2, 5, 8}}, {{2, 5, 8}}, {{2, 5, 8}}},
        [](const V& in) { return ops::multi_head_attention(in[0], in[1], in[2], 2).out; }},
-      {"slice_tokens",
-       {{{2, 6, 4}}},
-       [](const V& in) { return ops::slice_tokens(in[0], 1, 3); }},
+      {"slice_tokens", {{{2, 6, 4}}}, [](const V& in) { return ops::slice_tokens(in[0], 1, 3); }},
       {"concat_tokens",
        {{{2, 2, 4}}, {{2, 3, 4}}},
        [](const V& in) { return ops::concat_tokens(in[0], in[1]); }},
@@ -54,10 +50,14 @@ const std::vector<OpCase>& all_op_cases() {
        [](const V& in) { return ops::concat_tokens(in[0], in[1]); }},
       {"reshape",
        {{{2, 3, 4}}},
-       [](const V& in) { return ops::reshape(in[0], {6, 4}); }},
+       [](const V& in) {
+         return ops::reshape(in[0], {6, 4});
+       }},
       {"cross_entropy",
        {{{4, 5}, -3.0f, 3.0f}},
-       [](const V& in) { return ops::cross_entropy(in[0], {0, 4, 2, 2}); }},
+       [](const V& in) {
+         return ops::cross_entropy(in[0], {0, 4, 2, 2});
+       }},
   };
   return cases;
 }

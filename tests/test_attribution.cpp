@@ -35,10 +35,10 @@ AttentionStack hand_stack() {
 AttentionStack hand_stack_with_grads() {
   AttentionStack stack = hand_stack();
   stack.grads = {
-      2, 4,  -4, 1, 1,  1, -2, 3,  2,  // relu(dA * A) = [1 1 0; 0 1 0; 0 0 1]
-      -2, 2, 5,  0, -2, 2, 2,  -2, 1,  // [0 1 0; 0 0 1; 1 0 0]
-      4, -4, 2,  1, 0,  0, 0,  2,  -2,  // [1 0 1; 1 0 0; 0 1 0]
-      0, 4,  0,  2, -2, 0, 0,  0,  2,  // [0 1 0; 1 0 0; 0 0 2]
+      2,  4,  -4, 1, 1,  1, -2, 3,  2,   // relu(dA * A) = [1 1 0; 0 1 0; 0 0 1]
+      -2, 2,  5,  0, -2, 2, 2,  -2, 1,   // [0 1 0; 0 0 1; 1 0 0]
+      4,  -4, 2,  1, 0,  0, 0,  2,  -2,  // [1 0 1; 1 0 0; 0 1 0]
+      0,  4,  0,  2, -2, 0, 0,  0,  2,   // [0 1 0; 1 0 0; 0 0 2]
   };
   return stack;
 }
@@ -221,8 +221,9 @@ TEST(Attribution, MethodNamesRoundTrip) {
   EXPECT_EQ(parse_fusion("max"), HeadFusion::kMax);
   EXPECT_EQ(fusion_name(HeadFusion::kMin), "min");
   EXPECT_THROW(parse_method("gradient-rollout"), UsageError);
-  EXPECT_NE(error_of([] { parse_method("attention"); })
-                .find("'attention' (use one of: seed, rollout, last, grad-rollout, gradcam"),
+  EXPECT_NE(error_of([] {
+              parse_method("attention");
+            }).find("'attention' (use one of: seed, rollout, last, grad-rollout, gradcam"),
             std::string::npos);
   EXPECT_THROW(parse_fusion("median"), UsageError);
 }
@@ -232,7 +233,9 @@ TEST(Attribution, MinMaxNormalize) {
   EXPECT_EQ(normalized, (std::vector<float>{0.0f, 1.0f, 0.5f}));
   EXPECT_EQ(min_max_normalize({5.0f, 5.0f}), (std::vector<float>{0.0f, 0.0f}));
   EXPECT_TRUE(min_max_normalize({}).empty());
-  EXPECT_NE(error_of([] { min_max_normalize({1.0f, NAN}); }).find("score 1 is nan"),
+  EXPECT_NE(error_of([] {
+              min_max_normalize({1.0f, NAN});
+            }).find("score 1 is nan"),
             std::string::npos);
 }
 

@@ -1,8 +1,8 @@
 // The tape: order, accumulation, no-grad scopes, retained gradients and the errors.
 #include <gtest/gtest.h>
 
-#include "sav/autograd.h"
 #include "backends/backend.h"
+#include "sav/autograd.h"
 #include "sav/error.h"
 #include "sav/ops.h"
 
@@ -115,7 +115,10 @@ size_t live_bytes() { return backend_for(Device::cpu()).memory_stats().live; }
 TEST(Autograd, TapeKeepsOnlyTheValuesBackwardReads) {
   const Tensor x = leaf({1000}, std::vector<float>(1000, 1.0f));
   size_t one_tensor = live_bytes();
-  { const Tensor probe = Tensor::empty({1000}); one_tensor = live_bytes() - one_tensor; }
+  {
+    const Tensor probe = Tensor::empty({1000});
+    one_tensor = live_bytes() - one_tensor;
+  }
   const size_t before = live_bytes();
   // Neither add's backward nor relu's (which reads its output) reads its input: only the
   // result's values stay, not those of the two intermediate sums.

@@ -31,8 +31,8 @@ float patch_value(const float* patches, int c, int y, int x) {
 
 // Two files, 250 + 123 records, numbered on from each other.
 RecordSet two_files(const TempFolder& folder) {
-  return RecordSet::open({write_records(folder, "a.bin", 0, 250),
-                          write_records(folder, "b.bin", 250, 123)});
+  return RecordSet::open(
+      {write_records(folder, "a.bin", 0, 250), write_records(folder, "b.bin", 250, 123)});
 }
 
 std::vector<Batch> whole_epoch(BatchLoader& loader, uint64_t epoch) {
@@ -77,8 +77,8 @@ TEST(Patches, EveryPixelLandsInItsTokenAndFeature) {
         data::image_to_patches(pixels.data(), {}, patches.data());
         const size_t where = ((y / 4) * 8 + x / 4) * 48 + c * 16 + (y % 4) * 4 + x % 4;
         for (size_t i = 0; i < patches.size(); ++i) {
-          ASSERT_EQ(patches[i], i == where ? 1.0f : 0.0f) << "pixel (" << c << ", " << y << ", "
-                                                          << x << "), value " << i;
+          ASSERT_EQ(patches[i], i == where ? 1.0f : 0.0f)
+              << "pixel (" << c << ", " << y << ", " << x << "), value " << i;
         }
         pixels[c * 1024 + y * 32 + x] = 0;
       }
@@ -324,8 +324,9 @@ TEST(ClassNames, FromMetaFileOrStandard) {
 
 TEST(BadInput, MissingFolderOrFileSaysHowToGetTheData) {
   TempFolder folder;
-  EXPECT_NE(error_of([&] { data::open_cifar10(folder.file("nowhere")); })
-                .find("No such file or directory (run 'make data', or pass --data DIR)"),
+  EXPECT_NE(error_of([&] {
+              data::open_cifar10(folder.file("nowhere"));
+            }).find("No such file or directory (run 'make data', or pass --data DIR)"),
             std::string::npos);
   write_records(folder, "data_batch_1.bin", 0, 2);
   const std::string message = error_of([&] { data::open_cifar10(folder.path()); });
@@ -339,8 +340,9 @@ TEST(BadInput, SizeNotAMultipleOfTheRecord) {
   TempFolder folder;
   const std::string path = folder.write_bytes("odd.bin", std::vector<uint8_t>(3073 * 2 + 5, 1));
   EXPECT_EQ(error_of([&] { RecordSet::open({path}); }),
-            path + ": size 6151 bytes is not a multiple of the 3073-byte CIFAR-10 record (a "
-                   "truncated or foreign file?)");
+            path +
+                ": size 6151 bytes is not a multiple of the 3073-byte CIFAR-10 record (a "
+                "truncated or foreign file?)");
 }
 
 TEST(BadInput, EmptyFile) {
@@ -394,16 +396,18 @@ TEST(BadInput, ClassNamesFileThatIsTooLargeOrAFolderIsRefusedUnread) {
   EXPECT_NE(message.find("cannot open " + large + ": it holds 65537 bytes, more than the 65536"),
             std::string::npos)
       << message.substr(0, 300);
-  EXPECT_NE(error_of([&] { data::read_class_names(folder.path()); })
-                .find("cannot open " + folder.path() + ": it is a folder"),
+  EXPECT_NE(error_of([&] {
+              data::read_class_names(folder.path());
+            }).find("cannot open " + folder.path() + ": it is a folder"),
             std::string::npos);
 }
 
 TEST(BadInput, BatchFileThatIsAFolderIsRefusedUnread) {
   TempFolder folder;
   EXPECT_EQ(error_of([&] { RecordSet::open({folder.path()}); }),
-            "cannot open " + folder.path() + ": it is a folder, not a regular file (sav reads only "
-            "regular files)");
+            "cannot open " + folder.path() +
+                ": it is a folder, not a regular file (sav reads only "
+                "regular files)");
 }
 
 }  // namespace

@@ -7,10 +7,10 @@
 #include <cstdlib>
 #include <string>
 
+#include "backends/backend.h"
 #include "backends/cpu/host_pool.h"
 #include "backends/cpu/openblas.h"
 #include "backends/cpu/simd.h"
-#include "backends/backend.h"
 
 namespace sav::testing {
 namespace {

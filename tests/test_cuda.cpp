@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <random>
 
-#include "op_cases.h"
 #include "backends/backend.h"
+#include "op_cases.h"
 #include "sav/error.h"
 #include "sav/nn/vit.h"
 #include "sav/ops.h"

@@ -53,8 +53,10 @@ TEST(Faithfulness, PerturbedImagesChangeOnePatchAStep) {
       for (int f = 0; f < kFeatures; ++f) {
         const size_t i = size_t(patch) * kFeatures + size_t(f);
         const float mean = f < 16 ? 0.25f : (f < 32 ? 0.5f : 0.75f);  // channel of feature f
-        ASSERT_EQ(del[i], changed ? mean : image[i]) << "deletion step " << step << " patch " << patch;
-        ASSERT_EQ(ins[i], changed ? image[i] : -1.0f) << "insertion step " << step << " patch " << patch;
+        ASSERT_EQ(del[i], changed ? mean : image[i])
+            << "deletion step " << step << " patch " << patch;
+        ASSERT_EQ(ins[i], changed ? image[i] : -1.0f)
+            << "insertion step " << step << " patch " << patch;
       }
     }
   }
@@ -88,10 +90,10 @@ TEST(Faithfulness, CurvesStartAndEndWhereTheyMust) {
     const auto p = [&](const std::vector<float>& image) {
       return double{probabilities(image, 1)[size_t(i)]};
     };
-    EXPECT_NEAR(c.deletion.front(), p(images[size_t(i)]), 1e-6);  // the image itself
-    EXPECT_NEAR(c.deletion.back(), p(filled), 1e-6);               // every patch filled
-    EXPECT_NEAR(c.insertion.front(), p(blurred[size_t(i)]), 1e-6); // the blurred image
-    EXPECT_NEAR(c.insertion.back(), p(images[size_t(i)]), 1e-6);   // every patch revealed
+    EXPECT_NEAR(c.deletion.front(), p(images[size_t(i)]), 1e-6);    // the image itself
+    EXPECT_NEAR(c.deletion.back(), p(filled), 1e-6);                // every patch filled
+    EXPECT_NEAR(c.insertion.front(), p(blurred[size_t(i)]), 1e-6);  // the blurred image
+    EXPECT_NEAR(c.insertion.back(), p(images[size_t(i)]), 1e-6);    // every patch revealed
   }
 }
 
@@ -118,20 +120,24 @@ TEST(Faithfulness, TrueEffectsBeatRandomMaps) {
   std::vector<float> truth(kPatches);
   for (int p = 0; p < kPatches; ++p) truth[size_t(p)] = static_cast<float>(weights[size_t(p)]);
 
-  std::vector<CurveInput> inputs{{image.data(), blurred.data(), 0, attribution::patch_order(truth, 1, 0)}};
+  std::vector<CurveInput> inputs{
+      {image.data(), blurred.data(), 0, attribution::patch_order(truth, 1, 0)}};
   for (uint64_t draw = 0; draw < 10; ++draw) {
-    inputs.push_back({image.data(), blurred.data(), 0,
-                      attribution::patch_order(attribution::random_scores(kPatches, 9, draw), 9, draw)});
+    inputs.push_back(
+        {image.data(), blurred.data(), 0,
+         attribution::patch_order(attribution::random_scores(kPatches, 9, draw), 9, draw)});
   }
   const auto curves = attribution::compute_curves(inputs, {0, 0, 0}, model, 1000);
   const double truth_deletion = attribution::trapezoid_auc(curves[0].deletion);
   const double truth_insertion = attribution::trapezoid_auc(curves[0].insertion);
   for (size_t draw = 1; draw < curves.size(); ++draw) {
     EXPECT_LT(truth_deletion, attribution::trapezoid_auc(curves[draw].deletion)) << "draw " << draw;
-    EXPECT_GT(truth_insertion, attribution::trapezoid_auc(curves[draw].insertion)) << "draw " << draw;
+    EXPECT_GT(truth_insertion, attribution::trapezoid_auc(curves[draw].insertion))
+        << "draw " << draw;
   }
   // The deletion curve of the true order falls monotonically.
-  for (int s = 1; s < kCurvePoints; ++s) EXPECT_LE(curves[0].deletion[size_t(s)], curves[0].deletion[size_t(s - 1)]);
+  for (int s = 1; s < kCurvePoints; ++s)
+    EXPECT_LE(curves[0].deletion[size_t(s)], curves[0].deletion[size_t(s - 1)]);
 }
 
 TEST(Faithfulness, PatchOrderRanksHighestFirstAndBreaksTiesAtRandom) {

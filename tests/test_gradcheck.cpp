@@ -38,14 +38,24 @@ TEST(GradCheckTable, CoversEveryOp) {
 // function: the tape must route gradients through every join (residuals, shared inputs).
 TEST(GradCheckComposite, EncoderLayerAndHead) {
   OpCase block{"encoder_layer",
-               {{{2, 3, 6}},            // patches [batch, tokens, patch features]
-                {{1, 1, 6}},            // CLS token
-                {{8, 6}}, {{8}},        // patch embedding
-                {{8, 8}}, {{8, 8}}, {{8, 8}}, {{8, 8}},  // q, k, v, o
-                {{8}, 0.5f, 1.5f}, {{8}},                // ln1
-                {{12, 8}}, {{12}}, {{8, 12}}, {{8}},     // ffn
-                {{8}, 0.5f, 1.5f}, {{8}},                // ln2
-                {{3, 8}}, {{3}}},                        // head
+               {{{2, 3, 6}},  // patches [batch, tokens, patch features]
+                {{1, 1, 6}},  // CLS token
+                {{8, 6}},
+                {{8}},  // patch embedding
+                {{8, 8}},
+                {{8, 8}},
+                {{8, 8}},
+                {{8, 8}},  // q, k, v, o
+                {{8}, 0.5f, 1.5f},
+                {{8}},  // ln1
+                {{12, 8}},
+                {{12}},
+                {{8, 12}},
+                {{8}},  // ffn
+                {{8}, 0.5f, 1.5f},
+                {{8}},  // ln2
+                {{3, 8}},
+                {{3}}},  // head
                [](const std::vector<Tensor>& p) {
                  Tensor x = ops::linear(ops::concat_tokens(p[1], p[0]), p[2], p[3]);
                  auto attn = ops::multi_head_attention(ops::linear(x, p[4]), ops::linear(x, p[5]),

@@ -4,9 +4,9 @@
 
 #include <iostream>
 
+#include "backends/backend.h"
 #include "gradcheck.h"
 #include "sav/autograd.h"
-#include "backends/backend.h"
 #include "sav/ops.h"
 
 namespace sav::testing {
@@ -60,16 +60,13 @@ TEST(GradCheckRejects, ReluWithoutMask) {
 }
 
 TEST(GradCheckRejects, LinearWithHalfWeightGradient) {
-  expect_rejected(
-      {"broken_linear",
-       {{{4, 5}}, {{3, 5}}},
-       [](const std::vector<Tensor>& in) { return linear_with_half_weight_grad(in[0], in[1]); }});
+  expect_rejected({"broken_linear", {{{4, 5}}, {{3, 5}}}, [](const std::vector<Tensor>& in) {
+                     return linear_with_half_weight_grad(in[0], in[1]);
+                   }});
 }
 
 TEST(GradCheckRejects, BackwardThatOverwritesInsteadOfAccumulating) {
-  expect_rejected({"broken_identity",
-                   {{{2, 6}}},
-                   [](const std::vector<Tensor>& in) {
+  expect_rejected({"broken_identity", {{{2, 6}}}, [](const std::vector<Tensor>& in) {
                      return ops::add(identity_that_overwrites(in[0]),
                                      identity_that_overwrites(in[0]));
                    }});
@@ -78,12 +75,12 @@ TEST(GradCheckRejects, BackwardThatOverwritesInsteadOfAccumulating) {
 // The same harness accepts the correct versions of these ops: the rejections above are about
 // the backward, not the inputs.
 TEST(GradCheckRejects, AcceptsTheCorrectOps) {
-  const OpCase relu{"relu",
-                    {{{3, 7}, -1.0f, 1.0f, 0.05f}},
-                    [](const std::vector<Tensor>& in) { return ops::relu(in[0]); }};
-  const OpCase linear{"linear",
-                      {{{4, 5}}, {{3, 5}}},
-                      [](const std::vector<Tensor>& in) { return ops::linear(in[0], in[1]); }};
+  const OpCase relu{"relu", {{{3, 7}, -1.0f, 1.0f, 0.05f}}, [](const std::vector<Tensor>& in) {
+                      return ops::relu(in[0]);
+                    }};
+  const OpCase linear{"linear", {{{4, 5}}, {{3, 5}}}, [](const std::vector<Tensor>& in) {
+                        return ops::linear(in[0], in[1]);
+                      }};
   EXPECT_TRUE(check_gradients(relu, Device::cpu()).passed);
   EXPECT_TRUE(check_gradients(linear, Device::cpu()).passed);
 }

@@ -110,8 +110,9 @@ TEST(Overlay, AlphaZeroIsTheImageAndAlphaOneIsTheMap) {
       EXPECT_EQ(half.at(x, y).r, std::lround(0.5 * photo.at(x, y).r + 0.5 * want.r));
     }
   }
-  EXPECT_NE(error_of([&] { image::overlay(photo, scrambled(4, 4), Colormap::kJet, 0.5); })
-                .find("16 values"),
+  EXPECT_NE(error_of([&] {
+              image::overlay(photo, scrambled(4, 4), Colormap::kJet, 0.5);
+            }).find("16 values"),
             std::string::npos);
   EXPECT_THROW(image::overlay(photo, heat, Colormap::kJet, 1.5), Error);
   EXPECT_THROW(image::overlay(photo, heat, Colormap::kJet, std::nan("")), Error);
@@ -124,8 +125,9 @@ TEST(ResizeMap, NamesParseAndBadArgumentsAreRefused) {
   const std::string message = error_of([] { image::parse_upsample("lanczos"); });
   EXPECT_NE(message.find("nearest, bilinear, bicubic"), std::string::npos) << message;
   EXPECT_THROW(image::parse_upsample("cubic"), UsageError);
-  EXPECT_NE(error_of([] { image::resize_map(scrambled(8, 8), 8, 7, 32, 32, Upsample::kNearest); })
-                .find("64 values"),
+  EXPECT_NE(error_of([] {
+              image::resize_map(scrambled(8, 8), 8, 7, 32, 32, Upsample::kNearest);
+            }).find("64 values"),
             std::string::npos);
   EXPECT_THROW(image::resize_map({}, 0, 0, 32, 32, Upsample::kBilinear), Error);
   EXPECT_THROW(image::resize_map(scrambled(8, 8), 8, 8, 0, 32, Upsample::kBicubic), Error);
@@ -164,7 +166,7 @@ TEST(ResizeMap, RampsSurviveAwayFromTheBorders) {
   const auto cubic_sq = image::resize_map(parabola, 8, 8, 32, 32, Upsample::kBicubic);
   for (int y = 0; y < 32; ++y) {
     for (int x = 0; x < 32; ++x) {
-      const double s = (x + 0.5) * 8 / 32 - 0.5;  // the source coordinate
+      const double s = (x + 0.5) * 8 / 32 - 0.5;                            // the source coordinate
       EXPECT_NEAR(linear[y * 32 + x], std::clamp(s, 0.0, 7.0), 1e-6) << x;  // flat at the ends
       if (s < 1.0 || s >= 6.0) continue;  // a bicubic tap would be clamped at the border
       EXPECT_NEAR(cubic[y * 32 + x], s, 1e-5) << x;

@@ -122,8 +122,10 @@ TEST(HostileConfig, SizesAreBoundedAndNamedByKey) {
 TEST(HostileConfig, ProductsOfBoundedSizesAreBoundedToo) {
   // Each size within its bound, but 1,024 layers of d_model 16,384 would be 3.3 T parameters.
   const std::string error = config_error(model_config("\"d_model\": 16384, \"N\": 1024"));
-  EXPECT_TRUE(contains(error, "c.json: model.d_model 16384, model.d_ff 65536 and model.N 1024 "
-                              "make a model of ")) << error;
+  EXPECT_TRUE(contains(error,
+                       "c.json: model.d_model 16384, model.d_ff 65536 and model.N 1024 "
+                       "make a model of "))
+      << error;
   EXPECT_TRUE(contains(error, "more than the 1073741824 sav allows")) << error;
   const std::string batch =
       config_error("{\"model\": {\"h\": 256}, \"training\": {\"batch_size\": 65536}}");
@@ -153,8 +155,9 @@ TEST(HostileConfig, DeepNestingIsRefusedBeforeParsing) {
   // 100,000 levels: nlohmann::json prints (and copies) values recursively, out of stack.
   const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
   const std::string error = config_error(model_config("\"d_model\": " + deep));
-  EXPECT_EQ(error, "c.json: arrays and objects nested more than 32 deep (at byte 52); a "
-                   "configuration nests 3");
+  EXPECT_EQ(error,
+            "c.json: arrays and objects nested more than 32 deep (at byte 52); a "
+            "configuration nests 3");
   EXPECT_EQ(io::find_excess_nesting("[[[]]]", 3), std::string::npos);
   EXPECT_EQ(io::find_excess_nesting("{\"a\": [[[]]]}", 3), 8u);
   EXPECT_EQ(io::find_excess_nesting("[\"[[[[\", \"\\\"[[[[\"]", 1), std::string::npos);
@@ -182,8 +185,10 @@ TEST(HostileConfig, FilesThatAreNotRegularOrTooLargeAreRefusedUnread) {
   const std::string large = folder.file("large.json");
   write_text(large, "{" + std::string(train::kMaxConfigBytes, ' ') + "}");
   const std::string error = error_of([&] { train::load_config(large); });
-  EXPECT_TRUE(contains(error, "cannot open configuration " + large + ": it holds 1048578 bytes, "
-                              "more than the 1048576")) << error.substr(0, 300);
+  EXPECT_TRUE(contains(error, "cannot open configuration " + large +
+                                  ": it holds 1048578 bytes, "
+                                  "more than the 1048576"))
+      << error.substr(0, 300);
   EXPECT_TRUE(contains(error_of([&] { train::load_config(folder.path()); }),
                        "cannot open configuration " + folder.path() + ": it is a folder"));
   const std::string fifo = folder.file("config.json");
@@ -205,8 +210,9 @@ TEST(HostileFiles, FifosInPlaceOfCheckpointsOrDataAreRefusedWithoutBlocking) {
     FifoWatchdog watchdog(fifo);
     const std::string error = error_of([&] { io::load_safetensors(fifo); });
     EXPECT_FALSE(watchdog.blocked());
-    EXPECT_EQ(error, "cannot open " + fifo + ": it is a FIFO (named pipe), not a regular file (sav "
-                     "reads only regular files)");
+    EXPECT_EQ(error, "cannot open " + fifo +
+                         ": it is a FIFO (named pipe), not a regular file (sav "
+                         "reads only regular files)");
   }
   const std::string data = folder.file("cifar");
   std::filesystem::create_directory(data);
@@ -293,17 +299,19 @@ TEST_F(HostileCheckpoint, TheTensorLayoutIsTheModels) {
 TEST_F(HostileCheckpoint, AStoredConfigurationOfAHugeModelIsRefusedBeforeItIsBuilt) {
   // A file of a few kilobytes claiming 10,000,000 layers allocated 11 GB before failing.
   std::string path = with_config("N", 10'000'000);
-  EXPECT_EQ(read_error(path), path + " (its stored configuration): model.N must be at most 1024, "
-                                     "got 10000000");
+  EXPECT_EQ(read_error(path), path +
+                                  " (its stored configuration): model.N must be at most 1024, "
+                                  "got 10000000");
   path = with_config("d_ff", int64_t{1} << 62);
   EXPECT_TRUE(contains(read_error(path), "(its stored configuration): model.d_ff must be at most"));
   // Within the bounds, the tensors the configuration implies are checked against the header
   // before any model is built.
   path = with_config("N", 1000);
   EXPECT_EQ(read_error(path),
-            path + ": tensor blocks.2.attn.q.weight is missing, but its stored configuration "
-                   "(model.N 1000, model.d_model 16, model.d_ff 32, with Adam's state) needs it "
-                   "(a damaged checkpoint, or not one sav wrote)");
+            path +
+                ": tensor blocks.2.attn.q.weight is missing, but its stored configuration "
+                "(model.N 1000, model.d_model 16, model.d_ff 32, with Adam's state) needs it "
+                "(a damaged checkpoint, or not one sav wrote)");
   path = with_config("d_ff", 64);
   EXPECT_TRUE(contains(read_error(path), path + ": tensor blocks.0.ffn.fc1.weight has shape "
                                                 "[32, 16] but its stored configuration "
@@ -320,19 +328,27 @@ TEST_F(HostileCheckpoint, TensorsMustBeExactlyTheConfigurations) {
   EXPECT_TRUE(contains(error, "...' is not a parameter of the model")) << error;
   EXPECT_LT(error.size(), path.size() + 300);
   path = edited([](io::SafetensorsFile& file) { file.metadata.erase("optimizer_steps"); });
-  EXPECT_TRUE(contains(read_error(path), "tensor 'optim.m.cls_token' is not a parameter of the "
-                                         "model its stored configuration"));
+  EXPECT_TRUE(contains(read_error(path),
+                       "tensor 'optim.m.cls_token' is not a parameter of the "
+                       "model its stored configuration"));
   path = edited([](io::SafetensorsFile& file) { file.tensors.pop_back(); });
   EXPECT_TRUE(contains(read_error(path), "tensor optim.v.head.bias is missing"));
 }
 
 TEST_F(HostileCheckpoint, EveryMetadataFieldIsCheckedAndNamed) {
   const std::pair<const char*, const char*> cases[] = {
-      {"epoch", "-3"},       {"epoch", "12abc"},          {"epoch", ""},
-      {"epoch", "99999999999999999999"},                  {"step", "1e3"},
+      {"epoch", "-3"},
+      {"epoch", "12abc"},
+      {"epoch", ""},
+      {"epoch", "99999999999999999999"},
+      {"step", "1e3"},
       {"best_epoch", "4"},  // later than the epoch (3)
-      {"best_val_accuracy", "nan"}, {"best_val_accuracy", "1.5"}, {"best_test_accuracy", "-0.5"},
-      {"best_test_accuracy", " 0.5"}, {"optimizer_steps", "lots"}, {"optimizer_steps", "-1"}};
+      {"best_val_accuracy", "nan"},
+      {"best_val_accuracy", "1.5"},
+      {"best_test_accuracy", "-0.5"},
+      {"best_test_accuracy", " 0.5"},
+      {"optimizer_steps", "lots"},
+      {"optimizer_steps", "-1"}};
   for (const auto& [key, value] : cases) {
     const std::string path = with_metadata(key, value);
     const std::string error = read_error(path);
@@ -340,8 +356,7 @@ TEST_F(HostileCheckpoint, EveryMetadataFieldIsCheckedAndNamed) {
     EXPECT_TRUE(contains(error, "(a damaged checkpoint, or not one sav wrote)")) << error;
   }
   for (const char* key : {"epoch", "step", "best_epoch", "best_val_accuracy"}) {
-    const std::string path =
-        edited([&](io::SafetensorsFile& file) { file.metadata.erase(key); });
+    const std::string path = edited([&](io::SafetensorsFile& file) { file.metadata.erase(key); });
     EXPECT_EQ(read_error(path), path + ": its metadata has no " + key +
                                     " (a damaged checkpoint, or not one sav wrote)");
   }

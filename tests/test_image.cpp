@@ -49,8 +49,9 @@ Canvas pattern_canvas(int width, int height) {
   Canvas canvas(width, height);
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
-      canvas.set(x, y, {static_cast<uint8_t>(x * 7 + y), static_cast<uint8_t>(y * 13),
-                        static_cast<uint8_t>((x + y) * 5 + 1)});
+      canvas.set(x, y,
+                 {static_cast<uint8_t>(x * 7 + y), static_cast<uint8_t>(y * 13),
+                  static_cast<uint8_t>((x + y) * 5 + 1)});
     }
   }
   return canvas;
@@ -426,9 +427,9 @@ void expect_plot_shows_series(const std::string& path, int epochs) {
       {{"train", train_accuracy, kTrainAccuracy},
        {"val", validation_accuracy, kValidationAccuracy}});
   // The same legend with no points: what the points add must be at least a marker's worth.
-  const std::vector<size_t> legend_only = series_pixels(
-      path, {{"train", {}, kTrainLoss}, {"val", {}, kValidationLoss}},
-      {{"train", {}, kTrainAccuracy}, {"val", {}, kValidationAccuracy}});
+  const std::vector<size_t> legend_only =
+      series_pixels(path, {{"train", {}, kTrainLoss}, {"val", {}, kValidationLoss}},
+                    {{"train", {}, kTrainAccuracy}, {"val", {}, kValidationAccuracy}});
   for (size_t i = 0; i < shown.size(); ++i) {
     EXPECT_GT(legend_only[i], 0u) << "series " << i << " has no legend entry";
     EXPECT_GE(shown[i], legend_only[i] + 25) << "series " << i << ", " << epochs << " epochs";

@@ -55,8 +55,7 @@ TEST(Add, SameShapeAndBroadcast) {
   const Tensor a = Tensor::from_vector({2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
   EXPECT_EQ(ops::add(a, a).to_vector(), (std::vector<float>{2, 4, 6, 8, 10, 12, 14, 16}));
   const Tensor rows = Tensor::from_vector({2, 2}, {10, 20, 30, 40});
-  EXPECT_EQ(ops::add(a, rows).to_vector(),
-            (std::vector<float>{11, 22, 33, 44, 15, 26, 37, 48}));
+  EXPECT_EQ(ops::add(a, rows).to_vector(), (std::vector<float>{11, 22, 33, 44, 15, 26, 37, 48}));
   const Tensor row = Tensor::from_vector({2}, {100, 200});
   EXPECT_EQ(ops::add(a, row).to_vector(),
             (std::vector<float>{101, 202, 103, 204, 105, 206, 107, 208}));
@@ -86,9 +85,9 @@ TEST(LayerNorm, MatchesDoublePrecision) {
 
 TEST(LayerNorm, HandWorked) {
   // x = [1, 3]: mean 2, var 1, so (x - mean) / sqrt(1 + eps) = [-1, 1] (eps tiny).
-  const Tensor y = ops::layernorm(Tensor::from_vector({1, 2}, {1, 3}),
-                                  Tensor::from_vector({2}, {2, 3}),
-                                  Tensor::from_vector({2}, {0, 1}), 1e-12f);
+  const Tensor y =
+      ops::layernorm(Tensor::from_vector({1, 2}, {1, 3}), Tensor::from_vector({2}, {2, 3}),
+                     Tensor::from_vector({2}, {0, 1}), 1e-12f);
   expect_close(y.to_vector(), {-2.0, 4.0}, 1e-6);
 }
 

@@ -42,14 +42,14 @@ std::string length_prefix(uint64_t n) {
 
 // One header entry, as JSON text: "name": {"dtype": "F32", "shape": shape, "data_offsets": [..]}.
 std::string f32_entry(const std::string& name, const std::string& shape, int begin, int end) {
-  return "\"" + name + "\": {\"dtype\": \"F32\", \"shape\": " + shape +
-         ", \"data_offsets\": [" + std::to_string(begin) + ", " + std::to_string(end) + "]}";
+  return "\"" + name + "\": {\"dtype\": \"F32\", \"shape\": " + shape + ", \"data_offsets\": [" +
+         std::to_string(begin) + ", " + std::to_string(end) + "]}";
 }
 
 // A file written by hand: the header length, `header` as given (no padding), then `data_bytes`
 // zero bytes of data.
-std::string write_raw(const TempFolder& folder, const std::string& name,
-                      const std::string& header, size_t data_bytes) {
+std::string write_raw(const TempFolder& folder, const std::string& name, const std::string& header,
+                      size_t data_bytes) {
   const std::string path = folder.file(name);
   write_bytes(path, length_prefix(header.size()) + header + std::string(data_bytes, '\0'));
   return path;
@@ -332,17 +332,17 @@ TEST(SafetensorsErrors, TruncatedFile) {
 
 TEST(SafetensorsErrors, OverlappingTensors) {
   TempFolder folder;
-  const std::string path = write_raw(
-      folder, "overlap.safetensors",
-      "{" + f32_entry("a", "[2]", 0, 8) + ", " + f32_entry("b", "[2]", 4, 12) + "}", 12);
+  const std::string path =
+      write_raw(folder, "overlap.safetensors",
+                "{" + f32_entry("a", "[2]", 0, 8) + ", " + f32_entry("b", "[2]", 4, 12) + "}", 12);
   expect_load_error(path, {"'b'", "overlaps tensor 'a'"});
 }
 
 TEST(SafetensorsErrors, HolesInTheData) {
   TempFolder folder;
-  const std::string gap = write_raw(
-      folder, "gap.safetensors",
-      "{" + f32_entry("a", "[1]", 0, 4) + ", " + f32_entry("b", "[1]", 8, 12) + "}", 12);
+  const std::string gap =
+      write_raw(folder, "gap.safetensors",
+                "{" + f32_entry("a", "[1]", 0, 4) + ", " + f32_entry("b", "[1]", 8, 12) + "}", 12);
   expect_load_error(gap, {"bytes 4..8", "before tensor 'b'", "hole"});
   const std::string tail =
       write_raw(folder, "tail.safetensors", "{" + f32_entry("a", "[1]", 0, 4) + "}", 8);
@@ -354,9 +354,9 @@ TEST(SafetensorsErrors, HolesInTheData) {
 
 TEST(SafetensorsErrors, DuplicateNames) {
   TempFolder folder;
-  const std::string path = write_raw(
-      folder, "duplicate.safetensors",
-      "{" + f32_entry("a", "[1]", 0, 4) + ", " + f32_entry("a", "[1]", 4, 8) + "}", 8);
+  const std::string path =
+      write_raw(folder, "duplicate.safetensors",
+                "{" + f32_entry("a", "[1]", 0, 4) + ", " + f32_entry("a", "[1]", 4, 8) + "}", 8);
   expect_load_error(path, {"'a' twice"});
 }
 
@@ -365,8 +365,8 @@ TEST(SafetensorsErrors, MetadataThatIsNotStrings) {
   const std::string number = write_raw(folder, "meta_number.safetensors",
                                        R"({"__metadata__": {"name": "vit", "epoch": 3}})", 0);
   expect_load_error(number, {"__metadata__ value 'epoch'", "number", "not a string"});
-  const std::string list = write_raw(folder, "meta_list.safetensors",
-                                     R"({"__metadata__": ["epoch", "3"]})", 0);
+  const std::string list =
+      write_raw(folder, "meta_list.safetensors", R"({"__metadata__": ["epoch", "3"]})", 0);
   expect_load_error(list, {"__metadata__ is not a JSON object"});
 }
 

@@ -135,8 +135,7 @@ TEST(Statistics, SpearmanAveragesTiedRanks) {
   // Deviations: a {-1.5, 0, 0, 1.5}, b {-1.5, 0.5, -0.5, 1.5}.
   // Covariance sum 2.25 + 0 + 0 + 2.25 = 4.5; a's squares 4.5; b's 2.25 + 0.25 + 0.25 + 2.25 = 5.
   // rho = 4.5 / sqrt(4.5 * 5) = sqrt(0.9) = 0.9486833.
-  EXPECT_NEAR(attribution::spearman_correlation({1, 2, 2, 3}, {1, 3, 2, 4}), std::sqrt(0.9),
-              1e-12);
+  EXPECT_NEAR(attribution::spearman_correlation({1, 2, 2, 3}, {1, 3, 2, 4}), std::sqrt(0.9), 1e-12);
 }
 
 TEST(Statistics, SpearmanOfAConstantMapIsZero) {

@@ -3,8 +3,8 @@
 #include <omp.h>
 
 #include "backends/backend.h"
-#include "sav/error.h"
 #include "ops/checks.h"
+#include "sav/error.h"
 #include "sav/ops.h"
 #include "sav/tensor.h"
 

@@ -12,8 +12,8 @@
 #include <limits>
 #include <thread>
 
-#include "cifar_files.h"
 #include "backends/backend.h"
+#include "cifar_files.h"
 #include "sav/error.h"
 #include "sav/train/checkpoint.h"
 #include "sav/train/config.h"
@@ -70,21 +70,26 @@ TEST(Config, BadFilesAndValuesNameTheKey) {
   auto parse = [](const std::string& text) {
     return error_of([&] { train::parse_config(text, "c.json"); });
   };
-  EXPECT_NE(error_of([&] { train::load_config(folder.file("none.json")); })
-                .find("cannot open configuration " + folder.file("none.json")),
+  EXPECT_NE(error_of([&] {
+              train::load_config(folder.file("none.json"));
+            }).find("cannot open configuration " + folder.file("none.json")),
             std::string::npos);
   EXPECT_NE(parse("{\"model\": {").find("c.json: not valid JSON"), std::string::npos);
-  EXPECT_NE(parse("{\"model\": {\"d_modle\": 3}}").find("c.json: unknown key model.d_modle (known: "),
+  EXPECT_NE(
+      parse("{\"model\": {\"d_modle\": 3}}").find("c.json: unknown key model.d_modle (known: "),
+      std::string::npos);
+  EXPECT_NE(parse("{\"optimizer\": {}}").find("unknown key (top level).optimizer"),
             std::string::npos);
-  EXPECT_NE(parse("{\"optimizer\": {}}").find("unknown key (top level).optimizer"), std::string::npos);
   EXPECT_EQ(parse("{\"model\": {\"h\": \"8\"}}"), "c.json: model.h must be an integer, got \"8\"");
   EXPECT_EQ(parse("{\"training\": {\"batch_size\": 0}}"),
             "c.json: training.batch_size must be positive, got 0");
   EXPECT_EQ(parse("{\"training\": {\"lr\": -1}}"), "c.json: training.lr must be positive, got -1");
   EXPECT_NE(parse("{\"model\": {\"h\": 7}}").find("model.h 7 must divide model.d_model 256"),
             std::string::npos);
-  EXPECT_NE(parse("{\"data\": {\"patch_size\": [4, 2]}}").find("data.patch_size"), std::string::npos);
-  EXPECT_NE(parse("{\"data\": {\"random_seed\": -1}}").find("must not be negative"), std::string::npos);
+  EXPECT_NE(parse("{\"data\": {\"patch_size\": [4, 2]}}").find("data.patch_size"),
+            std::string::npos);
+  EXPECT_NE(parse("{\"data\": {\"random_seed\": -1}}").find("must not be negative"),
+            std::string::npos);
   EXPECT_NE(parse("[1, 2]").find("must be a JSON object"), std::string::npos);
   EXPECT_THROW(train::parse_config("{\"model\": {\"dropout\": 1.0}}", "c.json"), UsageError);
 }
@@ -139,21 +144,24 @@ TEST(Checkpoint, OtherConfigurationTruncatedOrForeignFilesAreRefused) {
   const nn::VisionTransformer other(wider.vit(), Device::cpu());
   const train::Checkpoint checkpoint = train::read_checkpoint(path);
   EXPECT_EQ(error_of([&] { train::load_weights(checkpoint, other); }),
-            path + ": tensor patch_embed.weight has shape [16, 48] but the model's is [32, 48] (a "
-                   "checkpoint of another configuration)");
+            path +
+                ": tensor patch_embed.weight has shape [16, 48] but the model's is [32, 48] (a "
+                "checkpoint of another configuration)");
   std::vector<Tensor> params;
   for (const auto& p : model.parameters()) params.push_back(p.tensor);
   optim::Adam adam(params, {});
-  EXPECT_NE(error_of([&] { train::load_optimizer(checkpoint, model, adam); })
-                .find("holds no optimizer state"),
+  EXPECT_NE(error_of([&] {
+              train::load_optimizer(checkpoint, model, adam);
+            }).find("holds no optimizer state"),
             std::string::npos);
 
   fs::resize_file(path, fs::file_size(path) - 100);
   EXPECT_NE(error_of([&] { train::read_checkpoint(path); }).find(path), std::string::npos);
 
   io::save_safetensors(folder.file("foreign.safetensors"), {{}, {{"w", {2}, {1, 2}}}});
-  EXPECT_NE(error_of([&] { train::read_checkpoint(folder.file("foreign.safetensors")); })
-                .find("not a sav checkpoint"),
+  EXPECT_NE(error_of([&] {
+              train::read_checkpoint(folder.file("foreign.safetensors"));
+            }).find("not a sav checkpoint"),
             std::string::npos);
 }
 
@@ -179,7 +187,8 @@ TEST(Trainer, WritesCheckpointsLogAndCurves) {
   int rows = 0;
   while (std::getline(csv, row)) ++rows;
   EXPECT_EQ(rows, 2);
-  const train::Checkpoint best = train::read_checkpoint(options.out_dir + "/checkpoints/best.safetensors");
+  const train::Checkpoint best =
+      train::read_checkpoint(options.out_dir + "/checkpoints/best.safetensors");
   EXPECT_EQ(best.state.best_epoch, result.state.best_epoch);
   EXPECT_GE(result.state.best_val_accuracy, 0.0);
 }
@@ -231,8 +240,9 @@ TEST(Trainer, ResumeRefusesAnotherConfigurationOrNothingToResume) {
             std::string::npos);
   options.config.epochs = 2;
   options.config.lr = 2e-3;
-  EXPECT_NE(error_of([&] { train::train(options, data, silent); })
-                .find("its configuration differs in training.lr"),
+  EXPECT_NE(error_of([&] {
+              train::train(options, data, silent);
+            }).find("its configuration differs in training.lr"),
             std::string::npos);
 }
 
@@ -336,14 +346,13 @@ TEST(Checkpoint, WriterRefusesNonFiniteValues) {
   nn::VisionTransformer model(config.vit(), Device::cpu());
   model.initialize(1);
   const nn::NamedTensor& victim = model.parameters()[3];
-  for (const float bad : {std::numeric_limits<float>::quiet_NaN(),
-                          std::numeric_limits<float>::infinity()}) {
+  for (const float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
     std::vector<float> values = victim.tensor.to_vector();
     values[5] = bad;
     victim.tensor.copy_from(values);
     const std::string path = folder.file("c.safetensors");
-    const std::string message =
-        error_of([&] { train::save_checkpoint(path, model, config, {}); });
+    const std::string message = error_of([&] { train::save_checkpoint(path, model, config, {}); });
     EXPECT_NE(message.find("cannot write " + path + ": tensor " + victim.name + " holds "),
               std::string::npos)
         << message;

@@ -159,8 +159,9 @@ TEST(TrainInterrupt, ResumeWithinAnEpochRefusesAnotherTrainingSet) {
   options.resume = true;
   Silent silent;
   options.config.epochs = 1;
-  EXPECT_NE(error_of([&] { train::train(options, data, silent); })
-                .find("stopped within epoch 2, past the 1 epochs asked for"),
+  EXPECT_NE(error_of([&] {
+              train::train(options, data, silent);
+            }).find("stopped within epoch 2, past the 1 epochs asked for"),
             std::string::npos);
   options.config.epochs = 3;
   data.train = data::split_train_validation(data.train, 0, 16).train;  // 1 step an epoch

@@ -21,7 +21,7 @@ namespace {
 
 TEST(Vit, SeedConfigurationHasTheDesignedParameters) {
   const nn::VisionTransformer model(nn::VitConfig{}, Device::cpu());
-  EXPECT_EQ(model.parameter_count(), 4747578);  // docs/design.md section 2
+  EXPECT_EQ(model.parameter_count(), 4747578);               // docs/design.md section 2
   EXPECT_EQ(nn::parameter_count(nn::VitConfig{}), 4747578);  // without building a model
   const auto& p = model.parameters();
   ASSERT_EQ(p.size(), 3u + 6u * 12u + 2u);
@@ -131,7 +131,7 @@ TEST(Adam, MatchesTheUpdateRuleInDoublePrecision) {
     // loss = sum(p^2 * c) built from ops: grad = 2 c p with c = (1, 2, 3), via p * c as linear.
     const Tensor w = Tensor::from_vector({3, 3}, {1, 0, 0, 0, 2, 0, 0, 0, 3});
     const Tensor y = ops::linear(ops::reshape(p, {1, 3}), w);  // y = c * p
-    y.backward(Tensor::from_vector({1, 3}, {1, 1, 1}));       // grad = c
+    y.backward(Tensor::from_vector({1, 3}, {1, 1, 1}));        // grad = c
     adam.step();
     for (int i = 0; i < 3; ++i) {
       const double g = i + 1.0;

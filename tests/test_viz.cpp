@@ -1,6 +1,5 @@
 // The bridge from the model to the maps, and the figures sav_viz draws.
 #include <gtest/gtest.h>
-
 #include <lodepng.h>
 
 #include <cmath>
@@ -45,14 +44,15 @@ TEST(Explain, GradientMapsArePerImageAndPerClass) {
   model.initialize(5);
   const std::vector<float> values = random_values(2 * 64 * 48, 6, 0, 1);
   const Tensor both = Tensor::from_vector({2, 64, 48}, values);
-  const Tensor second = Tensor::from_vector(
-      {1, 64, 48}, std::vector<float>(values.begin() + 64 * 48, values.end()));
+  const Tensor second =
+      Tensor::from_vector({1, 64, 48}, std::vector<float>(values.begin() + 64 * 48, values.end()));
   attribution::ExplainOptions options;
   options.methods = {Method::kGradRollout, Method::kGradcam, Method::kSeed};
   options.explained_class = 2;
   const auto batch = attribution::explain(model, both, options);
   const auto alone = attribution::explain(model, second, options);
-  for (size_t m = 0; m < 3; ++m) expect_close(batch[1].scores[m], {alone[0].scores[m].begin(), alone[0].scores[m].end()}, 1e-5);
+  for (size_t m = 0; m < 3; ++m)
+    expect_close(batch[1].scores[m], {alone[0].scores[m].begin(), alone[0].scores[m].end()}, 1e-5);
   options.explained_class = 7;
   const auto other = attribution::explain(model, second, options);
   EXPECT_NE(other[0].scores[0], alone[0].scores[0]);  // grad-rollout follows the class

@@ -19,8 +19,8 @@ namespace sav {
 using BackwardFn = std::function<void(const Tensor& grad_output)>;
 
 struct Node {
-  const char* op;               // for messages and inspection: "linear", "layernorm", ...
-  std::vector<Tensor> inputs;   // the op's inputs, gradient_only: their place in the tape
+  const char* op;              // for messages and inspection: "linear", "layernorm", ...
+  std::vector<Tensor> inputs;  // the op's inputs, gradient_only: their place in the tape
   BackwardFn backward;
 };
 

@@ -39,10 +39,9 @@ SAV_HOST_DEVICE inline PhiloxBlock philox4x32_10(PhiloxBlock counter, PhiloxKey 
     }
     const uint64_t p0 = uint64_t{kMul0} * counter.v[0];
     const uint64_t p1 = uint64_t{kMul1} * counter.v[2];
-    counter = {{static_cast<uint32_t>(p1 >> 32) ^ counter.v[1] ^ key.v[0],
-                static_cast<uint32_t>(p1),
-                static_cast<uint32_t>(p0 >> 32) ^ counter.v[3] ^ key.v[1],
-                static_cast<uint32_t>(p0)}};
+    counter = {
+        {static_cast<uint32_t>(p1 >> 32) ^ counter.v[1] ^ key.v[0], static_cast<uint32_t>(p1),
+         static_cast<uint32_t>(p0 >> 32) ^ counter.v[3] ^ key.v[1], static_cast<uint32_t>(p0)}};
   }
   return counter;
 }
@@ -81,8 +80,7 @@ inline float normal_at(uint64_t seed, uint64_t stream, uint64_t index) {
 }
 
 // Whether dropout keeps element `index` of stream `stream`: the definition every backend follows.
-SAV_HOST_DEVICE inline bool dropout_keeps(uint64_t seed, uint64_t stream, uint64_t index,
-                                          float p) {
+SAV_HOST_DEVICE inline bool dropout_keeps(uint64_t seed, uint64_t stream, uint64_t index, float p) {
   return uniform_from_bits(random_block(seed, stream, index / 4)[static_cast<int>(index % 4)]) >= p;
 }
 

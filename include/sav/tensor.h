@@ -42,7 +42,7 @@ class Tensor {
   std::vector<float> to_vector() const;  // copies the values to the host
   // Overwrites the values with `values` (numel() of them) from the host, outside the tape.
   void copy_from(const std::vector<float>& values) const;
-  float item() const;                    // the value of a one-element tensor
+  float item() const;  // the value of a one-element tensor
   // A copy of the values in a new buffer on `device`, outside the tape.
   Tensor to(Device device) const;
 

@@ -37,8 +37,8 @@ std::vector<ImageExplanation> predictions(const std::vector<float>& logits, int6
     const float* row = logits.data() + b * classes;
     e.predicted = static_cast<int>(std::max_element(row, row + classes) - row);
     e.explained = !options.explained_classes.empty() ? options.explained_classes[b]
-                  : options.explained_class >= 0       ? options.explained_class
-                                                       : e.predicted;
+                  : options.explained_class >= 0     ? options.explained_class
+                                                     : e.predicted;
     e.probabilities = softmax(row, classes);
     e.probability = e.probabilities[e.explained];
   }
@@ -144,8 +144,8 @@ std::vector<ImageExplanation> explain(const nn::VisionTransformer& model, const 
 
   const HostValues values = host_values(out, gradients);
   for (int64_t b = 0; b < batch; ++b) {
-    result[b].scores = image_scores(values, c, b, gradients, options,
-                                    first_index + static_cast<uint64_t>(b));
+    result[b].scores =
+        image_scores(values, c, b, gradients, options, first_index + static_cast<uint64_t>(b));
   }
   return result;
 }

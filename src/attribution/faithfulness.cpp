@@ -91,8 +91,8 @@ Measurement prepare(const nn::VisionTransformer& model, const data::RecordSet& i
 struct ImageBatch {
   int64_t first = 0;  // the position in `indices` of its first image
   int64_t n = 0;
-  std::vector<float> patches;  // [n, 64, 48]
-  std::vector<int> targets;    // the class followed, per image
+  std::vector<float> patches;                           // [n, 64, 48]
+  std::vector<int> targets;                             // the class followed, per image
   std::vector<ImageExplanation> maps, randomized_maps;  // empty without judged methods
   std::vector<std::vector<float>> blurred;              // per image [64, 48]: insertion's start
 };
@@ -100,8 +100,13 @@ struct ImageBatch {
 // Reads the batch's images, with the classes their curves follow: the true ones, or the model's
 // predictions.
 ImageBatch read_batch(const Measurement& m, int64_t first, int64_t n) {
-  ImageBatch batch{first, n, std::vector<float>(static_cast<size_t>(n) * kImageSize),
-                   std::vector<int>(static_cast<size_t>(n)), {}, {}, {}};
+  ImageBatch batch{first,
+                   n,
+                   std::vector<float>(static_cast<size_t>(n) * kImageSize),
+                   std::vector<int>(static_cast<size_t>(n)),
+                   {},
+                   {},
+                   {}};
   std::vector<uint8_t> pixels(data::kPixelBytes);
   for (int64_t i = 0; i < n; ++i) {
     batch.targets[size_t(i)] = m.images->read((*m.indices)[size_t(first + i)], pixels.data());
@@ -126,8 +131,8 @@ void explain_batch(const Measurement& m, ImageBatch& batch) {
     explain_options.methods = m.judged;
     explain_options.settings = m.options->settings;
     explain_options.explained_classes = batch.targets;
-    const Tensor x = Tensor::from_vector({batch.n, kPatches, kPatchFeatures}, batch.patches,
-                                         m.model->device());
+    const Tensor x =
+        Tensor::from_vector({batch.n, kPatches, kPatchFeatures}, batch.patches, m.model->device());
     batch.maps = explain(*m.model, x, explain_options);
     if (m.randomized) batch.randomized_maps = explain(*m.randomized, x, explain_options);
   }
@@ -238,11 +243,11 @@ FaithfulnessResult measure_faithfulness(
   for (int64_t first = 0; first < total; first += options.explain_batch) {
     ImageBatch batch = read_batch(m, first, std::min(options.explain_batch, total - first));
     explain_batch(m, batch);
-    const std::vector<Curves> curves = compute_curves(
-        curve_inputs(m, batch), options.fill, m.probabilities, options.curve_batch,
-        [&](int64_t done) {
-          if (progress) progress(first + done / curves_per_image, total);
-        });
+    const std::vector<Curves> curves =
+        compute_curves(curve_inputs(m, batch), options.fill, m.probabilities, options.curve_batch,
+                       [&](int64_t done) {
+                         if (progress) progress(first + done / curves_per_image, total);
+                       });
     for (int64_t i = 0; i < batch.n; ++i) {
       add_image(m, batch, i, curves.data() + i * curves_per_image, result);
     }

@@ -112,8 +112,8 @@ std::vector<float> blur_patches(const float* patches, float sigma) {
 
 std::vector<int> patch_order(const std::vector<float>& scores, uint64_t seed, uint64_t image) {
   if (scores.size() != static_cast<size_t>(kPatches)) {
-    fail("faithfulness: a map has ", scores.size(), " scores, expected one per patch (",
-         kPatches, ")");
+    fail("faithfulness: a map has ", scores.size(), " scores, expected one per patch (", kPatches,
+         ")");
   }
   for (size_t p = 0; p < scores.size(); ++p) {
     if (!std::isfinite(scores[p])) fail("faithfulness: the score of patch ", p, " is not finite");

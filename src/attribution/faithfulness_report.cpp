@@ -80,7 +80,8 @@ std::string faithfulness_markdown(const FaithfulnessResult& result,
          "channel means "
       << fill << "; insertion reveals them on a Gaussian blur of sigma " << result.blur_sigma
       << " pixels. 65 points a curve, AUC by the trapezoid rule on [0, 1]; random is the mean of "
-      << result.random_draws << " random maps per image. Means with 95 % confidence intervals "
+      << result.random_draws
+      << " random maps per image. Means with 95 % confidence intervals "
          "(Student t, over images); \"vs random\" is the paired difference on the same images.\n\n";
   out << "| method | deletion AUC (lower is better) | insertion AUC (higher is better) | "
          "insertion - deletion | deletion vs random | insertion vs random | "
@@ -104,17 +105,17 @@ std::string faithfulness_markdown(const FaithfulnessResult& result,
 std::string faithfulness_csv(const std::vector<FaithfulnessRow>& rows) {
   std::ostringstream out;
   out << "method,images";
-  for (const char* name : {"deletion", "insertion", "insertion_minus_deletion",
-                           "deletion_vs_random", "insertion_vs_random",
-                           "insertion_minus_deletion_vs_random", "randomized_correlation"}) {
+  for (const char* name :
+       {"deletion", "insertion", "insertion_minus_deletion", "deletion_vs_random",
+        "insertion_vs_random", "insertion_minus_deletion_vs_random", "randomized_correlation"}) {
     out << ',' << name << "_mean," << name << "_low," << name << "_high";
   }
   out << '\n';
   for (const FaithfulnessRow& r : rows) {
     out << r.method << ',' << r.deletion.count;
-    for (const MeanInterval* v : {&r.deletion, &r.insertion, &r.gap, &r.deletion_vs_random,
-                                  &r.insertion_vs_random, &r.gap_vs_random,
-                                  &r.randomized_correlation}) {
+    for (const MeanInterval* v :
+         {&r.deletion, &r.insertion, &r.gap, &r.deletion_vs_random, &r.insertion_vs_random,
+          &r.gap_vs_random, &r.randomized_correlation}) {
       csv_interval(out, *v);
     }
     out << '\n';

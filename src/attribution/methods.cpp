@@ -17,8 +17,8 @@ void check_stack(const AttentionStack& stack, const RollupOptions& options, cons
     fail(where, ": attention stack of ", stack.layers, " layers, ", stack.heads, " heads, ",
          stack.tokens, " tokens (need at least 1 layer, 1 head and 2 tokens: CLS and a patch)");
   }
-  const size_t expected = size_t(stack.layers) * size_t(stack.heads) * size_t(stack.tokens) *
-                          size_t(stack.tokens);
+  const size_t expected =
+      size_t(stack.layers) * size_t(stack.heads) * size_t(stack.tokens) * size_t(stack.tokens);
   if (stack.probs.size() != expected) {
     fail(where, ": attention probs hold ", stack.probs.size(), " values, expected layers ",
          stack.layers, " x heads ", stack.heads, " x tokens ", stack.tokens, "^2 = ", expected,
@@ -91,10 +91,9 @@ void fill_layer_matrix(const AttentionStack& stack, int layer, const RollupOptio
     for (size_t i = 0; i < matrix; ++i) {
       if (i % size_t(n) != 0) candidates.push_back(i);
     }
-    std::nth_element(candidates.begin(), candidates.begin() + std::ptrdiff_t(discard) - 1,
-                     candidates.end(), [&out](size_t x, size_t y) {
-                       return out[x] < out[y] || (out[x] == out[y] && x < y);
-                     });
+    std::nth_element(
+        candidates.begin(), candidates.begin() + std::ptrdiff_t(discard) - 1, candidates.end(),
+        [&out](size_t x, size_t y) { return out[x] < out[y] || (out[x] == out[y] && x < y); });
     for (size_t k = 0; k < discard; ++k) out[candidates[k]] = 0.0;
   }
   for (int r = 0; r < n; ++r) {

@@ -31,9 +31,9 @@ double incomplete_beta_fraction(double a, double b, double x, double one_minus_x
   for (int m = 1; m <= max_terms; ++m) {
     for (int half = 0; half < 2; ++half) {
       // d_{2m} = m (b - m) x / ((a + 2m - 1)(a + 2m)), d_{2m+1} = -(a + m)(a + b + m) x / (...)
-      const double numerator =
-          half == 0 ? m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
-                    : -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1));
+      const double numerator = half == 0
+                                   ? m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+                                   : -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1));
       d = 1 + numerator * d;
       d = 1 / (std::fabs(d) < kTiny ? kTiny : d);
       c = 1 + numerator / c;

@@ -147,9 +147,8 @@ class Backend {
   // LayerNorm over the last dimension of x (rows x cols): y = (x - mean) * rstd * w + b with
   // rstd = 1 / sqrt(var + eps), var the biased variance. mean and rstd (rows) are kept for the
   // backward pass.
-  virtual void layernorm_forward(float* y, float* mean, float* rstd, const float* x,
-                                 const float* w, const float* b, int64_t rows, int64_t cols,
-                                 float eps) = 0;
+  virtual void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w,
+                                 const float* b, int64_t rows, int64_t cols, float eps) = 0;
   virtual void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                                   const float* w, const float* mean, const float* rstd,
                                   int64_t rows, int64_t cols) = 0;
@@ -174,14 +173,13 @@ class Backend {
   // v = beta2 v + (1 - beta2) grad^2; param -= lr * m_hat / (sqrt(v_hat) + eps), where
   // m_hat = m / (1 - beta1^step) and v_hat = v / (1 - beta2^step). step counts from 1. One launch
   // on a GPU for the whole model, not one a tensor.
-  virtual void adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
-                           float beta2, float eps, float weight_decay, int64_t step) = 0;
+  virtual void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
+                           float eps, float weight_decay, int64_t step) = 0;
 
   // Tokens to heads: [batch, n, heads * head_dim] -> [batch, heads, n, head_dim].
   virtual void split_heads(float* dst, const float* src, const HeadLayout& layout) = 0;
   // Heads to tokens: [batch, heads, n, head_dim] -> [batch, n, heads * head_dim].
-  virtual void merge_heads(float* dst, const float* src, const HeadLayout& layout,
-                           Write write) = 0;
+  virtual void merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) = 0;
 
   // For every b < batch and t < count, with dim values a token:
   //   dst[b', dst.start + t, :] (+)= src[b'', src.start + t, :]

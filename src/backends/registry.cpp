@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "backends/cpu/cpu_backend.h"
 #include "backends/backend.h"
+#include "backends/cpu/cpu_backend.h"
 #include "sav/error.h"
 
 namespace sav {

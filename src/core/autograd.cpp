@@ -55,8 +55,9 @@ Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn
 
 void detail::run_backward(const Tensor& root, const Tensor& grad_output) {
   if (!root.requires_grad()) {
-    fail("backward: this tensor does not require a gradient (no input of the ops that made it "
-         "requires one, or it was computed under NoGradGuard)");
+    fail(
+        "backward: this tensor does not require a gradient (no input of the ops that made it "
+        "requires one, or it was computed under NoGradGuard)");
   }
   Backend& backend = root.backend();
   const std::vector<Tensor> order = topological_order(root);

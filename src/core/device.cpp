@@ -25,7 +25,9 @@ Device parse_device(const std::string& text) {
 }
 
 std::string describe_device(Device device) { return backend_for(device).describe(); }
-void set_device_threads(Device device, int threads) { backend_for(device).set_num_threads(threads); }
+void set_device_threads(Device device, int threads) {
+  backend_for(device).set_num_threads(threads);
+}
 int device_threads(Device device) { return backend_for(device).num_threads(); }
 void set_device_tf32(Device device, bool enabled) { backend_for(device).set_tf32(enabled); }
 void synchronize_device(Device device) { backend_for(device).synchronize(); }

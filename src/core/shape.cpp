@@ -26,7 +26,8 @@ void Shape::check_numel() const {
   for (int i = 0; i < rank_; ++i) {
     const std::optional<int64_t> product = checked_mul(n, dims_[i]);
     if (!product || *product > kMaxNumel) {
-      fail("shape ", str(), ": more than 2^60 elements (", kMaxNumel, "); a size read from a file "
+      fail("shape ", str(), ": more than 2^60 elements (", kMaxNumel,
+           "); a size read from a file "
            "or flag is far too large");
     }
     n = *product;

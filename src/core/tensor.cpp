@@ -1,8 +1,8 @@
 #include "sav/tensor.h"
 
+#include "backends/backend.h"
 #include "core/tensor_impl.h"
 #include "sav/autograd.h"
-#include "backends/backend.h"
 #include "sav/error.h"
 
 namespace sav {
@@ -40,7 +40,8 @@ TensorImpl::~TensorImpl() {
 }
 
 Tensor Tensor::empty(const Shape& shape, Device device) {
-  if (shape.rank() == 0) fail("tensor: a tensor needs at least one dimension (use [1] for a scalar)");
+  if (shape.rank() == 0)
+    fail("tensor: a tensor needs at least one dimension (use [1] for a scalar)");
   Backend& backend = backend_for(device);
   return Tensor(new_impl(shape, backend),
                 std::make_shared<Buffer>(backend, sizeof(float) * shape.numel()));
@@ -66,8 +67,7 @@ Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values,
 
 void Tensor::copy_from(const std::vector<float>& values) const {
   if (static_cast<int64_t>(values.size()) != numel()) {
-    fail("tensor: ", values.size(), " values given for shape ", shape(), ", which holds ",
-         numel());
+    fail("tensor: ", values.size(), " values given for shape ", shape(), ", which holds ", numel());
   }
   backend().upload(data(), values.data(), sizeof(float) * values.size());
 }

@@ -4,8 +4,8 @@
 
 #include <memory>
 
-#include "sav/autograd.h"
 #include "backends/buffer.h"
+#include "sav/autograd.h"
 #include "sav/shape.h"
 
 namespace sav {
@@ -21,9 +21,9 @@ struct TensorImpl {
   TensorImpl& operator=(const TensorImpl&) = delete;
 
   Shape shape;
-  Backend* backend = nullptr;       // the device's backend
-  std::shared_ptr<Buffer> grad;     // shape's size, allocated on first use
-  std::shared_ptr<Node> grad_fn;    // the op that made this tensor; null for a leaf
+  Backend* backend = nullptr;     // the device's backend
+  std::shared_ptr<Buffer> grad;   // shape's size, allocated on first use
+  std::shared_ptr<Node> grad_fn;  // the op that made this tensor; null for a leaf
   bool requires_grad = false;
   bool retain_grad = false;
 };

@@ -94,14 +94,15 @@ int RecordSet::read(int64_t index, uint8_t* pixels) const {
   uint8_t buffer[kRecordBytes];
   int64_t done = 0;
   while (done < kRecordBytes) {
-    const ssize_t got = ::pread(file.input.fd(), buffer + done, kRecordBytes - done,
-                                record * kRecordBytes + done);
+    const ssize_t got =
+        ::pread(file.input.fd(), buffer + done, kRecordBytes - done, record * kRecordBytes + done);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
       fail(file.input.path(), " record ", record, ": read failed: ", std::strerror(errno));
     }
     if (got == 0) {
-      fail(file.input.path(), " record ", record, ": the file ends early (it is shorter than when "
+      fail(file.input.path(), " record ", record,
+           ": the file ends early (it is shorter than when "
            "it was opened; was it changed while being read?)");
     }
     done += got;

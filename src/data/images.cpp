@@ -29,8 +29,8 @@ void transform_image(const uint8_t* in, bool flip, int shift_y, int shift_x, uin
       for (int x = 0; x < kImageSide; ++x) {
         const int shifted_x = x + shift_x;
         const int source_x = flip ? kImageSide - 1 - shifted_x : shifted_x;
-        const bool inside = source_y >= 0 && source_y < kImageSide && shifted_x >= 0 &&
-                            shifted_x < kImageSide;
+        const bool inside =
+            source_y >= 0 && source_y < kImageSide && shifted_x >= 0 && shifted_x < kImageSide;
         out[c * kPlane + y * kImageSide + x] =
             inside ? in[c * kPlane + source_y * kImageSide + source_x] : 0;
       }

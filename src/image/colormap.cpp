@@ -152,8 +152,9 @@ Canvas overlay(const Canvas& image, const std::vector<float>& heat, Colormap col
     for (int x = 0; x < image.width(); ++x) {
       const Rgb under = image.at(x, y);
       const Rgb over = map_color(colormap, heat[static_cast<size_t>(y) * image.width() + x]);
-      out.set(x, y, {blend(under.r, over.r, alpha), blend(under.g, over.g, alpha),
-                     blend(under.b, over.b, alpha)});
+      out.set(x, y,
+              {blend(under.r, over.r, alpha), blend(under.g, over.g, alpha),
+               blend(under.b, over.b, alpha)});
     }
   }
   return out;

@@ -15,6 +15,8 @@ constexpr int kGlyphsPerBlock = 8;
 // The glyphs drawn as pictures, eight characters a block (named in the comment above it, the
 // first being the space); a block is 7 rows, and in each row the glyphs stand 5 characters
 // wide, one space apart. '#' is ink. The last block holds seven.
+// (Kept as drawn: the rows of each block stand one under another.)
+// clang-format off
 constexpr std::string_view kBlocks[][kGlyphHeight] = {
     //        !     "     #     $     %     &     '
     {"..... ..#.. .#.#. .#.#. ..#.. ##... .##.. ..#..",
@@ -113,6 +115,7 @@ constexpr std::string_view kBlocks[][kGlyphHeight] = {
      ".#.#. ....# .#... ..#.. ..#.. ..#.. .....",
      "#...# .###. ##### ...#. ..#.. .#... ....."},
 };
+// clang-format on
 
 constexpr int kBlocksCount = sizeof(kBlocks) / sizeof(kBlocks[0]);
 static_assert(kBlocksCount * kGlyphsPerBlock >= kLast - kFirst + 1, "a glyph per character");
@@ -121,9 +124,8 @@ static_assert(kBlocksCount * kGlyphsPerBlock >= kLast - kFirst + 1, "a glyph per
 // only '#', '.' and the separating spaces appear: a slip in the pictures fails the build.
 constexpr bool blocks_well_formed() {
   for (int block = 0; block < kBlocksCount; ++block) {
-    const int glyphs = block + 1 < kBlocksCount
-                           ? kGlyphsPerBlock
-                           : (kLast - kFirst + 1) - block * kGlyphsPerBlock;
+    const int glyphs =
+        block + 1 < kBlocksCount ? kGlyphsPerBlock : (kLast - kFirst + 1) - block * kGlyphsPerBlock;
     for (const std::string_view row : kBlocks[block]) {
       if (static_cast<int>(row.size()) != glyphs * kGlyphAdvance - 1) return false;
       for (size_t i = 0; i < row.size(); ++i) {

@@ -135,7 +135,11 @@ class Panel {
  public:
   Panel(Canvas& canvas, int origin_x, const std::string& title, const std::vector<Series>& series,
         Axis y_axis, XScale x_scale)
-      : canvas_(canvas), origin_x_(origin_x), title_(title), series_(series), y_(y_axis),
+      : canvas_(canvas),
+        origin_x_(origin_x),
+        title_(title),
+        series_(series),
+        y_(y_axis),
         x_(std::move(x_scale)) {
     left_ = origin_x + 64;
     right_ = origin_x + kPanelWidth - 24;

@@ -109,7 +109,7 @@ Canvas read_png(const std::string& path) {
   state.info_raw.colortype = LCT_RGB;
   state.info_raw.bitdepth = 8;
   state.decoder.read_text_chunks = 0;  // sav has no use for them
-  std::vector<unsigned char> rgb;  // height * width * 3
+  std::vector<unsigned char> rgb;      // height * width * 3
   unsigned width = 0, height = 0;
   const unsigned error = lodepng::decode(rgb, width, height, state, bytes);
   if (error != 0) fail(path, ": not a PNG that can be decoded: ", lodepng_error_text(error));

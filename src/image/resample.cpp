@@ -25,9 +25,7 @@ constexpr Upsample kAllMethods[] = {Upsample::kNearest, Upsample::kBilinear, Ups
 
 // The source coordinate of destination pixel x's centre, in source pixels from the centre of
 // source pixel 0.
-double source_coordinate(int x, int src, int dst) {
-  return (x + 0.5) * src / dst - 0.5;
-}
+double source_coordinate(int x, int src, int dst) { return (x + 0.5) * src / dst - 0.5; }
 
 Taps nearest_taps(int src, int dst) {
   Taps taps(static_cast<size_t>(dst));
@@ -161,8 +159,8 @@ std::vector<float> resize_map(const std::vector<float>& map, int src_w, int src_
          static_cast<size_t>(src_w) * src_h);
   }
   const std::vector<double> plane(map.begin(), map.end());
-  const std::vector<double> out = resample(plane, src_w, src_h, taps_for(method, src_w, dst_w),
-                                           taps_for(method, src_h, dst_h));
+  const std::vector<double> out =
+      resample(plane, src_w, src_h, taps_for(method, src_w, dst_w), taps_for(method, src_h, dst_h));
   return std::vector<float>(out.begin(), out.end());
 }
 
@@ -173,13 +171,13 @@ Canvas resize_image(const Canvas& image, int width, int height) {
   };
   const Taps along_x = axis_taps(image.width(), width);
   const Taps along_y = axis_taps(image.height(), height);
-  const std::vector<uint8_t>& pixels = image.pixels();  // (h, w, 3)
+  const std::vector<uint8_t>& pixels = image.pixels();                   // (h, w, 3)
   std::vector<uint8_t> result(static_cast<size_t>(width) * height * 3);  // (height, width, 3)
   std::vector<double> plane(static_cast<size_t>(image.width()) * image.height());
   for (int channel = 0; channel < 3; ++channel) {
     for (size_t i = 0; i < plane.size(); ++i) plane[i] = pixels[i * 3 + channel];
-    const std::vector<double> out = resample(plane, image.width(), image.height(), along_x,
-                                             along_y);
+    const std::vector<double> out =
+        resample(plane, image.width(), image.height(), along_x, along_y);
     for (size_t i = 0; i < out.size(); ++i) {
       result[i * 3 + channel] = static_cast<uint8_t>(std::lround(std::clamp(out[i], 0.0, 255.0)));
     }

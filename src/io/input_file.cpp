@@ -22,7 +22,8 @@ const char* kind_of(mode_t mode) {
 }
 
 [[noreturn]] void refuse(const std::string& name, mode_t mode) {
-  fail("cannot open ", name, ": it is ", kind_of(mode), ", not a regular file (sav reads only "
+  fail("cannot open ", name, ": it is ", kind_of(mode),
+       ", not a regular file (sav reads only "
        "regular files)");
 }
 
@@ -66,8 +67,7 @@ void InputFile::read_at(void* out, uint64_t bytes, uint64_t offset) const {
   }
 }
 
-std::string read_small_file(const std::string& path, uint64_t max_bytes,
-                            const std::string& what) {
+std::string read_small_file(const std::string& path, uint64_t max_bytes, const std::string& what) {
   const InputFile file(path, what);
   if (file.size() > max_bytes) {
     fail("cannot open ", what.empty() ? path : what + " " + path, ": it holds ", file.size(),

@@ -91,9 +91,11 @@ std::string make_header(const std::string& path, const SafetensorsFile& file) {
              tensor.values.size(), " were given");
       }
       const uint64_t end = offset + numel * sizeof(float);
-      text += (text.size() > 1 ? "," : "") + Json(tensor.name).dump() + ":{\"dtype\":\"F32\","
-              "\"shape\":" + shape_str(tensor.shape) + ",\"data_offsets\":[" +
-              std::to_string(offset) + "," + std::to_string(end) + "]}";
+      text += (text.size() > 1 ? "," : "") + Json(tensor.name).dump() +
+              ":{\"dtype\":\"F32\","
+              "\"shape\":" +
+              shape_str(tensor.shape) + ",\"data_offsets\":[" + std::to_string(offset) + "," +
+              std::to_string(end) + "]}";
       offset = end;
     }
   } catch (const Json::exception& e) {
@@ -128,7 +130,8 @@ class HeaderBuilder : public nlohmann::json_sax<Json> {
     if (open_.size() == 1) {  // an entry of the header: a tensor, or __metadata__
       if (!keys_.insert(name).second && duplicate_.empty()) duplicate_ = name;
       if (keys_.size() > kMaxTensors + 1) {
-        return refuse(path_ + ": holds more than " + std::to_string(kMaxTensors) + " tensors, "
+        return refuse(path_ + ": holds more than " + std::to_string(kMaxTensors) +
+                      " tensors, "
                       "the most sav reads (its largest checkpoint holds 36,882)");
       }
     }
@@ -141,7 +144,7 @@ class HeaderBuilder : public nlohmann::json_sax<Json> {
   }
 
   Json& root() { return root_; }
-  const std::string& error() const { return error_; }        // why parsing stopped
+  const std::string& error() const { return error_; }          // why parsing stopped
   const std::string& duplicate() const { return duplicate_; }  // a key named twice, or ""
 
  private:
@@ -212,7 +215,8 @@ Json parse_header(const std::string& path, const std::string& text) {
     fail(path, ": the header names ", quote(builder.duplicate()), " twice");
   }
   if (header.size() - header.count(kMetadataKey) > kMaxTensors) {
-    fail(path, ": holds more than ", kMaxTensors, " tensors, the most sav reads (its largest "
+    fail(path, ": holds more than ", kMaxTensors,
+         " tensors, the most sav reads (its largest "
          "checkpoint holds 36,882)");
   }
   return std::move(header);
@@ -228,7 +232,8 @@ Entry read_entry(const std::string& path, const std::string& name, const Json& i
   const Json& dtype = info.at("dtype");
   if (!dtype.is_string()) fail(where, ": 'dtype' is a ", dtype.type_name(), ", not a string");
   if (dtype != "F32") {
-    fail(where, ": dtype ", shorten(dtype.get<std::string>(), 20), " is not supported: sav "
+    fail(where, ": dtype ", shorten(dtype.get<std::string>(), 20),
+         " is not supported: sav "
          "stores float32 (F32) only; convert the tensor to float32 first");
   }
   const Json& shape = info.at("shape");
@@ -339,7 +344,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
     covered = entry.end;
   }
   if (covered != data_bytes) {
-    fail(path, ": the last ", data_bytes - covered, " bytes of the data belong to no tensor (a "
+    fail(path, ": the last ", data_bytes - covered,
+         " bytes of the data belong to no tensor (a "
          "hole; safetensors data must be contiguous)");
   }
   for (Entry& entry : entries) {

@@ -23,12 +23,15 @@ std::vector<float> sinusoidal_positions(int64_t tokens, int64_t d_model) {
 VisionTransformer::VisionTransformer(const VitConfig& config, Device device)
     : config_(config), device_(device) {
   const VitConfig& c = config_;
-  for (int64_t size : {c.patch_features, c.patches, c.d_model, c.heads, c.layers, c.d_ff, c.classes}) {
-    if (size <= 0) fail("vit: every size must be positive (d_model ", c.d_model, ", heads ", c.heads,
-                        ", layers ", c.layers, ", d_ff ", c.d_ff, ", classes ", c.classes, ")");
+  for (int64_t size :
+       {c.patch_features, c.patches, c.d_model, c.heads, c.layers, c.d_ff, c.classes}) {
+    if (size <= 0)
+      fail("vit: every size must be positive (d_model ", c.d_model, ", heads ", c.heads,
+           ", layers ", c.layers, ", d_ff ", c.d_ff, ", classes ", c.classes, ")");
   }
   if (c.d_model % c.heads != 0) fail("vit: ", c.heads, " heads do not divide d_model ", c.d_model);
-  if (!(c.dropout >= 0.0f && c.dropout < 1.0f)) fail("vit: dropout must be in [0, 1), got ", c.dropout);
+  if (!(c.dropout >= 0.0f && c.dropout < 1.0f))
+    fail("vit: dropout must be in [0, 1), got ", c.dropout);
 
   for (const ParameterShape& p : parameter_shapes(c)) {
     Tensor t = Tensor::zeros(p.shape, device_);
@@ -98,7 +101,8 @@ int64_t VisionTransformer::parameter_count() const {
 
 void VisionTransformer::initialize(uint64_t seed) {
   auto ends_with = [](const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   for (size_t index = 0; index < parameters_.size(); ++index) {
     const std::string& name = parameters_[index].name;
@@ -107,8 +111,8 @@ void VisionTransformer::initialize(uint64_t seed) {
     const bool layernorm = name.find(".ln") != std::string::npos;
     if (name == "cls_token" || (!layernorm && ends_with(name, ".weight"))) {
       // Kaiming normal, fan-in mode, ReLU gain sqrt(2): std = sqrt(2 / in_features).
-      const float std = name == "cls_token" ? 1.0f
-                                            : std::sqrt(2.0f / static_cast<float>(t.shape()[1]));
+      const float std =
+          name == "cls_token" ? 1.0f : std::sqrt(2.0f / static_cast<float>(t.shape()[1]));
       for (size_t i = 0; i < values.size(); ++i) values[i] = std * normal_at(seed, index, i);
     } else if (layernorm) {
       std::fill(values.begin(), values.end(), ends_with(name, ".weight") ? 1.0f : 0.0f);
@@ -133,7 +137,8 @@ VitOutput VisionTransformer::forward_pass(const Tensor& patches, float p, uint64
   const VitConfig& c = config_;
   if (patches.shape().rank() != 3 || patches.shape()[1] != c.patches ||
       patches.shape()[2] != c.patch_features) {
-    fail("vit: input ", patches.shape(), " is not [batch, ", c.patches, ", ", c.patch_features, "]");
+    fail("vit: input ", patches.shape(), " is not [batch, ", c.patches, ", ", c.patch_features,
+         "]");
   }
   const int64_t batch = patches.shape()[0];
   // Two dropout calls a layer; each call of each step draws from its own stream.

@@ -1,6 +1,6 @@
+#include "backends/backend.h"
 #include "ops/checks.h"
 #include "sav/autograd.h"
-#include "backends/backend.h"
 #include "sav/ops.h"
 
 namespace sav::ops {
@@ -28,17 +28,18 @@ Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = Tensor::empty(a.shape(), device);
   backend_for(device).add(y.data(), a.data(), b.data(), n, b_n);
 
-  return record(y, "add", {a, b}, [a = a.gradient_only(), b = b.gradient_only(), n, b_n](const Tensor& dy) {
-    Backend& backend = dy.backend();
-    if (a.requires_grad()) backend.accumulate(a.grad_data(), dy.data(), n);
-    if (b.requires_grad()) {
-      if (b_n == n) {
-        backend.accumulate(b.grad_data(), dy.data(), n);
-      } else {  // b was added to every leading index: its gradient sums over them
-        backend.sum_rows_accumulate(b.grad_data(), dy.data(), n / b_n, b_n);
-      }
-    }
-  });
+  return record(y, "add", {a, b},
+                [a = a.gradient_only(), b = b.gradient_only(), n, b_n](const Tensor& dy) {
+                  Backend& backend = dy.backend();
+                  if (a.requires_grad()) backend.accumulate(a.grad_data(), dy.data(), n);
+                  if (b.requires_grad()) {
+                    if (b_n == n) {
+                      backend.accumulate(b.grad_data(), dy.data(), n);
+                    } else {  // b was added to every leading index: its gradient sums over them
+                      backend.sum_rows_accumulate(b.grad_data(), dy.data(), n / b_n, b_n);
+                    }
+                  }
+                });
 }
 
 }  // namespace sav::ops

@@ -2,9 +2,9 @@
 // the matching products backward. The probabilities A are kept for attribution.
 #include <cmath>
 
+#include "backends/backend.h"
 #include "ops/checks.h"
 #include "sav/autograd.h"
-#include "backends/backend.h"
 #include "sav/ops.h"
 
 namespace sav::ops {
@@ -25,8 +25,7 @@ Tensor split(const Tensor& x, const AttentionDims& d) {
 
 }  // namespace
 
-AttentionResult multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                     int heads) {
+AttentionResult multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads) {
   const char* op = "multi_head_attention";
   detail::require_defined(op, {{"q", &q}, {"k", &k}, {"v", &v}});
   detail::require_rank(op, "q", q, 3);
@@ -47,7 +46,7 @@ AttentionResult multi_head_attention(const Tensor& q, const Tensor& k, const Ten
   Backend& backend = backend_for(device);
 
   const Tensor qh = split(q, d), kh = split(k, d), vh = split(v, d);  // (B, H, n, dk)
-  Tensor probs = Tensor::empty(d.scores(), device);                  // (B, H, n, n)
+  Tensor probs = Tensor::empty(d.scores(), device);                   // (B, H, n, n)
   backend.gemm_strided_batched(Transpose::kNo, Transpose::kYes, n, n, dk, scale, qh.data(), dk,
                                head_stride, kh.data(), dk, head_stride, 0.0f, probs.data(), n,
                                score_stride, groups);
@@ -77,23 +76,26 @@ AttentionResult multi_head_attention(const Tensor& q, const Tensor& k, const Ten
       backend.copy(probs.grad_data(), dprobs.data(), sizeof(float) * probs.numel());
     }
     Tensor dh = Tensor::empty(d.per_head(), dout.device());  // one per-head gradient at a time
-    if (v.requires_grad()) {  // dV = A^T · dO
-      backend.gemm_strided_batched(Transpose::kYes, Transpose::kNo, n, dk, n, 1.0f, probs.data(),
-                                   n, score_stride, doh.data(), dk, head_stride, 0.0f, dh.data(),
-                                   dk, head_stride, groups);
+    // dV = A^T · dO
+    if (v.requires_grad()) {
+      backend.gemm_strided_batched(Transpose::kYes, Transpose::kNo, n, dk, n, 1.0f, probs.data(), n,
+                                   score_stride, doh.data(), dk, head_stride, 0.0f, dh.data(), dk,
+                                   head_stride, groups);
       backend.merge_heads(v.grad_data(), dh.data(), d, Write::kAccumulate);
     }
     // dS = softmax'(dA), in place; the scores were scale · Q K^T.
     float* dscores = dprobs.data();
     backend.softmax_backward(dscores, probs.data(), dscores, d.groups() * d.n, d.n);
-    if (q.requires_grad()) {  // dQ = scale · dS · K
+    // dQ = scale · dS · K
+    if (q.requires_grad()) {
       const Tensor kh = split(k, d);
       backend.gemm_strided_batched(Transpose::kNo, Transpose::kNo, n, dk, n, scale, dscores, n,
                                    score_stride, kh.data(), dk, head_stride, 0.0f, dh.data(), dk,
                                    head_stride, groups);
       backend.merge_heads(q.grad_data(), dh.data(), d, Write::kAccumulate);
     }
-    if (k.requires_grad()) {  // dK = scale · dS^T · Q
+    // dK = scale · dS^T · Q
+    if (k.requires_grad()) {
       const Tensor qh = split(q, d);
       backend.gemm_strided_batched(Transpose::kYes, Transpose::kNo, n, dk, n, scale, dscores, n,
                                    score_stride, qh.data(), dk, head_stride, 0.0f, dh.data(), dk,

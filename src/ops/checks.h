@@ -31,8 +31,8 @@ inline Device require_one_device(const char* op, const std::vector<NamedDevice>&
   if (devices.empty()) fail(op, ": no input tensor given");
   for (const NamedDevice& entry : devices) {
     if (entry.second != devices.front().second) {
-      fail(op, ": ", devices.front().first, " is on ", devices.front().second, " but ",
-           entry.first, " is on ", entry.second, " (move them to one device)");
+      fail(op, ": ", devices.front().first, " is on ", devices.front().second, " but ", entry.first,
+           " is on ", entry.second, " (move them to one device)");
     }
   }
   return devices.front().second;

@@ -1,7 +1,7 @@
-#include "ops/checks.h"
-#include "sav/autograd.h"
 #include "backends/backend.h"
 #include "backends/buffer.h"
+#include "ops/checks.h"
+#include "sav/autograd.h"
 #include "sav/ops.h"
 
 namespace sav::ops {
@@ -29,7 +29,8 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels) {
   backend.cross_entropy_forward(loss.data(), probs.data(), logits.data(), label_data, batch,
                                 classes);
   return record(loss, "cross_entropy", {logits},
-                [logits = logits.gradient_only(), probs, device_labels, label_data, batch, classes](const Tensor& dloss) {
+                [logits = logits.gradient_only(), probs, device_labels, label_data, batch,
+                 classes](const Tensor& dloss) {
                   dloss.backend().cross_entropy_backward(logits.grad_data(), probs.data(),
                                                          label_data, dloss.data(), batch, classes);
                 });

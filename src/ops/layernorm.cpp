@@ -1,14 +1,14 @@
+#include "backends/backend.h"
 #include "ops/checks.h"
 #include "sav/autograd.h"
-#include "backends/backend.h"
 #include "sav/ops.h"
 
 namespace sav::ops {
 
 Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
   detail::require_defined("layernorm", {{"input", &x}, {"weight", &weight}, {"bias", &bias}});
-  const Device device = detail::same_device(
-      "layernorm", {{"input", &x}, {"weight", &weight}, {"bias", &bias}});
+  const Device device =
+      detail::same_device("layernorm", {{"input", &x}, {"weight", &weight}, {"bias", &bias}});
   const int64_t cols = x.shape().last(), rows = x.shape().rows();
   const Shape param_shape{cols};
   if (weight.shape() != param_shape || bias.shape() != param_shape) {

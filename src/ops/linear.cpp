@@ -1,6 +1,6 @@
+#include "backends/backend.h"
 #include "ops/checks.h"
 #include "sav/autograd.h"
-#include "backends/backend.h"
 #include "sav/ops.h"
 
 namespace sav::ops {
@@ -8,8 +8,8 @@ namespace sav::ops {
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   detail::require_defined("linear", {{"input", &x}, {"weight", &weight}});
   detail::require_rank("linear", "weight", weight, 2);
-  const Device device = detail::same_device("linear", {{"input", &x}, {"weight", &weight},
-                                                       {"bias", &bias}});
+  const Device device =
+      detail::same_device("linear", {{"input", &x}, {"weight", &weight}, {"bias", &bias}});
   const int64_t out_features = weight.shape()[0], in_features = weight.shape()[1];
   if (x.shape().last() != in_features) {
     fail("linear: input ", x.shape(), " has ", x.shape().last(), " features but weight ",
@@ -30,21 +30,22 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   backend.gemm(Transpose::kNo, Transpose::kYes, m, n, k, 1.0f, x.data(), k, weight.data(), k,
                bias.defined() ? 1.0f : 0.0f, y.data(), n);
 
-  return record(y, "linear", {x, weight, bias}, [x, weight, bias = bias.defined() ? bias.gradient_only() : Tensor(), m, n,
-                                        k](const Tensor& dy) {
-    Backend& backend = dy.backend();
-    if (x.requires_grad()) {  // dx (m, k) += dy (m, n) · W (n, k)
-      backend.gemm(Transpose::kNo, Transpose::kNo, m, k, n, 1.0f, dy.data(), n, weight.data(), k,
-                   1.0f, x.grad_data(), k);
-    }
-    if (weight.requires_grad()) {  // dW (n, k) += dy^T (n, m) · x (m, k)
-      backend.gemm(Transpose::kYes, Transpose::kNo, n, k, m, 1.0f, dy.data(), n, x.data(), k, 1.0f,
-                   weight.grad_data(), k);
-    }
-    if (bias.defined() && bias.requires_grad()) {
-      backend.sum_rows_accumulate(bias.grad_data(), dy.data(), m, n);
-    }
-  });
+  return record(y, "linear", {x, weight, bias},
+                [x, weight, bias = bias.defined() ? bias.gradient_only() : Tensor(), m, n,
+                 k](const Tensor& dy) {
+                  Backend& backend = dy.backend();
+                  if (x.requires_grad()) {  // dx (m, k) += dy (m, n) · W (n, k)
+                    backend.gemm(Transpose::kNo, Transpose::kNo, m, k, n, 1.0f, dy.data(), n,
+                                 weight.data(), k, 1.0f, x.grad_data(), k);
+                  }
+                  if (weight.requires_grad()) {  // dW (n, k) += dy^T (n, m) · x (m, k)
+                    backend.gemm(Transpose::kYes, Transpose::kNo, n, k, m, 1.0f, dy.data(), n,
+                                 x.data(), k, 1.0f, weight.grad_data(), k);
+                  }
+                  if (bias.defined() && bias.requires_grad()) {
+                    backend.sum_rows_accumulate(bias.grad_data(), dy.data(), m, n);
+                  }
+                });
 }
 
 }  // namespace sav::ops

@@ -1,9 +1,9 @@
 // Token-range ops: slice (the CLS token out of a sequence) and concat (the CLS token in).
 #include <algorithm>
 
+#include "backends/backend.h"
 #include "ops/checks.h"
 #include "sav/autograd.h"
-#include "backends/backend.h"
 #include "sav/ops.h"
 
 namespace sav::ops {
@@ -19,11 +19,11 @@ Tensor slice_tokens(const Tensor& x, int64_t start, int64_t count) {
   Tensor y = Tensor::empty({batch, count, dim}, x.device());
   x.backend().copy_tokens({y.data(), count, 0}, {x.data(), tokens, start}, batch, count, dim,
                           Write::kOverwrite);
-  return record(y, "slice_tokens", {x}, [x = x.gradient_only(), batch, tokens, start, count,
-                                                  dim](const Tensor& dy) {
-    dy.backend().copy_tokens({x.grad_data(), tokens, start}, {dy.data(), count, 0}, batch, count,
-                             dim, Write::kAccumulate);
-  });
+  return record(y, "slice_tokens", {x},
+                [x = x.gradient_only(), batch, tokens, start, count, dim](const Tensor& dy) {
+                  dy.backend().copy_tokens({x.grad_data(), tokens, start}, {dy.data(), count, 0},
+                                           batch, count, dim, Write::kAccumulate);
+                });
 }
 
 Tensor concat_tokens(const Tensor& a, const Tensor& b) {
@@ -52,16 +52,16 @@ Tensor concat_tokens(const Tensor& a, const Tensor& b) {
                       Write::kOverwrite);
 
   return record(y, "concat_tokens", {a, b},
-                [a = a.gradient_only(), b = b.gradient_only(), a_batch, b_batch, batch, n, na,
-                 nb, dim](const Tensor& dy) {
+                [a = a.gradient_only(), b = b.gradient_only(), a_batch, b_batch, batch, n, na, nb,
+                 dim](const Tensor& dy) {
                   Backend& backend = dy.backend();
                   if (a.requires_grad()) {
                     backend.copy_tokens({a.grad_data(), na, 0, a_batch}, {dy.data(), n, 0}, batch,
                                         na, dim, Write::kAccumulate);
                   }
                   if (b.requires_grad()) {
-                    backend.copy_tokens({b.grad_data(), nb, 0, b_batch}, {dy.data(), n, na},
-                                        batch, nb, dim, Write::kAccumulate);
+                    backend.copy_tokens({b.grad_data(), nb, 0, b_batch}, {dy.data(), n, na}, batch,
+                                        nb, dim, Write::kAccumulate);
                   }
                 });
 }

@@ -20,7 +20,8 @@ Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
   }
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
-    if (!p.requires_grad()) fail("adam: parameter ", i, " ", p.shape(), " does not require a gradient");
+    if (!p.requires_grad())
+      fail("adam: parameter ", i, " ", p.shape(), " does not require a gradient");
     if (p.device() != parameters_.front().device()) {
       fail("adam: parameter ", i, " is on ", p.device(), " but parameter 0 on ",
            parameters_.front().device(), " (one optimizer updates one device's parameters)");

@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "sav/device.h"
-#include "sav/data/cifar10.h"
 #include "programs/command_line.h"
 #include "programs/progress.h"
 #include "programs/run_program.h"
+#include "sav/data/cifar10.h"
+#include "sav/device.h"
 #include "sav/error.h"
 #include "sav/train/trainer.h"
 
@@ -38,9 +38,11 @@ class Progress : public train::TrainObserver {
 
   void on_start(const std::string& message) override { std::cout << message << std::endl; }
 
-  void on_step(int64_t epoch, int64_t step, int64_t steps, double loss, double images_per_second) override {
-    const double eta =
-        images_per_second > 0 ? (steps - step) * static_cast<double>(batch_size_) / images_per_second : 0;
+  void on_step(int64_t epoch, int64_t step, int64_t steps, double loss,
+               double images_per_second) override {
+    const double eta = images_per_second > 0
+                           ? (steps - step) * static_cast<double>(batch_size_) / images_per_second
+                           : 0;
     char suffix[64];
     std::snprintf(suffix, sizeof suffix, "loss %.4f %.0f img/s", loss, images_per_second);
     bar_.show("epoch " + std::to_string(epoch) + "/" + std::to_string(epochs_) + " step", step,
@@ -49,12 +51,13 @@ class Progress : public train::TrainObserver {
 
   void on_epoch(const train::EpochReport& r) override {
     bar_.clear();
-    std::printf("epoch %lld/%lld  train loss %.4f acc %s  val loss %.4f acc %s  test loss %.4f "
-                "acc %s  %.0f img/s  elapsed %s%s\n",
-                static_cast<long long>(r.epoch), static_cast<long long>(epochs_), r.train_loss,
-                percent(r.train_accuracy).c_str(), r.val_loss, percent(r.val_accuracy).c_str(),
-                r.test_loss, percent(r.test_accuracy).c_str(), r.images_per_second,
-                clock_text(r.elapsed_seconds).c_str(), r.best ? "  [best]" : "");
+    std::printf(
+        "epoch %lld/%lld  train loss %.4f acc %s  val loss %.4f acc %s  test loss %.4f "
+        "acc %s  %.0f img/s  elapsed %s%s\n",
+        static_cast<long long>(r.epoch), static_cast<long long>(epochs_), r.train_loss,
+        percent(r.train_accuracy).c_str(), r.val_loss, percent(r.val_accuracy).c_str(), r.test_loss,
+        percent(r.test_accuracy).c_str(), r.images_per_second,
+        clock_text(r.elapsed_seconds).c_str(), r.best ? "  [best]" : "");
     std::fflush(stdout);
   }
 
@@ -77,14 +80,16 @@ static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_alw
 // several threads and each may take a signal, so which one came first is settled atomically.
 extern "C" void on_stop_signal(int signal) {
   if (stop_signal.exchange(signal) != 0) {
-    constexpr char kNow[] = "\nsav_train: stopped at once; last.safetensors holds the last point "
-                            "saved\n";
+    constexpr char kNow[] =
+        "\nsav_train: stopped at once; last.safetensors holds the last point "
+        "saved\n";
     [[maybe_unused]] const ssize_t put = ::write(STDERR_FILENO, kNow, sizeof kNow - 1);
     ::_exit(128 + signal);
   }
   stop_requested.store(true);
-  constexpr char kSoon[] = "\nsav_train: stopping after this step to save it (signal again to "
-                           "quit at once)\n";
+  constexpr char kSoon[] =
+      "\nsav_train: stopping after this step to save it (signal again to "
+      "quit at once)\n";
   [[maybe_unused]] const ssize_t put = ::write(STDERR_FILENO, kSoon, sizeof kSoon - 1);
 }
 
@@ -117,9 +122,9 @@ std::string resume_command(int argc, char** argv) {
 
 // A flag's value must be a finite number above `low` (or at least `low`, when `inclusive`).
 CLI::Validator number_above(double low, bool inclusive) {
-  const std::string bound = inclusive ? "at least " + CLI::detail::to_string(low)
-                            : low == 0  ? std::string("positive")
-                                        : "above " + CLI::detail::to_string(low);
+  const std::string bound = inclusive  ? "at least " + CLI::detail::to_string(low)
+                            : low == 0 ? std::string("positive")
+                                       : "above " + CLI::detail::to_string(low);
   return CLI::Validator(
       [=](std::string& text) -> std::string {
         char* end = nullptr;
@@ -161,9 +166,9 @@ struct Flags {
 void declare_config_flags(CLI::App& app, Flags& f) {
   f.epochs_opt = app.add_option("--epochs", f.epochs, "number of epochs (config: training.epochs)")
                      ->check(number_above(0, false));
-  f.batch_opt = app.add_option("--batch-size", f.batch_size,
-                               "images a step (config: training.batch_size)")
-                    ->check(number_above(0, false));
+  f.batch_opt =
+      app.add_option("--batch-size", f.batch_size, "images a step (config: training.batch_size)")
+          ->check(number_above(0, false));
   f.lr_opt = app.add_option("--lr", f.lr, "Adam learning rate (config: training.lr)")
                  ->check(number_above(0, false));
   f.seed_opt = app.add_option("--seed", f.seed, "random seed (config: data.random_seed)")
@@ -195,7 +200,8 @@ void declare_flags(CLI::App& app, Flags& f) {
                              "training.val_split, 5000; 0: train on all 50,000)")
                   ->check(number_above(0, true));
   f.augment_opt = app.add_flag("--augment", f.augment, "random crop (pad 4) and horizontal flip");
-  app.add_flag("--tf32", f.tf32, "TF32 tensor-core matrix products on the GPU (faster, less exact)");
+  app.add_flag("--tf32", f.tf32,
+               "TF32 tensor-core matrix products on the GPU (faster, less exact)");
 }
 
 // The configuration file with the flags given laid over it, checked.
@@ -227,8 +233,8 @@ Device prepare_device(const Flags& f) {
 
 void print_plan(const Flags& f, const train::Config& config, Device device,
                 const data::TrainValidation& split, const data::Cifar10& cifar) {
-  std::cout << "sav_train: ViT " << config.layers << " x " << config.d_model << ", "
-            << config.heads << " heads, " << nn::parameter_count(config.vit()) << " parameters on "
+  std::cout << "sav_train: ViT " << config.layers << " x " << config.d_model << ", " << config.heads
+            << " heads, " << nn::parameter_count(config.vit()) << " parameters on "
             << describe_device(device) << "\n"
             << "data: " << split.train.size() << " training, " << split.validation.size()
             << " validation, " << cifar.test.size() << " test images from " << f.data_dir << "\n"
@@ -265,16 +271,17 @@ void report_end(const train::TrainResult& result, const std::string& out_dir,
   } else {
     std::cout << "no validation split: best.safetensors is the last epoch's\n";
   }
-  std::cout << "checkpoints: " << out_dir << "/checkpoints/{last,best}.safetensors; log: "
-            << out_dir << "/outputs/train_log.csv; curves: " << out_dir << "/outputs/curves.png"
-            << std::endl;
+  std::cout << "checkpoints: " << out_dir
+            << "/checkpoints/{last,best}.safetensors; log: " << out_dir
+            << "/outputs/train_log.csv; curves: " << out_dir << "/outputs/curves.png" << std::endl;
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"sav_train: trains a Vision Transformer on CIFAR-10 (the configuration of "
-               "data/config.json; flags override it). Writes checkpoints/last.safetensors, "
-               "checkpoints/best.safetensors, outputs/train_log.csv and outputs/curves.png "
-               "under --out."};
+  CLI::App app{
+      "sav_train: trains a Vision Transformer on CIFAR-10 (the configuration of "
+      "data/config.json; flags override it). Writes checkpoints/last.safetensors, "
+      "checkpoints/best.safetensors, outputs/train_log.csv and outputs/curves.png "
+      "under --out."};
   Flags f;
   declare_flags(app, f);
   if (const std::optional<int> done = parse_command_line(app, argc, argv)) return *done;
@@ -293,8 +300,8 @@ int run(int argc, char** argv) {
 
   const data::Cifar10 cifar = data::open_cifar10(f.data_dir);
   if (config.val_split >= cifar.train.size()) {
-    usage_fail("--val-split ", config.val_split, " leaves no training images (the training set has ",
-               cifar.train.size(), ")");
+    usage_fail("--val-split ", config.val_split,
+               " leaves no training images (the training set has ", cifar.train.size(), ")");
   }
   const data::TrainValidation split =
       data::split_train_validation(cifar.train, config.val_split, f.limit_train);

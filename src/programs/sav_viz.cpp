@@ -7,13 +7,13 @@
 #include <set>
 #include <sstream>
 
-#include "sav/attribution/explain.h"
-#include "sav/device.h"
-#include "sav/data/cifar10.h"
-#include "sav/data/images.h"
 #include "programs/run_program.h"
 #include "programs/viz_faithfulness.h"
 #include "programs/viz_request.h"
+#include "sav/attribution/explain.h"
+#include "sav/data/cifar10.h"
+#include "sav/data/images.h"
+#include "sav/device.h"
 #include "sav/error.h"
 #include "sav/image/png.h"
 #include "sav/io/npy.h"
@@ -55,8 +55,9 @@ void check_faithfulness_flags(const VizRequest& r) {
     usage_fail("--faithfulness is measured on test images (--count or --images), not --image");
   }
   if (r.faithfulness && !r.class_text.empty()) {
-    usage_fail("--faithfulness follows the predicted class, or the true one with --true-class; "
-               "--class does not apply");
+    usage_fail(
+        "--faithfulness follows the predicted class, or the true one with --true-class; "
+        "--class does not apply");
   }
 }
 
@@ -165,8 +166,7 @@ std::vector<int64_t> listed_indices(const std::string& text, const data::RecordS
 
 // The test images asked for: --images, or the first --count. --faithfulness without --count
 // measures as many as the device gets through in reasonable time.
-std::vector<int64_t> test_indices(const VizRequest& r, const data::RecordSet& test,
-                                  Device device) {
+std::vector<int64_t> test_indices(const VizRequest& r, const data::RecordSet& test, Device device) {
   if (r.images_given) return listed_indices(r.images_text, test);
   int64_t count = r.count;
   if (r.faithfulness && !r.count_given) {
@@ -202,7 +202,8 @@ int report_faithfulness(const VizRequest& r, const std::vector<attribution::Meth
                         const nn::VisionTransformer& model, Device device) {
   const data::Cifar10 cifar = data::open_cifar10(r.data_dir);
   FaithfulnessRun run{r.checkpoint_path, r.out_dir, test_indices(r, cifar.test, device),
-                      methods, settings, r.true_class, r.draws, r.seed};
+                      methods,           settings,  r.true_class,
+                      r.draws,           r.seed};
   for (const std::string& path : run_faithfulness(model, cifar, run)) {
     std::cout << "wrote " << path << "\n";
   }
@@ -324,8 +325,8 @@ std::string write_comparison(const Sheet& sheet) {
   std::vector<std::string> names;
   for (attribution::Method m : sheet.methods) names.push_back(attribution::method_name(m));
   const std::string path = sheet.request.out_dir + "/attention_compare.png";
-  image::write_png(path, viz::comparison_sheet(sheet.pictures, scores, names, sheet.captions,
-                                               sheet.style));
+  image::write_png(
+      path, viz::comparison_sheet(sheet.pictures, scores, names, sheet.captions, sheet.style));
   return path;
 }
 
@@ -361,8 +362,7 @@ int run(int argc, char** argv) {
   check_checkpoint_exists(request.checkpoint_path);
   const Device device = parse_device(request.device_name);
   set_device_threads(device, request.threads);
-  const std::unique_ptr<nn::VisionTransformer> model =
-      load_model(request.checkpoint_path, device);
+  const std::unique_ptr<nn::VisionTransformer> model = load_model(request.checkpoint_path, device);
   const std::vector<std::string> class_names =
       data::read_class_names(request.data_dir + "/batches.meta.txt");
   if (!request.class_text.empty()) {

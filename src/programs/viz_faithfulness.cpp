@@ -20,8 +20,8 @@ namespace {
 
 // Distinct colours for up to eight methods; random is drawn in grey.
 image::Rgb method_color(size_t index, const std::string& method) {
-  static const image::Rgb palette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},
-                                       {214, 39, 40},  {148, 103, 189}, {140, 86, 75},
+  static const image::Rgb palette[] = {{31, 119, 180},  {255, 127, 14},  {44, 160, 44},
+                                       {214, 39, 40},   {148, 103, 189}, {140, 86, 75},
                                        {227, 119, 194}, {188, 189, 34}};
   if (method == "random") return {127, 127, 127};
   return palette[index % (sizeof palette / sizeof palette[0])];
@@ -29,9 +29,8 @@ image::Rgb method_color(size_t index, const std::string& method) {
 
 // Announces the run before the channel means, which read the whole training set.
 void announce(const FaithfulnessRun& run) {
-  const auto judged = std::count_if(run.methods.begin(), run.methods.end(), [](auto m) {
-    return m != attribution::Method::kRandom;
-  });
+  const auto judged = std::count_if(run.methods.begin(), run.methods.end(),
+                                    [](auto m) { return m != attribution::Method::kRandom; });
   std::cout << "faithfulness: " << run.indices.size() << " test images, " << judged
             << (judged == 1 ? " method" : " methods") << " and random (" << run.random_draws
             << " draws), the " << (run.true_class ? "true" : "predicted") << " class; "

@@ -12,8 +12,8 @@
 namespace sav {
 
 struct FaithfulnessRun {
-  std::string checkpoint_path;  // named in the report
-  std::string out_dir;          // faithfulness.md, .csv and .png go here
+  std::string checkpoint_path;   // named in the report
+  std::string out_dir;           // faithfulness.md, .csv and .png go here
   std::vector<int64_t> indices;  // test images
   std::vector<attribution::Method> methods;
   attribution::MethodSettings settings;

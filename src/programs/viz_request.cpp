@@ -98,12 +98,13 @@ void add_faithfulness_flags(CLI::App& app, VizRequest& r) {
 }  // namespace
 
 std::optional<int> parse_viz_flags(int argc, char** argv, VizRequest& request) {
-  CLI::App app{"sav_viz: heat maps of the image regions a trained ViT's decisions rest on. "
-               "Writes <out>/attention_<method>.png (a grid of image and overlay tiles), with "
-               "--compare <out>/attention_compare.png (a row per image, a column per method). "
-               "With --faithfulness it measures instead whether each method's maps point at what "
-               "the model uses (deletion and insertion AUCs against random, and a sanity check on "
-               "a randomised model): <out>/faithfulness.md, .csv and .png."};
+  CLI::App app{
+      "sav_viz: heat maps of the image regions a trained ViT's decisions rest on. "
+      "Writes <out>/attention_<method>.png (a grid of image and overlay tiles), with "
+      "--compare <out>/attention_compare.png (a row per image, a column per method). "
+      "With --faithfulness it measures instead whether each method's maps point at what "
+      "the model uses (deletion and insertion AUCs against random, and a sanity check on "
+      "a randomised model): <out>/faithfulness.md, .csv and .png."};
   // The order the flags are added in is the order --help lists them in.
   GivenFlags given;
   add_subject_flags(app, request, given);

@@ -170,8 +170,10 @@ void check_tensors(const Checkpoint& checkpoint) {
   }
   for (const io::StoredTensor& tensor : checkpoint.file.tensors) {
     if (expected.count(tensor.name) == 0) {
-      fail(checkpoint.path, ": tensor ", io::quote(tensor.name), " is not a parameter of the model "
-           "its stored configuration (", summary, ") describes",
+      fail(checkpoint.path, ": tensor ", io::quote(tensor.name),
+           " is not a parameter of the model "
+           "its stored configuration (",
+           summary, ") describes",
            with_optimizer ? "" : ", and its metadata has no optimizer_steps", kDamaged);
     }
   }

@@ -165,11 +165,11 @@ std::optional<int64_t> parameter_count(const Config& config) {
   };
   // Products of three factors, as src/nn/vit.cpp lays the parameters out.
   const std::optional<int64_t> terms[][3] = {
-      {1, 1, features},                              // cls_token
-      {1, d, features + 1},                          // patch_embed weight and bias
-      {config.layers, d, affine(4, d, 5)},           // q, k, v, o; two LayerNorms; fc2's bias
-      {config.layers, d_ff, affine(2, d, 1)},        // fc1's weight and bias; fc2's weight
-      {1, config.classes, affine(1, d, 1)}};         // head weight and bias
+      {1, 1, features},                        // cls_token
+      {1, d, features + 1},                    // patch_embed weight and bias
+      {config.layers, d, affine(4, d, 5)},     // q, k, v, o; two LayerNorms; fc2's bias
+      {config.layers, d_ff, affine(2, d, 1)},  // fc1's weight and bias; fc2's weight
+      {1, config.classes, affine(1, d, 1)}};   // head weight and bias
   std::optional<int64_t> total = 0;
   for (const auto& term : terms) {
     std::optional<int64_t> product = 1;
@@ -220,9 +220,10 @@ void validate_config(const Config& c, const std::string& source) {
                c.weight_decay);
   }
   if (c.channels != 3 || c.patch_size != 4 || c.classes != 10) {
-    usage_fail(source, ": sav trains on CIFAR-10: data.channels must be 3, data.patch_size "
-               "[4, 4] and data.n_classes 10 (got ", c.channels, ", [", c.patch_size, ", ",
-               c.patch_size, "], ", c.classes, ")");
+    usage_fail(source,
+               ": sav trains on CIFAR-10: data.channels must be 3, data.patch_size "
+               "[4, 4] and data.n_classes 10 (got ",
+               c.channels, ", [", c.patch_size, ", ", c.patch_size, "], ", c.classes, ")");
   }
   // Each size is bounded above, but their products can still ask for terabytes.
   const std::optional<int64_t> parameters = parameter_count(c);
@@ -251,11 +252,13 @@ std::string config_to_json(const Config& c) {
                {"patch_size", {c.patch_size, c.patch_size}},
                {"n_classes", c.classes},
                {"augment", c.augment}};
-  j["model"] = {{"d_model", c.d_model}, {"h", c.heads},       {"N", c.layers},
-                {"d_ff", c.vit().d_ff}, {"dropout", c.dropout}};
-  j["training"] = {{"batch_size", c.batch_size}, {"lr", c.lr},
-                   {"epochs", c.epochs},         {"betas", {c.beta1, c.beta2}},
-                   {"eps", c.eps},               {"weight_decay", c.weight_decay},
+  j["model"] = {{"d_model", c.d_model},
+                {"h", c.heads},
+                {"N", c.layers},
+                {"d_ff", c.vit().d_ff},
+                {"dropout", c.dropout}};
+  j["training"] = {{"batch_size", c.batch_size},  {"lr", c.lr},   {"epochs", c.epochs},
+                   {"betas", {c.beta1, c.beta2}}, {"eps", c.eps}, {"weight_decay", c.weight_decay},
                    {"val_split", c.val_split}};
   return j.dump();
 }

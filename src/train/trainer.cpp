@@ -6,8 +6,8 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -16,8 +16,8 @@
 #include <tuple>
 #include <utility>
 
-#include "sav/device.h"
 #include "sav/data/loader.h"
+#include "sav/device.h"
 #include "sav/error.h"
 #include "sav/image/plot.h"
 #include "sav/io/atomic_file.h"
@@ -67,8 +67,8 @@ std::vector<EpochReport> read_csv(const std::string& path, int64_t epochs) {
     EpochReport r;
     char comma;
     fields >> r.epoch >> comma >> r.train_loss >> comma >> r.train_accuracy >> comma >>
-        r.val_loss >> comma >> r.val_accuracy >> comma >> r.test_loss >> comma >>
-        r.test_accuracy >> comma >> r.images_per_second >> comma >> r.elapsed_seconds;
+        r.val_loss >> comma >> r.val_accuracy >> comma >> r.test_loss >> comma >> r.test_accuracy >>
+        comma >> r.images_per_second >> comma >> r.elapsed_seconds;
     if (fields.fail() || r.epoch < 1 || r.epoch > epochs) break;
     rows.push_back(r);
   }
@@ -195,11 +195,11 @@ class Run {
     fs::create_directories(files_.outputs);
     // What a failure leaves on disk, for its message.
     const TrainingState& state = result_.state;
-    kept_ = !options_.resume       ? "no checkpoint has been written yet"
-            : resumed_.steps > 0   ? "the checkpoint of epoch " + std::to_string(state.epoch + 1) +
-                                       ", step " + std::to_string(resumed_.steps) + " is kept"
-                                   : "the checkpoints of epoch " + std::to_string(state.epoch) +
-                                       " are kept";
+    kept_ = !options_.resume ? "no checkpoint has been written yet"
+            : resumed_.steps > 0
+                ? "the checkpoint of epoch " + std::to_string(state.epoch + 1) + ", step " +
+                      std::to_string(resumed_.steps) + " is kept"
+                : "the checkpoints of epoch " + std::to_string(state.epoch) + " are kept";
   }
 
   void resume() {
@@ -277,10 +277,10 @@ class Run {
   // A stop within epoch state.epoch + 1: saves how far it went, to resume from.
   TrainResult stopped_within(EpochProgress& sums) {
     const TrainingState& state = result_.state;
-    check_finite(model_, adam_,
-                 "at epoch " + std::to_string(state.epoch + 1) + ", step " +
-                     std::to_string(state.step),
-                 kept_);
+    check_finite(
+        model_, adam_,
+        "at epoch " + std::to_string(state.epoch + 1) + ", step " + std::to_string(state.step),
+        kept_);
     sums.train_seconds = train_seconds();
     sums.elapsed_seconds = elapsed();
     save_checkpoint(files_.last, model_, config_, state, &adam_, sums);
@@ -332,7 +332,7 @@ class Run {
     const Evaluation val = evaluate(model_, data_.validation, config_.batch_size);
     const Evaluation test = evaluate(model_, data_.test, config_.batch_size);
     for (const auto& [name, set, loss] : {std::tuple{"validation", &data_.validation, val.loss},
-                                         std::tuple{"test", &data_.test, test.loss}}) {
+                                          std::tuple{"test", &data_.test, test.loss}}) {
       if (set->size() > 0 && !std::isfinite(loss)) {
         fail("the ", name, " loss became ", loss, " after epoch ", epoch,
              ": the model has diverged (try a lower --lr); ", kept_);
@@ -347,9 +347,7 @@ class Run {
     return report;
   }
 
-  bool stop_requested() const {
-    return options_.stop_requested && options_.stop_requested->load();
-  }
+  bool stop_requested() const { return options_.stop_requested && options_.stop_requested->load(); }
   double elapsed() const {
     return elapsed_before_ + std::chrono::duration<double>(Clock::now() - run_start_).count();
   }
@@ -440,7 +438,8 @@ OutputLock claim_output(const TrainOptions& options) {
   const RunFiles files(options.out_dir);
   auto check_something_to_resume = [&] {
     if (!fs::exists(files.last)) {
-      usage_fail("nothing to resume: ", files.last, " does not exist (drop --resume to start anew)");
+      usage_fail("nothing to resume: ", files.last,
+                 " does not exist (drop --resume to start anew)");
     }
   };
   // Before the folder is made or locked, so that a mistyped --out is not created; and again

@@ -14,7 +14,9 @@ constexpr int kGap = 8;
 
 // Captions grow with the tiles so that they stay readable beside them.
 int caption_scale(const HeatStyle& style) { return std::max(1, style.scale / 4); }
-int caption_line(const HeatStyle& style) { return (image::kGlyphHeight + 5) * caption_scale(style); }
+int caption_line(const HeatStyle& style) {
+  return (image::kGlyphHeight + 5) * caption_scale(style);
+}
 
 }  // namespace
 
@@ -32,9 +34,8 @@ image::Canvas heat_overlay(const image::Canvas& image, const std::vector<float>&
                            const HeatStyle& style) {
   if (scores.size() != 64) fail("heat map: ", scores.size(), " scores given, 64 expected (8 x 8)");
   const image::Canvas shown = image::scale_nearest(image, style.scale);
-  const std::vector<float> heat =
-      image::resize_map(attribution::min_max_normalize(scores), 8, 8, shown.width(),
-                        shown.height(), style.upsample);
+  const std::vector<float> heat = image::resize_map(attribution::min_max_normalize(scores), 8, 8,
+                                                    shown.width(), shown.height(), style.upsample);
   return image::overlay(shown, heat, style.colormap, style.alpha);
 }
 

@@ -62,17 +62,16 @@ std::string problem(cublasOperation_t transa, cublasOperation_t transb, int m, i
     int ld, rows, cols;
     long long stride;
   };
-  for (const Operand& o : {Operand{"A", a, lda, a_rows, a_cols, stride_a},
-                           Operand{"B", b, ldb, b_rows, b_cols, stride_b},
-                           Operand{"C", c, ldc, m, n, stride_c}}) {
+  for (const Operand& o :
+       {Operand{"A", a, lda, a_rows, a_cols, stride_a},
+        Operand{"B", b, ldb, b_rows, b_cols, stride_b}, Operand{"C", c, ldc, m, n, stride_c}}) {
     if (o.rows == 0 || o.cols == 0) continue;
     // The last element of the last matrix, counted from the first.
     const long long last = static_cast<long long>(o.cols - 1) * o.ld + (o.rows - 1) +
                            static_cast<long long>(batch - 1) * o.stride;
     std::string where;
-    if (o.stride < 0 ||
-        !cuda_emulator::inside_allocation(o.data, static_cast<size_t>(last + 1) * sizeof(float),
-                                          &where)) {
+    if (o.stride < 0 || !cuda_emulator::inside_allocation(
+                            o.data, static_cast<size_t>(last + 1) * sizeof(float), &where)) {
       why << o.name << " (" << o.rows << " x " << o.cols << ", ld " << o.ld << ", " << batch
           << " at stride " << o.stride << "): " << (o.stride < 0 ? "negative stride" : where);
       return why.str();
@@ -89,8 +88,8 @@ cublasStatus_t gemm(const char* call, cublasHandle_t handle, cublasOperation_t t
   std::lock_guard<std::recursive_mutex> lock(cuda_emulator::device_lock());
   if (!live(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (cuda_emulator::sticky_error() != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
-  const std::string why = problem(transa, transb, m, n, k, a, lda, stride_a, b, ldb, stride_b, c,
-                                  ldc, stride_c, batch);
+  const std::string why =
+      problem(transa, transb, m, n, k, a, lda, stride_a, b, ldb, stride_b, c, ldc, stride_c, batch);
   if (!why.empty()) {
     cuda_emulator::record(cudaErrorInvalidValue, std::string(call) + ": " + why);
     return CUBLAS_STATUS_INVALID_VALUE;
@@ -118,8 +117,7 @@ cublasStatus_t gemm(const char* call, cublasHandle_t handle, cublasOperation_t t
       }
     }
   }
-  return cuda_emulator::check_guards(call) ? CUBLAS_STATUS_SUCCESS
-                                           : CUBLAS_STATUS_EXECUTION_FAILED;
+  return cuda_emulator::check_guards(call) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }
 
 }  // namespace
@@ -191,8 +189,8 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
                            cublasOperation_t transb, int m, int n, int k, const float* alpha,
                            const float* A, int lda, const float* B, int ldb, const float* beta,
                            float* C, int ldc) {
-  return gemm("cublasSgemm", handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta,
-              C, ldc, 0, 1);
+  return gemm("cublasSgemm", handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C,
+              ldc, 0, 1);
 }
 
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa,
@@ -201,6 +199,6 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
                                          long long int strideA, const float* B, int ldb,
                                          long long int strideB, const float* beta, float* C,
                                          int ldc, long long int strideC, int batchCount) {
-  return gemm("cublasSgemmStridedBatched", handle, transa, transb, m, n, k, alpha, A, lda,
-              strideA, B, ldb, strideB, beta, C, ldc, strideC, batchCount);
+  return gemm("cublasSgemmStridedBatched", handle, transa, transb, m, n, k, alpha, A, lda, strideA,
+              B, ldb, strideB, beta, C, ldc, strideC, batchCount);
 }

@@ -307,9 +307,8 @@ cudaError_t cudaFree(void* ptr) {
   auto& allocations = state().allocations;
   const auto it = allocations.find(static_cast<const char*>(ptr));
   if (it == allocations.end()) {
-    return record(cudaErrorInvalidValue,
-                  "cudaFree: " + cuda_emulator::address(ptr) +
-                      " is not the start of a live allocation");
+    return record(cudaErrorInvalidValue, "cudaFree: " + cuda_emulator::address(ptr) +
+                                             " is not the start of a live allocation");
   }
   if (!cuda_emulator::guards_intact(it->first, it->second)) {
     cuda_emulator::check_guards("an earlier kernel");

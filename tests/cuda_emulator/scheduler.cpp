@@ -5,7 +5,6 @@
 // all wait at __syncthreads() passes the barrier. Anything else (a shuffle some lanes never
 // reach, a barrier after threads have returned) is a fault, as it is undefined on a GPU.
 #include <boost/context/fiber.hpp>
-
 #include <cstdlib>
 #include <exception>
 #include <map>
@@ -209,8 +208,9 @@ std::string run_block_direct(const std::function<void()>& body, dim3 block_dim) 
       body();
     }
   } catch (const SyncWithoutFiber&) {
-    fault = "it reached __syncthreads() or a shuffle, which it had not in an earlier launch: the "
-            "emulator ran its threads without fibers and cannot suspend them";
+    fault =
+        "it reached __syncthreads() or a shuffle, which it had not in an earlier launch: the "
+        "emulator ran its threads without fibers and cannot suspend them";
   } catch (const std::exception& e) {
     fault = e.what();
   }
@@ -268,11 +268,10 @@ std::string run_block(const std::function<void()>& body, dim3 block_dim, bool* s
 }
 
 std::string launch_problem(dim3 grid, dim3 block) {
-  const unsigned long long threads =
-      static_cast<unsigned long long>(block.x) * block.y * block.z;
+  const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
   const bool fine = grid.x > 0 && grid.y > 0 && grid.z > 0 && threads > 0 && threads <= 1024 &&
-                    block.x <= 1024 && block.y <= 1024 && block.z <= 64 &&
-                    grid.x <= 2147483647u && grid.y <= 65535 && grid.z <= 65535;
+                    block.x <= 1024 && block.y <= 1024 && block.z <= 64 && grid.x <= 2147483647u &&
+                    grid.y <= 65535 && grid.z <= 65535;
   if (fine) return "";
   std::ostringstream why;
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || threads == 0) {
@@ -341,8 +340,8 @@ void launch(const void* kernel, const char* name, dim3 grid, dim3 block, cudaStr
                       static_cast<unsigned int>(b / grid.x % grid.y),
                       static_cast<unsigned int>(b / xy)};
     coordinates.block = index;
-    const std::string fault = plain_calls ? run_block_direct(body, block)
-                                          : run_block(body, block, &synchronised);
+    const std::string fault =
+        plain_calls ? run_block_direct(body, block) : run_block(body, block, &synchronised);
     if (!fault.empty()) {
       kernel_synchronises()[kernel] = true;
       coordinates = saved;

@@ -117,8 +117,7 @@ TEST_F(CudaEmulator, EveryThreadRunsOnceWithItsCoordinates) {
   const dim3 grid(3, 2, 2), block(4, 8, 2);
   const size_t total = 3 * 2 * 2 * 4 * 8 * 2;
   int* out = upload(std::vector<int>(total, 0));
-  cuda_emulator::launch_kernel("coordinates_kernel", coordinates_kernel, grid, block, nullptr,
-                               out);
+  cuda_emulator::launch_kernel("coordinates_kernel", coordinates_kernel, grid, block, nullptr, out);
   ASSERT_EQ(cudaGetLastError(), cudaSuccess);
   const std::vector<int> got = download(out, total);
   for (size_t i = 0; i < total; ++i) ASSERT_EQ(got[i], static_cast<int>(i) + 1) << i;
@@ -198,8 +197,8 @@ TEST_F(CudaEmulator, FreshMemoryReadsAsNaN) {
 
 TEST_F(CudaEmulator, AShuffleSomeLanesSkipIsAStickyFault) {
   float* out = device_alloc<float>(32);
-  cuda_emulator::launch_kernel("half_warp_shuffle_kernel", half_warp_shuffle_kernel, 1, 32,
-                               nullptr, out);
+  cuda_emulator::launch_kernel("half_warp_shuffle_kernel", half_warp_shuffle_kernel, 1, 32, nullptr,
+                               out);
   const auto [error, message] = last_error();
   EXPECT_EQ(error, cudaErrorLaunchFailure);
   EXPECT_NE(message.find("half_warp_shuffle_kernel"), std::string::npos) << message;
@@ -227,8 +226,8 @@ TEST_F(CudaEmulator, ABarrierAfterSomeThreadsReturnedIsAFault) {
 
 TEST_F(CudaEmulator, AHostPointerGivenToAKernelIsAFault) {
   std::vector<float> host(8);
-  cuda_emulator::launch_kernel("fill_kernel", fill_kernel, 1, 8, nullptr, host.data(),
-                               int64_t{8}, 1.0f);
+  cuda_emulator::launch_kernel("fill_kernel", fill_kernel, 1, 8, nullptr, host.data(), int64_t{8},
+                               1.0f);
   const auto [error, message] = last_error();
   EXPECT_EQ(error, cudaErrorIllegalAddress);
   EXPECT_NE(message.find("fill_kernel: argument 1"), std::string::npos) << message;
@@ -238,8 +237,7 @@ TEST_F(CudaEmulator, AHostPointerGivenToAKernelIsAFault) {
 
 TEST_F(CudaEmulator, AWritePastTheEndIsCaughtAndBlamed) {
   float* p = device_alloc<float>(100);
-  cuda_emulator::launch_kernel("overrun_kernel", overrun_kernel, 1, 128, nullptr, p,
-                               int64_t{100});
+  cuda_emulator::launch_kernel("overrun_kernel", overrun_kernel, 1, 128, nullptr, p, int64_t{100});
   const auto [error, message] = last_error();
   EXPECT_EQ(error, cudaErrorIllegalAddress);
   EXPECT_NE(message.find("overrun_kernel wrote outside an allocation of 400 bytes"),
@@ -329,8 +327,8 @@ TEST_F(CudaEmulatorBlas, StridedBatchedProductsAreColumnMajor) {
       float *da = upload(a), *db = upload(b), *dc = upload(c);
       const float alpha = 0.5f, beta = 2.0f;
       ASSERT_EQ(cublasSgemmStridedBatched(handle_, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                          tb ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, da,
-                                          lda, sa, db, ldb, sb, &beta, dc, ldc, sc, batch),
+                                          tb ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, da, lda,
+                                          sa, db, ldb, sb, &beta, dc, ldc, sc, batch),
                 CUBLAS_STATUS_SUCCESS);
       const std::vector<float> got = download(dc, c.size());
       for (int p = 0; p < batch; ++p) {
@@ -360,9 +358,9 @@ TEST_F(CudaEmulatorBlas, BetaZeroNeverReadsC) {
   float *a = upload(std::vector<float>{2.0f}), *b = upload(std::vector<float>{3.0f});
   float* c = device_alloc<float>(1);  // NaN: never written
   const float alpha = 1.0f, beta = 0.0f;
-  ASSERT_EQ(cublasSgemm(handle_, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &alpha, a, 1, b, 1, &beta, c,
-                        1),
-            CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(
+      cublasSgemm(handle_, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &alpha, a, 1, b, 1, &beta, c, 1),
+      CUBLAS_STATUS_SUCCESS);
   EXPECT_EQ(download(c, 1)[0], 6.0f);
   cudaFree(a);
   cudaFree(b);

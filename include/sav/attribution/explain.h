@@ -13,17 +13,17 @@ namespace sav::attribution {
 
 struct ExplainOptions {
   std::vector<Method> methods;
-  MethodSettings settings;       // rollout's residual weight, head fusion and discard ratio
-  int explained_class = -1;      // -1: each image's predicted class
+  MethodSettings settings;             // rollout's residual weight, head fusion and discard ratio
+  int explained_class = -1;            // -1: each image's predicted class
   std::vector<int> explained_classes;  // when not empty: the class to explain, one per image
-  uint64_t random_seed = 0;      // for the `random` baseline
+  uint64_t random_seed = 0;            // for the `random` baseline
 };
 
 struct ImageExplanation {
-  int predicted = 0;          // argmax of the logits
-  int explained = 0;          // the class the maps explain
-  float probability = 0;      // softmax probability of the explained class
-  std::vector<float> probabilities;       // every class's
+  int predicted = 0;                       // argmax of the logits
+  int explained = 0;                       // the class the maps explain
+  float probability = 0;                   // softmax probability of the explained class
+  std::vector<float> probabilities;        // every class's
   std::vector<std::vector<float>> scores;  // per method (options order): 64 patch scores
 };
 

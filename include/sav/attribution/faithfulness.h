@@ -40,15 +40,15 @@ struct FaithfulnessOptions {
 
 struct MethodFaithfulness {
   std::string method;
-  std::vector<double> deletion_auc, insertion_auc;       // per image (random: mean of draws)
-  std::vector<double> mean_deletion, mean_insertion;     // kCurvePoints: the mean curves
-  std::vector<double> randomized_correlation;            // per image; empty for random
+  std::vector<double> deletion_auc, insertion_auc;    // per image (random: mean of draws)
+  std::vector<double> mean_deletion, mean_insertion;  // kCurvePoints: the mean curves
+  std::vector<double> randomized_correlation;         // per image; empty for random
 };
 
 struct FaithfulnessResult {
   std::vector<MethodFaithfulness> methods;  // options' order, then random
   int64_t images = 0;
-  std::string target;                       // "predicted" or "true"
+  std::string target;  // "predicted" or "true"
   int random_draws = 0;
   float blur_sigma = 0;
   std::array<float, 3> fill{};

@@ -21,8 +21,8 @@ namespace sav::attribution {
 constexpr int kCurvePoints = 65;  // 0 .. 64 patches removed or revealed
 
 // Class probabilities [count, classes] of `count` images given as patches [count, 64, 48].
-using ProbabilityFn = std::function<std::vector<float>(const std::vector<float>& patches,
-                                                       int64_t count)>;
+using ProbabilityFn =
+    std::function<std::vector<float>(const std::vector<float>& patches, int64_t count)>;
 
 // The per-channel mean of a set of images in model-input units (byte / 255): what deletion
 // fills a removed patch with.

@@ -8,8 +8,8 @@
 namespace sav::data {
 
 constexpr int kPatchSide = 4, kGridSide = 8;
-constexpr int kPatches = kGridSide * kGridSide;                     // 64 tokens
-constexpr int kPatchFeatures = 3 * kPatchSide * kPatchSide;         // 48 values per patch
+constexpr int kPatches = kGridSide * kGridSide;              // 64 tokens
+constexpr int kPatchFeatures = 3 * kPatchSide * kPatchSide;  // 48 values per patch
 
 // value = (byte / 255 - mean[c]) / std[c]; the default is bytes / 255 (the seed recipe).
 struct Normalization {

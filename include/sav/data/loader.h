@@ -21,9 +21,9 @@ struct LoaderOptions {
   uint64_t seed = 42;
   Normalization normalization;
   // Training augmentations (off in the seed recipe), drawn per (seed, epoch, record).
-  bool flip = false;      // horizontal mirror with probability 1/2
-  int crop_padding = 0;   // random crop of the image zero-padded by this many pixels (e.g. 4)
-  int prefetch = 2;       // batches decoded ahead of the model
+  bool flip = false;     // horizontal mirror with probability 1/2
+  int crop_padding = 0;  // random crop of the image zero-padded by this many pixels (e.g. 4)
+  int prefetch = 2;      // batches decoded ahead of the model
 };
 
 struct Batch {
@@ -67,8 +67,8 @@ class BatchLoader {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Batch> ready_;
-  bool finished_ = true;    // the worker has produced its last batch
-  bool stopping_ = false;   // asks the worker to quit early
+  bool finished_ = true;   // the worker has produced its last batch
+  bool stopping_ = false;  // asks the worker to quit early
   std::exception_ptr error_;
 };
 

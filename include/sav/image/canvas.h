@@ -52,9 +52,7 @@ class Canvas {
   const std::vector<uint8_t>& pixels() const { return pixels_; }
 
  private:
-  bool inside(int64_t x, int64_t y) const {
-    return x >= 0 && y >= 0 && x < width_ && y < height_;
-  }
+  bool inside(int64_t x, int64_t y) const { return x >= 0 && y >= 0 && x < width_ && y < height_; }
   size_t offset(int x, int y) const { return (static_cast<size_t>(y) * width_ + x) * 3; }
   // Fills [x0, x1) x [y0, y1) clipped; 64-bit so that far-off coordinates cannot overflow.
   void fill_clipped(int64_t x0, int64_t y0, int64_t x1, int64_t y1, Rgb color);

@@ -70,10 +70,11 @@ class VisionTransformer {
 
  private:
   struct Block {
-    Tensor q, k, v, o, ln1_weight, ln1_bias, fc1_weight, fc1_bias, fc2_weight, fc2_bias,
-        ln2_weight, ln2_bias;
+    Tensor q, k, v, o, ln1_weight, ln1_bias, fc1_weight, fc1_bias, fc2_weight, fc2_bias, ln2_weight,
+        ln2_bias;
   };
-  VitOutput forward_pass(const Tensor& patches, float dropout, uint64_t dropout_seed, uint64_t step) const;
+  VitOutput forward_pass(const Tensor& patches, float dropout, uint64_t dropout_seed,
+                         uint64_t step) const;
 
   VitConfig config_;
   Device device_;

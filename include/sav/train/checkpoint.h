@@ -40,9 +40,9 @@ struct Checkpoint {
 // Everything is checked before it is returned, so that a model built from `config` is safe to
 // allocate and load: the stored configuration (as parse_config does, with its bounds), every
 // metadata field (a whole number or fraction within its range; the error names the key), and
-// the tensors, which must be exactly those of nn::parameter_shapes(config.vit()), with Adam's moments
-// when the metadata holds optimizer_steps. Until then nothing is allocated beyond what the file
-// holds. A caller that took the path from its user reports these as UsageError.
+// the tensors, which must be exactly those of nn::parameter_shapes(config.vit()), with Adam's
+// moments when the metadata holds optimizer_steps. Until then nothing is allocated beyond what the
+// file holds. A caller that took the path from its user reports these as UsageError.
 Checkpoint read_checkpoint(const std::string& path);
 
 // Copies the checkpoint's weights into `model`. Throws naming the tensor when one is missing or

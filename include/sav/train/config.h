@@ -15,35 +15,35 @@ namespace sav::train {
 // ask for: far above anything useful on CIFAR-10, low enough that every element and byte count
 // computed from them fits in 64 bits and that a model of any accepted configuration fits in
 // memory, so a wrong number is refused by name instead of crashing or exhausting memory.
-constexpr int64_t kMaxDModel = 16'384;                  // the seed's 256 x 64
+constexpr int64_t kMaxDModel = 16'384;  // the seed's 256 x 64
 constexpr int64_t kMaxDff = 4 * kMaxDModel;
-constexpr int64_t kMaxLayers = 1'024;                   // the seed's 6; ViT-Huge has 32
-constexpr int64_t kMaxBatchSize = 65'536;               // above the 50,000 training images
+constexpr int64_t kMaxLayers = 1'024;      // the seed's 6; ViT-Huge has 32
+constexpr int64_t kMaxBatchSize = 65'536;  // above the 50,000 training images
 constexpr int64_t kMaxEpochs = 1'000'000;
-constexpr int64_t kMaxValSplit = 50'000;                // all of CIFAR-10's training images
-constexpr int64_t kMaxParameters = int64_t{1} << 30;    // 4 GiB of float32 (the seed's: 4.8 M)
+constexpr int64_t kMaxValSplit = 50'000;              // all of CIFAR-10's training images
+constexpr int64_t kMaxParameters = int64_t{1} << 30;  // 4 GiB of float32 (the seed's: 4.8 M)
 // The largest activation of a training step: attention probabilities [batch, h, 65, 65] or
 // the hidden layer [batch, 65, d_ff]; 16 GiB of float32 (the seed's: 3.4 M values).
 constexpr int64_t kMaxActivationValues = int64_t{1} << 32;
-constexpr uint64_t kMaxConfigBytes = 1 << 20;           // the seed's file has 250 bytes
+constexpr uint64_t kMaxConfigBytes = 1 << 20;  // the seed's file has 250 bytes
 
 struct Config {
   // "data"
-  uint64_t seed = 42;          // random_seed: initialisation, dropout and data order
-  int64_t channels = 3;        // sav reads CIFAR-10: 3 channels, 4 x 4 patches, 10 classes
+  uint64_t seed = 42;    // random_seed: initialisation, dropout and data order
+  int64_t channels = 3;  // sav reads CIFAR-10: 3 channels, 4 x 4 patches, 10 classes
   int64_t patch_size = 4;
   int64_t classes = 10;
-  bool augment = false;        // random crop (zero padding 4) and horizontal flip
+  bool augment = false;  // random crop (zero padding 4) and horizontal flip
   // "model"
   int64_t d_model = 256, heads = 8, layers = 6;
-  int64_t d_ff = 0;            // 0: 4 * d_model
+  int64_t d_ff = 0;  // 0: 4 * d_model
   double dropout = 0.1;
   // "training"
   int64_t batch_size = 100;
   double lr = 1e-4;
   int64_t epochs = 100;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
-  int64_t val_split = 5000;    // training images held out to choose the best checkpoint
+  int64_t val_split = 5000;  // training images held out to choose the best checkpoint
 
   nn::VitConfig vit() const;
 };

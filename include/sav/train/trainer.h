@@ -21,7 +21,7 @@ struct TrainData {
 };
 
 struct EpochReport {
-  int64_t epoch = 0;  // 1-based
+  int64_t epoch = 0;                          // 1-based
   double train_loss = 0, train_accuracy = 0;  // running means over the epoch, dropout on
   double val_loss = 0, val_accuracy = 0;      // NaN without a validation set
   double test_loss = 0, test_accuracy = 0;
@@ -44,8 +44,8 @@ struct TrainOptions {
   Config config;
   std::string out_dir = "data";  // checkpoints/ and outputs/ go under it
   Device device = Device::cpu();
-  bool resume = false;           // continue from <out_dir>/checkpoints/last.safetensors
-  bool force = false;            // start anew over a run already in out_dir, deleting its files
+  bool resume = false;  // continue from <out_dir>/checkpoints/last.safetensors
+  bool force = false;   // start anew over a run already in out_dir, deleting its files
   // When set (by a signal handler, another thread or the observer), the run stops after the step
   // in progress: it writes last.safetensors at that point, in the middle of the epoch, and
   // returns with `stopped` set. Resuming from there equals an uninterrupted run, bit for bit.

@@ -16,7 +16,7 @@ struct HeatStyle {
   image::Colormap colormap = image::Colormap::kCoolwarm;  // the seed's
   double alpha = 0.4;                                     // the seed's
   image::Upsample upsample = image::Upsample::kBicubic;   // the seed's
-  int scale = 8;  // a 32 x 32 image is shown 256 x 256
+  int scale = 8;                                          // a 32 x 32 image is shown 256 x 256
 };
 
 // An image as a 32 x 32 canvas from CIFAR-10's planar R, G, B bytes.

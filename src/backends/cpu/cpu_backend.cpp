@@ -64,8 +64,8 @@ void CpuBackend::zero(const FloatSpan* spans, int count) {
 void CpuBackend::gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
                       const float* a, int lda, const float* b, int ldb, float beta, float* c,
                       int ldc) {
-  cpu::openblas().sgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), m, n, k, alpha, a, lda, b, ldb,
-              beta, c, ldc);
+  cpu::openblas().sgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), m, n, k, alpha, a, lda,
+                        b, ldb, beta, c, ldc);
 }
 
 void CpuBackend::gemm_strided_batched(Transpose trans_a, Transpose trans_b, int m, int n, int k,

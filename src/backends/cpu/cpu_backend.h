@@ -2,8 +2,8 @@
 // kernels. It is the reference every other backend is checked against.
 #pragma once
 
-#include "backends/cpu/host_pool.h"
 #include "backends/backend.h"
+#include "backends/cpu/host_pool.h"
 
 namespace sav {
 
@@ -54,8 +54,8 @@ class CpuBackend final : public Backend {
   void softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) override;
   void softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
                         int64_t cols) override;
-  void cross_entropy_forward(float* loss, float* probs, const float* logits,
-                             const int32_t* labels, int64_t batch, int64_t classes) override;
+  void cross_entropy_forward(float* loss, float* probs, const float* logits, const int32_t* labels,
+                             int64_t batch, int64_t classes) override;
   void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
                               const float* dloss, int64_t batch, int64_t classes) override;
 

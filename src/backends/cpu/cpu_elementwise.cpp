@@ -155,7 +155,8 @@ void CpuBackend::adam_update(const AdamTensor* tensors, int count, float lr, flo
     for (int64_t i = 0; i < a.n; ++i) {
       a.m[i] = beta1 * a.m[i] + (1.0f - beta1) * a.grad[i];
       a.v[i] = beta2 * a.v[i] + (1.0f - beta2) * a.grad[i] * a.grad[i];
-      a.param[i] = a.param[i] * decay - lr * (a.m[i] * m_scale) / (std::sqrt(a.v[i] * v_scale) + eps);
+      a.param[i] =
+          a.param[i] * decay - lr * (a.m[i] * m_scale) / (std::sqrt(a.v[i] * v_scale) + eps);
     }
   }
 }

@@ -19,8 +19,7 @@ void CpuBackend::split_heads(float* dst, const float* src, const HeadLayout& lay
   }
 }
 
-void CpuBackend::merge_heads(float* dst, const float* src, const HeadLayout& layout,
-                             Write write) {
+void CpuBackend::merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) {
   const auto [batch, n, heads, head_dim] = layout;
   const bool accumulate = write == Write::kAccumulate;
   // src (batch, heads, n, head_dim) -> dst (batch, n, heads * head_dim)
@@ -40,8 +39,8 @@ void CpuBackend::merge_heads(float* dst, const float* src, const HeadLayout& lay
   }
 }
 
-void CpuBackend::copy_tokens(const TokenDst& dst, const TokenSrc& src, int64_t batch,
-                             int64_t count, int64_t dim, Write write) {
+void CpuBackend::copy_tokens(const TokenDst& dst, const TokenSrc& src, int64_t batch, int64_t count,
+                             int64_t dim, Write write) {
   const int64_t width = count * dim;  // one batch item's range, contiguous in both tensors
   const bool dst_shared = dst.batch == TokenBatch::kShared;
   const bool src_shared = src.batch == TokenBatch::kShared;

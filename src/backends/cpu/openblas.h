@@ -23,7 +23,7 @@ struct OpenBlas {
   decltype(&openblas_get_corename) corename = nullptr;  // the kernels in use
   decltype(&openblas_get_config) config = nullptr;
   decltype(&openblas_get_parallel) parallel = nullptr;  // 0 serial, 1 pthreads, 2 OpenMP
-  std::string path;               // the file that was loaded
+  std::string path;                                     // the file that was loaded
   std::string requested_kernels;  // what sav asked for; empty when OpenBLAS chose
 
   bool uses_openmp() const { return parallel() == 2; }

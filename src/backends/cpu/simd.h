@@ -25,7 +25,6 @@ enum class CpuLevel { kBaseline, kAvx2, kAvx512 };
 CpuLevel cpu_level();
 std::string to_string(CpuLevel level);
 
-
 // exp(x) for x <= 88.3, to about 2 float ulps, in a form the compiler vectorises (no call):
 // exp(x) = 2^k exp(r) with k = round(x / ln 2), |r| <= ln 2 / 2, and exp(r) from the degree-7
 // polynomial of Cephes' expf. Inputs below -87.3 give exp(-87.3) (about 1e-38) rather than a
@@ -52,27 +51,27 @@ std::string to_string(CpuLevel level);
 // own instruction set.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define SAV_CPU_LEVELS 1  // GCC builds the levels; other compilers build the baseline only
-#define SAV_CPU_DISPATCH(name, body)                                                      \
-  template <typename... Args>                                                             \
-  [[gnu::target("arch=x86-64-v4")]] void name##_avx512(Args... args) {                   \
-    body(args...);                                                                        \
-  }                                                                                       \
-  template <typename... Args>                                                             \
-  [[gnu::target("arch=x86-64-v3")]] void name##_avx2(Args... args) {                     \
-    body(args...);                                                                        \
-  }                                                                                       \
-  template <typename... Args>                                                             \
-  void name##_baseline(Args... args) {                                                    \
-    body(args...);                                                                        \
-  }                                                                                       \
-  template <typename... Args>                                                             \
-  void name(Args... args) {                                                               \
-    switch (::sav::cpu::cpu_level()) {                                                    \
-      case ::sav::cpu::CpuLevel::kAvx512: return name##_avx512(args...);                  \
-      case ::sav::cpu::CpuLevel::kAvx2: return name##_avx2(args...);                      \
-      case ::sav::cpu::CpuLevel::kBaseline: break;                                        \
-    }                                                                                     \
-    name##_baseline(args...);                                                             \
+#define SAV_CPU_DISPATCH(name, body)                                     \
+  template <typename... Args>                                            \
+  [[gnu::target("arch=x86-64-v4")]] void name##_avx512(Args... args) {   \
+    body(args...);                                                       \
+  }                                                                      \
+  template <typename... Args>                                            \
+  [[gnu::target("arch=x86-64-v3")]] void name##_avx2(Args... args) {     \
+    body(args...);                                                       \
+  }                                                                      \
+  template <typename... Args>                                            \
+  void name##_baseline(Args... args) {                                   \
+    body(args...);                                                       \
+  }                                                                      \
+  template <typename... Args>                                            \
+  void name(Args... args) {                                              \
+    switch (::sav::cpu::cpu_level()) {                                   \
+      case ::sav::cpu::CpuLevel::kAvx512: return name##_avx512(args...); \
+      case ::sav::cpu::CpuLevel::kAvx2: return name##_avx2(args...);     \
+      case ::sav::cpu::CpuLevel::kBaseline: break;                       \
+    }                                                                    \
+    name##_baseline(args...);                                            \
   }
 #else
 #define SAV_CPU_DISPATCH(name, body) \

@@ -29,7 +29,8 @@ bool cuda_device_usable(int index) {
 
 CudaBackend::CudaBackend(int device_index) : device_index_(device_index) {
   if (!cuda_device_usable(device_index)) {
-    fail("device cuda:", device_index, " is not available: no such GPU, or no CUDA driver "
+    fail("device cuda:", device_index,
+         " is not available: no such GPU, or no CUDA driver "
          "(use --device cpu)");
   }
   SAV_CUDA_CHECK(cudaSetDevice(device_index_));
@@ -58,8 +59,8 @@ void CudaBackend::set_num_threads(int threads) {
 }
 
 void CudaBackend::set_tf32(bool enabled) {
-  SAV_CUBLAS_CHECK(cublasSetMathMode(
-      blas_, enabled ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  SAV_CUBLAS_CHECK(
+      cublasSetMathMode(blas_, enabled ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
   tf32_ = enabled;
 }
 
@@ -102,7 +103,9 @@ void CudaBackend::synchronize() { SAV_CUDA_CHECK(cudaStreamSynchronize(stream_))
 // C^T = op(B)^T op(A)^T: so the row-major product is cuBLAS's with A and B swapped, m and n
 // swapped, and the same transpose flags.
 namespace {
-cublasOperation_t to_cublas(Transpose t) { return t == Transpose::kYes ? CUBLAS_OP_T : CUBLAS_OP_N; }
+cublasOperation_t to_cublas(Transpose t) {
+  return t == Transpose::kYes ? CUBLAS_OP_T : CUBLAS_OP_N;
+}
 }  // namespace
 
 void CudaBackend::gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
@@ -116,9 +119,9 @@ void CudaBackend::gemm_strided_batched(Transpose trans_a, Transpose trans_b, int
                                        float alpha, const float* a, int lda, int64_t stride_a,
                                        const float* b, int ldb, int64_t stride_b, float beta,
                                        float* c, int ldc, int64_t stride_c, int batch) {
-  SAV_CUBLAS_CHECK(cublasSgemmStridedBatched(blas_, to_cublas(trans_b), to_cublas(trans_a), n, m,
-                                             k, &alpha, b, ldb, stride_b, a, lda, stride_a, &beta,
-                                             c, ldc, stride_c, batch));
+  SAV_CUBLAS_CHECK(cublasSgemmStridedBatched(blas_, to_cublas(trans_b), to_cublas(trans_a), n, m, k,
+                                             &alpha, b, ldb, stride_b, a, lda, stride_a, &beta, c,
+                                             ldc, stride_c, batch));
 }
 
 }  // namespace sav

@@ -68,8 +68,8 @@ class CudaBackend final : public Backend {
   void softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) override;
   void softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
                         int64_t cols) override;
-  void cross_entropy_forward(float* loss, float* probs, const float* logits,
-                             const int32_t* labels, int64_t batch, int64_t classes) override;
+  void cross_entropy_forward(float* loss, float* probs, const float* logits, const int32_t* labels,
+                             int64_t batch, int64_t classes) override;
   void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
                               const float* dloss, int64_t batch, int64_t classes) override;
   void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,

@@ -128,8 +128,8 @@ void launch_in_lists(const T* items, int count, Launch launch) {
 }
 
 // One AdamW step on each listed tensor; m_scale and v_scale are the bias corrections.
-__global__ void adam_kernel(KernelList<AdamTensor> list, float lr, float beta1, float beta2, float eps,
-                            float decay, float m_scale, float v_scale) {
+__global__ void adam_kernel(KernelList<AdamTensor> list, float lr, float beta1, float beta2,
+                            float eps, float decay, float m_scale, float v_scale) {
   const AdamTensor t = list.items[blockIdx.y];
   for (int64_t i = global_index(); i < t.n; i += grid_stride()) {
     const float g = t.grad[i];
@@ -204,9 +204,8 @@ __global__ void copy_tokens_kernel(float* dst, int64_t dst_tokens, int64_t dst_s
 // broadcast. One thread per value of the (count * dim) range adds the batch in order, as the
 // CPU backend does, so both give the same bits.
 __global__ void copy_tokens_to_shared_kernel(float* dst, int64_t dst_start, const float* src,
-                                             int64_t src_tokens, int64_t src_start,
-                                             bool src_shared, int64_t batch, int64_t width,
-                                             int64_t dim) {
+                                             int64_t src_tokens, int64_t src_start, bool src_shared,
+                                             int64_t batch, int64_t width, int64_t dim) {
   for (int64_t j = global_index(); j < width; j += grid_stride()) {
     float sum = dst[dst_start * dim + j];
     for (int64_t b = 0; b < batch; ++b) {
@@ -293,8 +292,7 @@ void CudaBackend::split_heads(float* dst, const float* src, const HeadLayout& la
              layout.heads, layout.head_dim);
 }
 
-void CudaBackend::merge_heads(float* dst, const float* src, const HeadLayout& layout,
-                              Write write) {
+void CudaBackend::merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) {
   const int64_t total = layout.numel();
   if (total <= 0) return;
   SAV_LAUNCH(merge_heads_kernel, blocks_for(total), kThreads, stream_, dst, src, total, layout.n,

@@ -48,8 +48,8 @@ __device__ int lane() { return static_cast<int>(threadIdx.x % kWarp); }
 // x, y (rows, cols); w, b (cols); mean, rstd (rows). One warp per row, two passes for the
 // variance as on the CPU.
 __global__ void layernorm_forward_kernel(float* y, float* mean, float* rstd, const float* x,
-                                         const float* w, const float* b, int64_t rows,
-                                         int64_t cols, float eps) {
+                                         const float* w, const float* b, int64_t rows, int64_t cols,
+                                         float eps) {
   for (int64_t r = first_row(); r < rows; r += row_stride()) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
@@ -234,8 +234,7 @@ void CudaBackend::layernorm_backward(float* dx, float* dw, float* db, const floa
                rstd, rows, cols);
   }
   if (dw != nullptr || db != nullptr) {
-    const auto blocks =
-        static_cast<unsigned int>((cols + kColumnsPerBlock - 1) / kColumnsPerBlock);
+    const auto blocks = static_cast<unsigned int>((cols + kColumnsPerBlock - 1) / kColumnsPerBlock);
     SAV_LAUNCH(layernorm_dw_db_kernel, blocks, dim3(kColumnsPerBlock, kRowLanes), stream_, dw, db,
                dy, x, mean, rstd, rows, cols);
   }
@@ -264,8 +263,8 @@ void CudaBackend::cross_entropy_backward(float* dlogits, const float* probs, con
                                          const float* dloss, int64_t batch, int64_t classes) {
   const int64_t n = batch * classes;
   if (n <= 0) return;
-  const auto blocks = static_cast<unsigned int>(std::min<int64_t>((n + kThreads - 1) / kThreads,
-                                                                  kMaxBlocks));
+  const auto blocks =
+      static_cast<unsigned int>(std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks));
   SAV_LAUNCH(cross_entropy_backward_kernel, blocks, kThreads, stream_, dlogits, probs, labels,
              dloss, batch, classes);
 }

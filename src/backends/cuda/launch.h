@@ -15,7 +15,10 @@ void launch_kernel(const char* name, const char* file, int line, void (*kernel)(
 #if defined(SAV_CUDA_EMULATOR)
   cuda_emulator::launch_kernel(name, kernel, grid, block, stream, args...);
 #else
+  // clang-format reads a launch in a header as nested templates' closing brackets.
+  // clang-format off
   kernel<<<grid, block, 0, stream>>>(static_cast<Params>(args)...);
+  // clang-format on
 #endif
   cuda_check(cudaGetLastError(), name, file, line);
 }

@@ -160,8 +160,8 @@ template <typename... Params, typename... Args>
 void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block,
                    cudaStream_t stream, Args... args) {
   const void* pointers[sizeof...(Args) + 1] = {as_pointer(args)..., nullptr};
-  launch(reinterpret_cast<const void*>(kernel), name, grid, block, stream,
-         [&] { kernel(static_cast<Params>(args)...); }, pointers,
-         static_cast<int>(sizeof...(Args)));
+  launch(
+      reinterpret_cast<const void*>(kernel), name, grid, block, stream,
+      [&] { kernel(static_cast<Params>(args)...); }, pointers, static_cast<int>(sizeof...(Args)));
 }
 }  // namespace cuda_emulator
