@@ -2,7 +2,9 @@
 // numbers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "reference.h"
 #include "sav/error.h"
@@ -101,6 +103,67 @@ TEST(LayerNorm, RejectsWrongParameterShape) {
 TEST(Relu, ZeroesNegatives) {
   const Tensor y = ops::relu(Tensor::from_vector({5}, {-2, -0.0f, 0, 0.5f, 3}));
   EXPECT_EQ(y.to_vector(), (std::vector<float>{0, 0, 0, 0.5f, 3}));
+}
+
+// x * Phi(x) in double, as PyTorch's gelu(approximate='none') defines it.
+double gelu_exact(double x) { return x * 0.5 * (1.0 + std::erf(x / std::sqrt(2.0))); }
+
+TEST(Gelu, MatchesDoublePrecisionErf) {
+  // Every 2^-10 over [-8, 8] (16,385 values), the range activations live in and both tails.
+  std::vector<float> xv;
+  for (int i = -8 * 1024; i <= 8 * 1024; ++i) xv.push_back(static_cast<float>(i) / 1024.0f);
+  const std::vector<float> y =
+      ops::gelu(Tensor::from_vector({static_cast<int64_t>(xv.size())}, xv)).to_vector();
+  std::vector<double> expected;
+  for (const float x : xv) expected.push_back(gelu_exact(x));
+  // Within 1e-6 of max(1, |gelu(x)|): a few float ulps where |gelu(x)| >= 1, and 1e-6 absolute
+  // below; measured: 1.2e-7.
+  expect_close(y, expected, 1e-6);
+}
+
+TEST(Gelu, LowerTailIsRelativelyAccurate) {
+  // gelu(x) for x in [-9, -2] falls from -0.045 to -1e-18: the kernels take Phi(x) from erfc, so
+  // the relative error stays small where 1 + erf(x / sqrt(2)) would cancel to nothing in float.
+  std::vector<float> xv;
+  for (int i = -9 * 256; i <= -2 * 256; ++i) xv.push_back(static_cast<float>(i) / 256.0f);
+  const std::vector<float> y =
+      ops::gelu(Tensor::from_vector({static_cast<int64_t>(xv.size())}, xv)).to_vector();
+  double worst = 0.0;
+  for (size_t i = 0; i < xv.size(); ++i) {
+    const double exact = 0.5 * xv[i] * std::erfc(-xv[i] / std::sqrt(2.0));
+    worst = std::max(worst, std::fabs(y[i] - exact) / std::fabs(exact));
+  }
+  // Measured: 5.8e-6, the float rounding of x / sqrt(2) and its square inside exp (glibc's
+  // erfcf gives 4.4e-6); 1 + erf(x / sqrt(2)) in float would be off by 100% from x = -6 on.
+  EXPECT_LT(worst, 2e-5);
+}
+
+TEST(Gelu, GradientMatchesDoublePrecision) {
+  // The backward pass on its own, against gelu'(x) = Phi(x) + x * phi(x) in double (the gradient
+  // check holds it to 1e-3 only, the limit of central differences in float).
+  const auto xv = random_values(4096, 9, -6.0f, 6.0f);
+  const Tensor x = Tensor::from_vector({4096}, xv).set_requires_grad();
+  ops::gelu(x).backward(Tensor::full({4096}, 1.0f));
+  std::vector<double> expected;
+  for (const float v : xv) {
+    const double cdf = 0.5 * std::erfc(-v / std::sqrt(2.0));
+    expected.push_back(cdf + v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI));
+  }
+  expect_close(x.grad().to_vector(), expected, 1e-6);  // measured: 1.8e-7
+}
+
+TEST(Gelu, HandWorkedAndSpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> y =
+      ops::gelu(Tensor::from_vector({6}, {0.0f, -0.0f, 1.0f, -1.0f, inf, std::nanf("")}))
+          .to_vector();
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_EQ(y[1], 0.0f);
+  EXPECT_NEAR(y[2], 0.841344746, 1e-7);   // Phi(1) = 0.8413447460685429
+  EXPECT_NEAR(y[3], -0.158655254, 1e-7);  // -(1 - Phi(1))
+  EXPECT_EQ(y[4], inf);
+  EXPECT_TRUE(std::isnan(y[5]));
+  EXPECT_THROW(ops::gelu(Tensor()), Error);
 }
 
 TEST(Dropout, KeepsAboutOneMinusPAndScalesSurvivors) {

@@ -24,6 +24,11 @@ Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
 
 Tensor relu(const Tensor& x);
 
+// GELU in its exact form, x * Phi(x) = x * (1 + erf(x / sqrt(2))) / 2 with Phi the standard
+// normal distribution function: the activation of published ViTs (timm, Hugging Face), not the
+// tanh approximation.
+Tensor gelu(const Tensor& x);
+
 // Inverted dropout with drop probability p in [0, 1). The mask is a pure function of
 // (seed, stream, element index): the same arguments give the same mask on every backend.
 // Give every dropout call of a training step its own stream.
@@ -46,6 +51,9 @@ Tensor slice_tokens(const Tensor& x, int64_t start, int64_t count);
 // a [batch, n1, d], b [batch, n2, d] -> [batch, n1 + n2, d]. Either may have batch 1 and is then
 // used for every batch item (a learned CLS token prepended to every image).
 Tensor concat_tokens(const Tensor& a, const Tensor& b);
+
+// factor * x: the mean of DeiT's two heads is scale(add(a, b), 0.5).
+Tensor scale(const Tensor& x, float factor);
 
 // The same values with another shape of the same element count.
 Tensor reshape(const Tensor& x, const Shape& shape);

@@ -126,6 +126,8 @@ class Backend {
   virtual void add(float* y, const float* a, const float* b, int64_t n, int64_t b_n) = 0;
   // y[i] += x[i].
   virtual void accumulate(float* y, const float* x, int64_t n) = 0;
+  // y[i] (+)= factor * x[i]. y may alias x when overwriting.
+  virtual void scale(float* y, const float* x, float factor, int64_t n, Write write) = 0;
   // y[r * cols + j] = row[j] for r < rows: a bias written ahead of a product that adds to it.
   virtual void repeat_rows(float* y, const float* row, int64_t rows, int64_t cols) = 0;
   // y[j] += sum over rows i of x[i * cols + j]  (bias gradients, broadcast gradients).
@@ -134,6 +136,13 @@ class Backend {
   virtual void relu_forward(float* y, const float* x, int64_t n) = 0;
   // dx += dy * (x > 0). `x` may be the input or the output: relu(x) > 0 exactly where x > 0.
   virtual void relu_backward(float* dx, const float* x, const float* dy, int64_t n) = 0;
+
+  // GELU in its exact form, as published ViTs use it: y = x * Phi(x), where
+  // Phi(x) = (1 + erf(x / sqrt(2))) / 2 is the standard normal distribution function.
+  virtual void gelu_forward(float* y, const float* x, int64_t n) = 0;
+  // dx += dy * gelu'(x), gelu'(x) = Phi(x) + x * phi(x) with phi the standard normal density.
+  // `x` is the input: unlike relu's, the derivative cannot be told from the output.
+  virtual void gelu_backward(float* dx, const float* x, const float* dy, int64_t n) = 0;
 
   // Inverted dropout: y = x * keep / (1 - p), keep drawn from the counter-based generator
   // (sav/random.h) at (seed, stream, element index), so the backward pass and every backend

@@ -1,4 +1,4 @@
-// Element-wise ops: relu and dropout.
+// Element-wise ops: relu, gelu and dropout.
 #include "backends/backend.h"
 #include "ops/checks.h"
 #include "sav/autograd.h"
@@ -14,6 +14,17 @@ Tensor relu(const Tensor& x) {
   // so that x itself can be freed.
   return record(y, "relu", {x}, [x = x.gradient_only(), y = y.detach()](const Tensor& dy) {
     dy.backend().relu_backward(x.grad_data(), y.data(), dy.data(), x.numel());
+  });
+}
+
+Tensor gelu(const Tensor& x) {
+  detail::require_defined("gelu", {{"input", &x}});
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  x.backend().gelu_forward(y.data(), x.data(), x.numel());
+  // The derivative needs x itself: gelu is not monotonic (its minimum is near x = -0.75), so the
+  // output does not determine it.
+  return record(y, "gelu", {x}, [x](const Tensor& dy) {
+    dy.backend().gelu_backward(x.grad_data(), x.data(), dy.data(), x.numel());
   });
 }
 

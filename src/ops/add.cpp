@@ -42,4 +42,13 @@ Tensor add(const Tensor& a, const Tensor& b) {
                 });
 }
 
+Tensor scale(const Tensor& x, float factor) {
+  detail::require_defined("scale", {{"input", &x}});
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  x.backend().scale(y.data(), x.data(), factor, x.numel(), Write::kOverwrite);
+  return record(y, "scale", {x}, [x = x.gradient_only(), factor](const Tensor& dy) {
+    dy.backend().scale(x.grad_data(), dy.data(), factor, x.numel(), Write::kAccumulate);
+  });
+}
+
 }  // namespace sav::ops

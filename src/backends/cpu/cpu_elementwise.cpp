@@ -1,4 +1,5 @@
-// CpuBackend: element-wise kernels (add, relu, dropout) and the reductions their gradients need.
+// CpuBackend: element-wise kernels (add, relu, gelu, dropout) and the reductions their gradients
+// need.
 #include <omp.h>
 
 #include <algorithm>
@@ -35,6 +36,16 @@ void CpuBackend::add(float* y, const float* a, const float* b, int64_t n, int64_
 void CpuBackend::accumulate(float* y, const float* x, int64_t n) {
 #pragma omp parallel for if (n > kParallelGrain)
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void CpuBackend::scale(float* y, const float* x, float factor, int64_t n, Write write) {
+  if (write == Write::kAccumulate) {
+#pragma omp parallel for if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) y[i] += factor * x[i];
+  } else {
+#pragma omp parallel for if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) y[i] = factor * x[i];
+  }
 }
 
 void CpuBackend::repeat_rows(float* y, const float* row, int64_t rows, int64_t cols) {
@@ -77,6 +88,61 @@ void CpuBackend::relu_forward(float* y, const float* x, int64_t n) {
 void CpuBackend::relu_backward(float* dx, const float* x, const float* dy, int64_t n) {
 #pragma omp parallel for if (n > kParallelGrain)
   for (int64_t i = 0; i < n; ++i) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+namespace {
+
+constexpr float kSqrtHalf = 0.707106781186547524f;      // 1 / sqrt(2)
+constexpr float kInvSqrtTwoPi = 0.398942280401432678f;  // 1 / sqrt(2 pi)
+
+// Phi(x), the standard normal distribution function, as erfc(-x / sqrt(2)) / 2: the same value
+// as (1 + erf(x / sqrt(2))) / 2, but accurate (relatively) for negative x too.
+[[gnu::always_inline]] inline float normal_cdf(float x) {
+  return 0.5f * cpu::erfc_approx(-x * kSqrtHalf);
+}
+
+// y = x * Phi(x) on n values.
+[[gnu::always_inline]] inline void gelu_values(float* y, const float* x, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * normal_cdf(x[i]);
+}
+SAV_CPU_DISPATCH(gelu_chunk, gelu_values)
+
+// dx += dy * (Phi(x) + x * phi(x)) on n values.
+[[gnu::always_inline]] inline void gelu_gradients(float* dx, const float* x, const float* dy,
+                                                  int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const float density = kInvSqrtTwoPi * cpu::exp_approx(-0.5f * v * v);
+    dx[i] += dy[i] * (normal_cdf(v) + v * density);
+  }
+}
+SAV_CPU_DISPATCH(gelu_gradient_chunk, gelu_gradients)
+
+// Calls kernel(first, count) on consecutive chunks of [0, n), shared out between threads when n
+// is large: each call goes through the dispatch once and runs a loop long enough to vectorise.
+template <typename Kernel>
+void for_chunks(int64_t n, Kernel kernel) {
+  constexpr int64_t kChunk = 4096;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > kParallelGrain)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t first = c * kChunk;
+    kernel(first, std::min(kChunk, n - first));
+  }
+}
+
+}  // namespace
+
+void CpuBackend::gelu_forward(float* y, const float* x, int64_t n) {
+  for_chunks(n, [&](int64_t first, int64_t count) { gelu_chunk(y + first, x + first, count); });
+}
+
+void CpuBackend::gelu_backward(float* dx, const float* x, const float* dy, int64_t n) {
+  for_chunks(n, [&](int64_t first, int64_t count) {
+    gelu_gradient_chunk(dx + first, x + first, dy + first, count);
+  });
 }
 
 namespace {

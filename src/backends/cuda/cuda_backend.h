@@ -52,10 +52,13 @@ class CudaBackend final : public Backend {
 
   void add(float* y, const float* a, const float* b, int64_t n, int64_t b_n) override;
   void accumulate(float* y, const float* x, int64_t n) override;
+  void scale(float* y, const float* x, float factor, int64_t n, Write write) override;
   void repeat_rows(float* y, const float* row, int64_t rows, int64_t cols) override;
   void sum_rows_accumulate(float* y, const float* x, int64_t rows, int64_t cols) override;
   void relu_forward(float* y, const float* x, int64_t n) override;
   void relu_backward(float* dx, const float* x, const float* dy, int64_t n) override;
+  void gelu_forward(float* y, const float* x, int64_t n) override;
+  void gelu_backward(float* dx, const float* x, const float* dy, int64_t n) override;
   void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
                        uint64_t stream) override;
   void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,

@@ -1,4 +1,4 @@
-// CudaBackend: element-wise kernels (fill, add, relu, dropout, Adam, zeroing gradients), the
+// CudaBackend: element-wise kernels (fill, add, relu, gelu, dropout, Adam, zeroing gradients), the
 // reductions their gradients need, and the kernels that move values between layouts (attention
 // heads, tokens).
 // Every kernel runs on the backend's stream; sums are taken in a fixed order, never with
@@ -48,6 +48,13 @@ __global__ void accumulate_kernel(float* y, const float* x, int64_t n) {
   for (int64_t i = global_index(); i < n; i += grid_stride()) y[i] += x[i];
 }
 
+// y (n) (+)= factor * x (n).
+__global__ void scale_kernel(float* y, const float* x, float factor, int64_t n, bool accumulate) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) {
+    y[i] = accumulate ? y[i] + factor * x[i] : factor * x[i];
+  }
+}
+
 // y (cols) += sum over rows of x (rows, cols). A block of 32 x 32 threads owns 32 columns:
 // row lane ty sums rows ty, ty + 32, ... in order, then the 32 partial sums of each column are
 // added in a fixed tree. The order depends only on the shape, never on scheduling.
@@ -80,6 +87,25 @@ __global__ void relu_forward_kernel(float* y, const float* x, int64_t n) {
 // dx (n) += dy * (x > 0).
 __global__ void relu_backward_kernel(float* dx, const float* x, const float* dy, int64_t n) {
   for (int64_t i = global_index(); i < n; i += grid_stride()) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+// Phi(x), the standard normal distribution function, as erfc(-x / sqrt(2)) / 2: the same value
+// as (1 + erf(x / sqrt(2))) / 2, but accurate (relatively) for negative x too, where 1 + erf
+// cancels. The CPU backend computes it the same way.
+__device__ float normal_cdf(float x) { return 0.5f * erfcf(-x * 0.707106781186547524f); }
+
+// y (n) = x * Phi(x): GELU, exact form.
+__global__ void gelu_forward_kernel(float* y, const float* x, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) y[i] = x[i] * normal_cdf(x[i]);
+}
+
+// dx (n) += dy * (Phi(x) + x * phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+__global__ void gelu_backward_kernel(float* dx, const float* x, const float* dy, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) {
+    const float v = x[i];
+    const float density = 0.398942280401432678f * expf(-0.5f * v * v);
+    dx[i] += dy[i] * (normal_cdf(v) + v * density);
+  }
 }
 
 // out (n) (+)= in (n) * keep / (1 - p). One thread per Philox block of four elements, drawn
@@ -232,6 +258,12 @@ void CudaBackend::accumulate(float* y, const float* x, int64_t n) {
   SAV_LAUNCH(accumulate_kernel, blocks_for(n), kThreads, stream_, y, x, n);
 }
 
+void CudaBackend::scale(float* y, const float* x, float factor, int64_t n, Write write) {
+  if (n <= 0) return;
+  SAV_LAUNCH(scale_kernel, blocks_for(n), kThreads, stream_, y, x, factor, n,
+             write == Write::kAccumulate);
+}
+
 void CudaBackend::repeat_rows(float* y, const float* row, int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0) return;
   SAV_LAUNCH(repeat_rows_kernel, blocks_for(rows * cols), kThreads, stream_, y, row, rows * cols,
@@ -252,6 +284,16 @@ void CudaBackend::relu_forward(float* y, const float* x, int64_t n) {
 void CudaBackend::relu_backward(float* dx, const float* x, const float* dy, int64_t n) {
   if (n <= 0) return;
   SAV_LAUNCH(relu_backward_kernel, blocks_for(n), kThreads, stream_, dx, x, dy, n);
+}
+
+void CudaBackend::gelu_forward(float* y, const float* x, int64_t n) {
+  if (n <= 0) return;
+  SAV_LAUNCH(gelu_forward_kernel, blocks_for(n), kThreads, stream_, y, x, n);
+}
+
+void CudaBackend::gelu_backward(float* dx, const float* x, const float* dy, int64_t n) {
+  if (n <= 0) return;
+  SAV_LAUNCH(gelu_backward_kernel, blocks_for(n), kThreads, stream_, dx, x, dy, n);
 }
 
 void CudaBackend::dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
