@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -43,6 +44,12 @@ Bytes le64(uint64_t v) {
   return out;
 }
 
+Bytes le16(std::initializer_list<uint16_t> values) {
+  Bytes out;
+  for (const uint16_t v : values) out += {static_cast<char>(v), static_cast<char>(v >> 8)};
+  return out;
+}
+
 Bytes be32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
           static_cast<char>(v)};
@@ -69,6 +76,14 @@ void safetensors_seeds(const fs::path& dir, const fs::path& scratch) {
   write(dir / "header_not_object", raw_safetensors("[1,2]", ""));
   write(dir / "dtype_f16",
         raw_safetensors(R"({"x":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", four));
+  // F16 (1, 65504, the smallest subnormal, -inf) and BF16 (1, -3, NaN), read as float32.
+  write(dir / "valid_f16_bf16",
+        raw_safetensors(R"({"h":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},)"
+                        R"("b":{"dtype":"BF16","shape":[3],"data_offsets":[8,14]}})",
+                        le16({0x3c00, 0x7bff, 0x0001, 0xfc00, 0x3f80, 0xc040, 0x7fc0})));
+  // A BF16 tensor given a float32's bytes.
+  write(dir / "bf16_f32_size",
+        raw_safetensors(R"({"x":{"dtype":"BF16","shape":[2],"data_offsets":[0,8]}})", eight));
   write(dir / "zero_dimension",
         raw_safetensors(R"({"x":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})", ""));
   write(dir / "overlapping",

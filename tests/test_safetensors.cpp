@@ -1,5 +1,6 @@
 // The safetensors reader and writer: exact round trips, the byte layout other readers expect,
-// atomic saves, and every bad input the reader must reject, on files the tests write by hand.
+// atomic saves, F16 and BF16 read as float32, sharded checkpoints, and every bad input the
+// readers must reject, on files the tests write by hand.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -10,7 +11,11 @@
 #include <functional>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "sav/error.h"
 #include "sav/io/safetensors.h"
@@ -296,12 +301,20 @@ TEST(SafetensorsErrors, EntryWithWrongTypes) {
   }
 }
 
-TEST(SafetensorsErrors, DtypeOtherThanF32) {
+TEST(SafetensorsErrors, DtypesSavDoesNotRead) {
   TempFolder folder;
-  const std::string path =
-      write_raw(folder, "half.safetensors",
-                R"({"w": {"dtype": "F16", "shape": [4], "data_offsets": [0, 8]}})", 8);
-  expect_load_error(path, {"'w'", "dtype F16", "float32"});
+  // Sized right for each dtype (4 values), so that only the dtype is wrong.
+  const std::pair<const char*, int> cases[] = {{"I8", 4},   {"U8", 4},   {"BOOL", 4},   {"I16", 8},
+                                               {"I32", 16}, {"F64", 32}, {"F8_E4M3", 4}};
+  for (const auto& [dtype, bytes] : cases) {
+    const std::string path =
+        write_raw(folder, "other_dtype.safetensors",
+                  std::string(R"({"w": {"dtype": ")") + dtype +
+                      R"(", "shape": [4], "data_offsets": [0, )" + std::to_string(bytes) + "]}}",
+                  bytes);
+    expect_load_error(
+        path, {"'w'", std::string("dtype ") + dtype + " is not supported", "F32, F16 and BF16"});
+  }
 }
 
 TEST(SafetensorsErrors, NonPositiveOrEmptyShape) {
@@ -450,6 +463,315 @@ TEST(SafetensorsErrors, LongNamesAndValuesAreQuotedShort) {
 TEST(SafetensorsErrors, AFolderIsRefusedUnread) {
   TempFolder folder;
   expect_load_error(folder.path(), {"cannot open", "it is a folder, not a regular file"});
+}
+
+// F16 and BF16: converted to float32 exactly on load.
+
+// Little-endian bytes of 16-bit values, as the data area holds F16 and BF16 tensors.
+std::string le16(const std::vector<uint16_t>& values) {
+  std::string bytes;
+  for (const uint16_t v : values) {
+    bytes += static_cast<char>(v & 0xff);
+    bytes += static_cast<char>(v >> 8);
+  }
+  return bytes;
+}
+
+std::string le_floats(const std::vector<float>& values) {
+  std::string bytes(values.size() * sizeof(float), '\0');
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
+}
+
+// A header entry of any dtype, as JSON text.
+std::string entry(const std::string& name, const std::string& dtype, const std::string& shape,
+                  size_t begin, size_t end) {
+  return "\"" + name + "\": {\"dtype\": \"" + dtype + "\", \"shape\": " + shape +
+         ", \"data_offsets\": [" + std::to_string(begin) + ", " + std::to_string(end) + "]}";
+}
+
+// A file from its header text and data, written as given.
+std::string write_file(const std::string& path, const std::string& header,
+                       const std::string& data) {
+  write_bytes(path, length_prefix(header.size()) + header + data);
+  return path;
+}
+
+// One tensor of `dtype` holding `values` (16-bit patterns), loaded back.
+std::vector<float> load_16_bit(const TempFolder& folder, const std::string& dtype,
+                               const std::vector<uint16_t>& values) {
+  const std::string shape = "[" + std::to_string(values.size()) + "]";
+  const std::string path =
+      write_file(folder.file(dtype + ".safetensors"),
+                 "{" + entry("x", dtype, shape, 0, 2 * values.size()) + "}", le16(values));
+  const SafetensorsFile file = load_safetensors(path);
+  EXPECT_EQ(file.tensors.size(), 1u);
+  EXPECT_EQ(file.tensors[0].shape, std::vector<int64_t>{static_cast<int64_t>(values.size())});
+  return file.tensors[0].values;
+}
+
+TEST(Safetensors, F16ValuesConvertExactly) {
+  TempFolder folder;
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::pair<uint16_t, float> cases[] = {
+      {0x0000, 0.0f},         {0x8000, -0.0f},       {0x3c00, 1.0f},
+      {0xc000, -2.0f},        {0x3555, 0x1.554p-2f},  // 0.33325195, the F16 nearest 1/3
+      {0x3bff, 0x1.ffcp-1f},                          // 1 - 2^-11, the largest below 1
+      {0x7bff, 65504.0f},     {0xfbff, -65504.0f},    // the largest finite
+      {0x0400, 0x1p-14f},                             // the smallest normal
+      {0x03ff, 0x1.ff8p-15f},                         // the largest subnormal, 1023 * 2^-24
+      {0x0001, 0x1p-24f},     {0x8001, -0x1p-24f},    // the smallest subnormals
+      {0x7c00, inf},          {0xfc00, -inf}};
+  std::vector<uint16_t> halves;
+  for (const auto& [half, value] : cases) halves.push_back(half);
+  halves.push_back(0x7e00);  // a quiet NaN
+  halves.push_back(0xfc01);  // a negative signalling NaN with payload 1
+  const std::vector<float> values = load_16_bit(folder, "F16", halves);
+  ASSERT_EQ(values.size(), halves.size());
+  for (size_t i = 0; i < std::size(cases); ++i) {
+    EXPECT_EQ(bits(values[i]), bits(cases[i].second)) << "F16 0x" << std::hex << cases[i].first;
+  }
+  EXPECT_TRUE(std::isnan(values[14]));
+  EXPECT_TRUE(std::isnan(values[15]));
+  EXPECT_TRUE(std::signbit(values[15]));
+}
+
+TEST(Safetensors, EveryF16ValueConvertsExactly) {
+  // All 65,536 patterns against the definition, worked in double: (-1)^s 2^(e-15) (1 + m/1024)
+  // for normal values, (-1)^s 2^-24 m for subnormals.
+  TempFolder folder;
+  std::vector<uint16_t> halves(65536);
+  for (size_t i = 0; i < halves.size(); ++i) halves[i] = static_cast<uint16_t>(i);
+  const std::vector<float> values = load_16_bit(folder, "F16", halves);
+  ASSERT_EQ(values.size(), halves.size());
+  int wrong = 0;
+  for (size_t i = 0; i < halves.size(); ++i) {
+    const double sign = (i & 0x8000) ? -1.0 : 1.0;
+    const int exponent = (i >> 10) & 0x1f;
+    const int mantissa = i & 0x3ff;
+    if (exponent == 0x1f) {
+      const bool ok = mantissa == 0 ? values[i] == sign * HUGE_VAL : std::isnan(values[i]);
+      wrong += !ok;
+      continue;
+    }
+    const double expected = exponent == 0 ? sign * std::ldexp(mantissa, -24)
+                                          : sign * std::ldexp(1024 + mantissa, exponent - 25);
+    if (values[i] != expected || std::signbit(values[i]) != (sign < 0)) {
+      ++wrong;
+      ADD_FAILURE() << "F16 0x" << std::hex << i << ": " << values[i] << ", not " << expected;
+    }
+  }
+  EXPECT_EQ(wrong, 0);
+}
+
+TEST(Safetensors, Bf16ValuesConvertExactly) {
+  TempFolder folder;
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::pair<uint16_t, float> cases[] = {{0x0000, 0.0f},        {0x8000, -0.0f},
+                                              {0x3f80, 1.0f},        {0xc040, -3.0f},
+                                              {0x4049, 3.140625f},    // pi to BF16's 8 bits
+                                              {0x7f7f, 0x1.fep127f},  // the largest finite
+                                              {0x0080, 0x1p-126f},    // the smallest normal
+                                              {0x0001, 0x1p-133f},    // the smallest subnormal
+                                              {0x7f80, inf},         {0xff80, -inf}};
+  std::vector<uint16_t> raw;
+  for (const auto& [pattern, value] : cases) raw.push_back(pattern);
+  raw.push_back(0x7fc0);  // NaN
+  const std::vector<float> values = load_16_bit(folder, "BF16", raw);
+  ASSERT_EQ(values.size(), raw.size());
+  for (size_t i = 0; i < std::size(cases); ++i) {
+    EXPECT_EQ(bits(values[i]), bits(cases[i].second)) << "BF16 0x" << std::hex << cases[i].first;
+  }
+  EXPECT_TRUE(std::isnan(values.back()));
+}
+
+TEST(Safetensors, MixedDtypesInOneFile) {
+  TempFolder folder;
+  // Listed out of data order, at byte ranges of 8, 6 and 4 bytes: F32, F16, BF16.
+  const std::string header =
+      "{\"__metadata__\": {\"format\": \"pt\"}, " + entry("c", "BF16", "[1, 2]", 14, 18) + ", " +
+      entry("a", "F32", "[2]", 0, 8) + ", " + entry("b", "F16", "[3]", 8, 14) + "}";
+  const std::string data =
+      le_floats({1.5f, -2.0f}) + le16({0x3c00, 0x7bff, 0x0001}) + le16({0x4049, 0xc040});
+  const SafetensorsFile file = load_safetensors(write_file(folder.file("mixed"), header, data));
+  EXPECT_EQ(file.metadata, (std::map<std::string, std::string>{{"format", "pt"}}));
+  ASSERT_EQ(file.tensors.size(), 3u);
+  EXPECT_EQ(file.tensors[0].name, "a");  // in data order
+  EXPECT_EQ(file.tensors[0].values, (std::vector<float>{1.5f, -2.0f}));
+  EXPECT_EQ(file.tensors[1].name, "b");
+  EXPECT_EQ(file.tensors[1].values, (std::vector<float>{1.0f, 65504.0f, 0x1p-24f}));
+  EXPECT_EQ(file.tensors[2].name, "c");
+  EXPECT_EQ(file.tensors[2].shape, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(file.tensors[2].values, (std::vector<float>{3.140625f, -3.0f}));
+}
+
+TEST(SafetensorsErrors, ByteRangesAreCheckedAtTheDtypesSize) {
+  TempFolder folder;
+  // A BF16 tensor given a float32's bytes, and a float32 one given half of them.
+  expect_load_error(
+      write_raw(folder, "bf16_as_f32", "{" + entry("w", "BF16", "[4]", 0, 16) + "}", 16),
+      {"'w'", "[0,16]", "[4]", "needs 8 bytes as BF16"});
+  expect_load_error(write_raw(folder, "f32_as_f16", "{" + entry("w", "F32", "[4]", 0, 8) + "}", 8),
+                    {"'w'", "needs 16 bytes as F32"});
+  expect_load_error(write_raw(folder, "f16_odd", "{" + entry("w", "F16", "[2]", 0, 3) + "}", 3),
+                    {"'w'", "needs 4 bytes as F16"});
+  // Truncated, overlapping and with a hole, in 2-byte values.
+  expect_load_error(write_raw(folder, "f16_cut", "{" + entry("w", "F16", "[3]", 0, 6) + "}", 4),
+                    {"'w'", "run past the end of the data (4 bytes)", "truncated"});
+  expect_load_error(
+      write_raw(folder, "bf16_overlap",
+                "{" + entry("a", "F16", "[2]", 0, 4) + ", " + entry("b", "BF16", "[1]", 2, 4) + "}",
+                4),
+      {"'b'", "overlaps tensor 'a'"});
+  expect_load_error(
+      write_raw(folder, "f16_hole",
+                "{" + entry("a", "F16", "[1]", 0, 2) + ", " + entry("b", "F32", "[1]", 4, 8) + "}",
+                8),
+      {"bytes 2..4", "before tensor 'b'", "hole"});
+}
+
+// Sharded checkpoints: an index and the shards it names.
+
+const char* const kShard1 = "model-00001-of-00002.safetensors";
+const char* const kShard2 = "model-00002-of-00002.safetensors";
+
+// A checkpoint in two shards under `dir`: w [2, 2] and b [2] (F32) in the first, head [2]
+// (BF16) in the second. Returns the index's path; `weight_map` is the index's map, as JSON.
+std::string write_sharded(const std::string& dir, const std::string& weight_map) {
+  SafetensorsFile first;
+  first.metadata = {{"format", "pt"}};
+  first.tensors = {{"w", {2, 2}, {1, 2, 3, 4}}, {"b", {2}, {0.5f, -0.5f}}};
+  save_safetensors(dir + "/" + kShard1, first);
+  write_file(dir + "/" + kShard2, "{" + entry("head", "BF16", "[2]", 0, 4) + "}",
+             le16({0x3f80, 0xc040}));
+  const std::string index = dir + "/model.safetensors.index.json";
+  write_bytes(index, R"({"metadata": {"total_size": 28}, "weight_map": )" + weight_map + "}");
+  return index;
+}
+
+std::string weight_map(const std::vector<std::pair<std::string, std::string>>& entries) {
+  std::string text = "{";
+  for (const auto& [tensor, shard] : entries) {
+    text += (text.size() > 1 ? ", \"" : "\"") + tensor + "\": \"" + shard + "\"";
+  }
+  return text + "}";
+}
+
+std::vector<std::pair<std::string, std::string>> good_map() {
+  return {{"b", kShard1}, {"head", kShard2}, {"w", kShard1}};
+}
+
+// Loading the index fails with a message that names it and holds every fact.
+void expect_index_error(const std::string& index, const std::vector<std::string>& facts) {
+  const std::string message = error_of([&] { io::load_sharded_safetensors(index); });
+  EXPECT_NE(message.find(index), std::string::npos) << "the index is not named in: " << message;
+  for (const std::string& fact : facts) {
+    EXPECT_NE(message.find(fact), std::string::npos) << "no '" << fact << "' in: " << message;
+  }
+}
+
+TEST(ShardedSafetensors, LoadsEveryShardAsOneFile) {
+  TempFolder folder;
+  const SafetensorsFile file =
+      io::load_sharded_safetensors(write_sharded(folder.path(), weight_map(good_map())));
+  EXPECT_EQ(file.metadata, (std::map<std::string, std::string>{{"format", "pt"}}));
+  ASSERT_EQ(file.tensors.size(), 3u);
+  EXPECT_EQ(file.tensors[0].name, "w");  // the first shard's, in its order, then the second's
+  EXPECT_EQ(file.tensors[0].values, (std::vector<float>{1, 2, 3, 4}));
+  EXPECT_EQ(file.tensors[1].name, "b");
+  EXPECT_EQ(file.tensors[2].name, "head");
+  EXPECT_EQ(file.tensors[2].values, (std::vector<float>{1.0f, -3.0f}));
+}
+
+TEST(ShardedSafetensors, MissingShard) {
+  TempFolder folder;
+  auto map = good_map();
+  map.emplace_back("extra", "model-00003-of-00003.safetensors");
+  const std::string index = write_sharded(folder.path(), weight_map(map));
+  expect_index_error(index, {folder.file("model-00003-of-00003.safetensors"), "cannot open",
+                             "No such file", "a shard named by"});
+}
+
+TEST(ShardedSafetensors, TensorInAnotherShardThanListed) {
+  TempFolder folder;
+  // b lies in the first shard, not in the second as the index has it.
+  const std::string index =
+      write_sharded(folder.path(), weight_map({{"b", kShard2}, {"head", kShard2}, {"w", kShard1}}));
+  expect_index_error(index, {folder.file(kShard1), "tensor 'b'", "puts it in shard",
+                             std::string("'") + kShard2 + "'"});
+}
+
+TEST(ShardedSafetensors, ListedTensorMissingOrShardTensorUnlisted) {
+  TempFolder folder;
+  auto with_extra = good_map();
+  with_extra.emplace_back("gone", kShard2);
+  expect_index_error(write_sharded(folder.path(), weight_map(with_extra)),
+                     {"tensor 'gone' is not in shard", kShard2});
+  const std::string index =
+      write_sharded(folder.path(), weight_map({{"head", kShard2}, {"w", kShard1}}));
+  expect_index_error(index, {folder.file(kShard1), "tensor 'b'", "does not list it"});
+}
+
+TEST(ShardedSafetensors, ShardNamesMustStayInTheIndexFolder) {
+  TempFolder folder;
+  // A good shard just outside the index's folder: refused by name, never read.
+  SafetensorsFile outside;
+  outside.tensors = {{"w", {1}, {1.0f}}};
+  save_safetensors(folder.file("outside.safetensors"), outside);
+  std::filesystem::create_directory(folder.file("index"));
+  const std::string dir = folder.file("index");
+  const std::pair<std::string, std::string> cases[] = {
+      {"../outside.safetensors", "not a file name in the index's folder"},
+      {folder.file("outside.safetensors"), "is a path"},
+      {"sub/x.safetensors", "is a path"},
+      {"sub\\\\x.safetensors", "is a path"},
+      {"..", "not a file name"},
+      {".", "not a file name"},
+      {"", "is empty"},
+      {"a\\u0000b", "NUL"}};
+  for (const auto& [name, why] : cases) {
+    expect_index_error(write_sharded(dir, weight_map({{"w", name}})), {"tensor 'w'", why});
+  }
+}
+
+TEST(ShardedSafetensors, MalformedIndexes) {
+  TempFolder folder;
+  const std::string index = folder.file("model.safetensors.index.json");
+  const std::pair<std::string, std::string> cases[] = {
+      {"not json", "not valid JSON"},
+      {"[1, 2]", "a JSON array, not an object"},
+      {R"({"metadata": {}})", "has no 'weight_map'"},
+      {R"({"weight_map": ["w", "x.safetensors"]})", "'weight_map' is a JSON array"},
+      {R"({"weight_map": {}})", "lists no tensors"},
+      {R"({"weight_map": {"w": 3}})", "tensor 'w' has a JSON number for its shard"},
+      {R"({"weight_map": {"w": {"file": "x"}}})", "tensor 'w' has a JSON object"},
+      {R"({"weight_map": {"w": "x", "w": "y"}})", "lists tensor 'w' twice"},
+      {R"({"weight_map": {"w": "x"}, "weight_map": {"v": "y"}})", "names 'weight_map' twice"},
+      {R"({"weight_map": {"w": "x"}, "metadata": )" + std::string(100, '[') +
+           std::string(100, ']') + "}",
+       "nests arrays and objects more than 32 deep"}};
+  for (const auto& [text, fact] : cases) {
+    write_bytes(index, text);
+    expect_index_error(index, {fact});
+  }
+  expect_index_error(folder.file("absent.json"), {"cannot open", "No such file"});
+}
+
+TEST(ShardedSafetensors, BoundsOnShardsAndTensors) {
+  TempFolder folder;
+  const std::string index = folder.file("model.safetensors.index.json");
+  // kMaxShards + 1 shards, one tensor each: refused as the index is read, no shard opened.
+  std::vector<std::pair<std::string, std::string>> map;
+  for (size_t i = 0; i <= io::kMaxShards; ++i) {
+    map.emplace_back("t" + std::to_string(i), "s" + std::to_string(i) + ".safetensors");
+  }
+  write_bytes(index, R"({"weight_map": )" + weight_map(map) + "}");
+  expect_index_error(index, {"names more than 1024 shards"});
+  // kMaxTensors + 1 tensors in one shard.
+  map.clear();
+  for (size_t i = 0; i <= io::kMaxTensors; ++i) map.emplace_back("t" + std::to_string(i), "s");
+  write_bytes(index, R"({"weight_map": )" + weight_map(map) + "}");
+  expect_index_error(index, {"lists more than 65536 tensors"});
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 #include "sav/io/safetensors.h"
 
 #include <algorithm>
+#include <cstring>
+#include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "sav/error.h"
@@ -12,8 +15,9 @@
 
 namespace sav::io {
 
-// The data area holds the floats' bytes exactly as they lie in memory on a little-endian
-// IEEE-754 host, so values are read and written without conversion.
+// The data area holds the values' bytes exactly as they lie in memory on a little-endian
+// IEEE-754 host, so float32 values are read and written without conversion, and F16 and BF16
+// values are read as 16-bit integers and widened.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors data is little-endian");
 static_assert(std::numeric_limits<float>::is_iec559 && sizeof(float) == 4,
               "F32 is IEEE-754 binary32");
@@ -34,13 +38,63 @@ constexpr uint64_t kMaxValues = std::numeric_limits<uint64_t>::max() / sizeof(fl
 // The most dimensions a stored tensor may have: sav's have at most 4 (Shape::kMaxRank).
 constexpr size_t kMaxRank = 8;
 const char* const kMetadataKey = "__metadata__";
+// A sharded checkpoint's index names a shard per tensor: a few MB at the most tensors allowed.
+// It is held to a header's bound.
+constexpr uint64_t kMaxIndexBytes = kMaxHeaderBytes;
 
-// One tensor's header entry: its byte range [begin, end) within the data area.
+// The dtypes sav reads. Every F16 and every BF16 value is also a float32 value, so reading them
+// as float32 loses nothing.
+enum class Dtype { kF32, kF16, kBF16 };
+
+struct DtypeInfo {
+  const char* name;  // as the header spells it
+  Dtype dtype;
+  uint64_t bytes;  // of one value
+};
+constexpr DtypeInfo kDtypes[] = {
+    {"F32", Dtype::kF32, 4}, {"F16", Dtype::kF16, 2}, {"BF16", Dtype::kBF16, 2}};
+const char* const kDtypeList = "F32, F16 and BF16";
+
+const DtypeInfo* find_dtype(const std::string& name) {
+  for (const DtypeInfo& info : kDtypes) {
+    if (name == info.name) return &info;
+  }
+  return nullptr;
+}
+
+// One tensor's header entry: its dtype and byte range [begin, end) within the data area.
 struct Entry {
   std::string name;
   std::vector<int64_t> shape;
+  const DtypeInfo* dtype = nullptr;
   uint64_t begin = 0, end = 0;
 };
+
+float float_from_bits(uint32_t bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+// IEEE-754 binary16 (sign, 5 exponent bits with bias 15, 10 mantissa bits) as float32, exactly:
+// normal values move to float32's exponent bias, subnormals (mantissa * 2^-24) become normal
+// float32 values, and infinities and NaNs stay so (a NaN keeps its payload and sign).
+float half_to_float(uint16_t half) {
+  const uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
+  const uint32_t exponent = (half >> 10) & 0x1fu;
+  const uint32_t mantissa = half & 0x3ffu;
+  if (exponent == 0x1f) return float_from_bits(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent != 0) {
+    return float_from_bits(sign | ((exponent + 127 - 15) << 23) | (mantissa << 13));
+  }
+  const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;  // exact: 0 or a subnormal
+  return sign != 0 ? -magnitude : magnitude;
+}
+
+// bfloat16 is float32's upper half: the lower 16 mantissa bits are zero.
+float bfloat16_to_float(uint16_t value) {
+  return float_from_bits(static_cast<uint32_t>(value) << 16);
+}
 
 std::string shape_str(const std::vector<int64_t>& shape) { return Json(shape).dump(); }  // "[2,3]"
 
@@ -231,10 +285,11 @@ Entry read_entry(const std::string& path, const std::string& name, const Json& i
   }
   const Json& dtype = info.at("dtype");
   if (!dtype.is_string()) fail(where, ": 'dtype' is a ", dtype.type_name(), ", not a string");
-  if (dtype != "F32") {
-    fail(where, ": dtype ", shorten(dtype.get<std::string>(), 20),
-         " is not supported: sav "
-         "stores float32 (F32) only; convert the tensor to float32 first");
+  const DtypeInfo* type = find_dtype(dtype.get_ref<const std::string&>());
+  if (type == nullptr) {
+    fail(where, ": dtype ", shorten(dtype.get_ref<const std::string&>(), 20),
+         " is not supported: sav reads ", kDtypeList,
+         " (as float32); convert the tensor to one of these first");
   }
   const Json& shape = info.at("shape");
   if (!shape.is_array()) fail(where, ": 'shape' is a ", shape.type_name(), ", not an array");
@@ -242,7 +297,7 @@ Entry read_entry(const std::string& path, const std::string& name, const Json& i
     fail(where, ": 'shape' has ", shape.size(), " dimensions, more than the ", kMaxRank,
          " sav reads");
   }
-  Entry entry{name, {}, 0, 0};
+  Entry entry{name, {}, type, 0, 0};
   for (const Json& dim : shape) {
     if (!dim.is_number_integer() || (dim.is_number_unsigned() && dim.get<uint64_t>() > INT64_MAX)) {
       fail(where, ": 'shape' ", shown(shape), " is not a list of integer dimensions");
@@ -257,9 +312,10 @@ Entry read_entry(const std::string& path, const std::string& name, const Json& i
   }
   entry.begin = offsets[0].get<uint64_t>();
   entry.end = offsets[1].get<uint64_t>();
-  if (entry.end < entry.begin || entry.end - entry.begin != numel * sizeof(float)) {
+  // numel <= kMaxValues, so numel * type->bytes <= UINT64_MAX.
+  if (entry.end < entry.begin || entry.end - entry.begin != numel * type->bytes) {
     fail(where, ": data_offsets ", shown(offsets), " do not match shape ", shape_str(entry.shape),
-         ", which needs ", numel * sizeof(float), " bytes of float32");
+         ", which needs ", numel * type->bytes, " bytes as ", type->name);
   }
   if (entry.end > data_bytes) {
     fail(where, ": data_offsets ", shown(offsets), " run past the end of the data (", data_bytes,
@@ -267,6 +323,161 @@ Entry read_entry(const std::string& path, const std::string& name, const Json& i
   }
   return entry;
 }
+
+// The values of a checked entry, whose data area starts at byte `data_start` of the file, as
+// float32.
+StoredTensor read_tensor(const InputFile& in, Entry&& entry, uint64_t data_start) {
+  const uint64_t bytes = entry.end - entry.begin;
+  StoredTensor tensor{std::move(entry.name), std::move(entry.shape),
+                      std::vector<float>(bytes / entry.dtype->bytes)};
+  if (entry.dtype->dtype == Dtype::kF32) {
+    in.read_at(tensor.values.data(), bytes, data_start + entry.begin);
+    return tensor;
+  }
+  std::vector<uint16_t> raw(tensor.values.size());
+  in.read_at(raw.data(), bytes, data_start + entry.begin);
+  const bool half = entry.dtype->dtype == Dtype::kF16;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    tensor.values[i] = half ? half_to_float(raw[i]) : bfloat16_to_float(raw[i]);
+  }
+  return tensor;
+}
+
+// A shard's name in an index, checked: a plain file name, so that the shard lies in the index's
+// folder. Returns why it is not one, or "" when it is.
+std::string bad_shard_name(const std::string& name) {
+  if (name.empty()) return "is empty";
+  if (name.find('\0') != std::string::npos) return "holds a NUL character";
+  if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos) {
+    return "is a path, not a file name in the index's folder";
+  }
+  if (name == "." || name.find("..") != std::string::npos) {
+    return "holds '..' or is '.', not a file name in the index's folder";
+  }
+  return "";
+}
+
+// Reads a sharded checkpoint's index, {"metadata": {...}, "weight_map": {"tensor": "shard"}},
+// straight from the parser's events into the (tensor, shard) pairs of "weight_map": no JSON tree
+// is built, and the rest of the index ("metadata") is skipped, its values counted. Bounded as a
+// header is: at most kMaxTensors tensors (each named once), kMaxShards shards and
+// kMaxHeaderValues JSON values, so a hostile index is refused as it is read.
+class IndexReader : public nlohmann::json_sax<Json> {
+ public:
+  explicit IndexReader(const std::string& path) : path_(path) {}
+
+  bool null() override { return value("null"); }
+  bool boolean(bool) override { return value("boolean"); }
+  bool number_integer(number_integer_t) override { return value("number"); }
+  bool number_unsigned(number_unsigned_t) override { return value("number"); }
+  bool number_float(number_float_t, const string_t&) override { return value("number"); }
+  bool binary(binary_t&) override { return value("binary"); }
+  bool string(string_t& text) override {
+    if (!value("string")) return false;
+    return !in_map() || add(std::move(text));
+  }
+  bool start_object(size_t) override {
+    if (!value("object")) return false;
+    if (depth_ == 1 && key_ == "weight_map") map_open_ = true;
+    ++depth_;
+    return true;
+  }
+  bool start_array(size_t) override {
+    if (!value("array")) return false;
+    ++depth_;
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t& name) override {
+    key_ = std::move(name);
+    return true;
+  }
+  bool parse_error(size_t, const std::string&, const Json::exception& e) override {
+    return refuse(path_ + ": not a safetensors index (not valid JSON: " + shorten(e.what()) + ")");
+  }
+
+  const std::string& error() const { return error_; }  // why parsing stopped
+  bool has_map() const { return has_map_; }
+  // The tensors of weight_map in the index's order, each with its shard's number in shards().
+  const std::vector<std::pair<std::string, size_t>>& tensors() const { return tensors_; }
+  const std::vector<std::string>& shards() const { return shards_; }
+
+ private:
+  // Inside weight_map, where each value is a tensor's shard.
+  bool in_map() const { return map_open_ && depth_ == 2; }
+
+  // Checks a value of JSON type `type` where the parser is, and counts it.
+  bool value(const char* type) {
+    const bool object = std::strcmp(type, "object") == 0;
+    if (depth_ == 0 && !object) {
+      return refuse(path_ + ": not a safetensors index (a JSON " + type + ", not an object)");
+    }
+    if (depth_ == 1 && key_ == "weight_map") {
+      if (has_map_) return refuse(path_ + ": names 'weight_map' twice");
+      if (!object) {
+        return refuse(path_ + ": 'weight_map' is a JSON " + type +
+                      ", not an object of tensor names and shard files");
+      }
+      has_map_ = true;
+    }
+    if (in_map() && std::strcmp(type, "string") != 0) {
+      return refuse(path_ + ": tensor " + quote(key_) + " has a JSON " + type +
+                    " for its shard, not a file name");
+    }
+    if (++values_ <= kMaxHeaderValues) return true;
+    return refuse(path_ + ": holds more than " + std::to_string(kMaxHeaderValues) +
+                  " JSON values; not a safetensors index sav can read");
+  }
+
+  // The tensor named by the last key lies in shard `shard`.
+  bool add(std::string&& shard) {
+    if (tensors_.size() == kMaxTensors) {
+      return refuse(path_ + ": lists more than " + std::to_string(kMaxTensors) +
+                    " tensors, the most sav reads");
+    }
+    if (!names_.insert(key_).second) {
+      return refuse(path_ + ": lists tensor " + quote(key_) + " twice");
+    }
+    const auto [place, added] = shard_numbers_.emplace(shard, shards_.size());
+    if (added) {
+      const std::string why = bad_shard_name(shard);
+      if (!why.empty()) {
+        // A NUL would end the message where it stands: such a name is not quoted.
+        const bool nul = shard.find('\0') != std::string::npos;
+        return refuse(path_ + ": tensor " + quote(key_) + ": shard " +
+                      (nul ? std::string("name") : quote(shard)) + " " + why);
+      }
+      if (shards_.size() == kMaxShards) {
+        return refuse(path_ + ": names more than " + std::to_string(kMaxShards) +
+                      " shards, the most sav reads");
+      }
+      shards_.push_back(std::move(shard));
+    }
+    tensors_.emplace_back(std::move(key_), place->second);
+    return true;
+  }
+
+  bool close() {
+    if (depth_ == 2) map_open_ = false;
+    --depth_;
+    return true;
+  }
+  bool refuse(std::string why) {
+    error_ = std::move(why);
+    return false;
+  }
+
+  const std::string& path_;
+  int depth_ = 0;  // the arrays and objects open
+  bool map_open_ = false, has_map_ = false;
+  std::string key_, error_;
+  uint64_t values_ = 0;
+  std::unordered_set<std::string> names_;
+  std::unordered_map<std::string, size_t> shard_numbers_;
+  std::vector<std::string> shards_;  // in the order the index first names them
+  std::vector<std::pair<std::string, size_t>> tensors_;
+};
 
 }  // namespace
 
@@ -326,7 +537,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
       result.metadata[name] = item.get<std::string>();
     }
   }
-  // Every tensor holds at least 4 bytes, so no two valid entries begin at the same offset.
+  // Every tensor holds at least 2 bytes, so no two valid entries begin at the same offset.
   std::sort(entries.begin(), entries.end(),
             [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
   uint64_t covered = 0;  // the data area's bytes [0, covered) belong to the tensors so far
@@ -349,10 +560,63 @@ SafetensorsFile load_safetensors(const std::string& path) {
          "hole; safetensors data must be contiguous)");
   }
   for (Entry& entry : entries) {
-    StoredTensor tensor{std::move(entry.name), std::move(entry.shape),
-                        std::vector<float>((entry.end - entry.begin) / sizeof(float))};
-    in.read_at(tensor.values.data(), entry.end - entry.begin, 8 + header_bytes + entry.begin);
-    result.tensors.push_back(std::move(tensor));
+    result.tensors.push_back(read_tensor(in, std::move(entry), 8 + header_bytes));
+  }
+  return result;
+}
+
+SafetensorsFile load_sharded_safetensors(const std::string& index_path) {
+  const std::string text = read_small_file(index_path, kMaxIndexBytes, "safetensors index");
+  const size_t too_deep = find_excess_nesting(text);
+  if (too_deep != std::string::npos) {
+    fail(index_path, ": not a safetensors index (it nests arrays and objects more than ",
+         kMaxJsonDepth, " deep, at byte ", too_deep, "; an index nests 2)");
+  }
+  IndexReader index(index_path);
+  if (!Json::sax_parse(text, &index)) fail(index.error());
+  if (!index.has_map()) fail(index_path, ": not a safetensors index (it has no 'weight_map')");
+  if (index.tensors().empty()) fail(index_path, ": its 'weight_map' lists no tensors");
+
+  // Where each listed tensor belongs, and whether a shard has held it.
+  std::unordered_map<std::string, size_t> shard_of;
+  for (const auto& [name, shard] : index.tensors()) shard_of.emplace(name, shard);
+  std::unordered_set<std::string> found;
+
+  // The shards in the order of their names (model-00001-of-00003 first), each loaded and
+  // checked in turn; the names were checked when the index was read.
+  const std::vector<std::string>& shards = index.shards();
+  std::vector<size_t> order(shards.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return shards[a] < shards[b]; });
+  const std::filesystem::path folder = std::filesystem::path(index_path).parent_path();
+  SafetensorsFile result;
+  for (const size_t shard : order) {
+    const std::string path = (folder / shards[shard]).string();
+    SafetensorsFile part;
+    try {
+      part = load_safetensors(path);
+    } catch (const Error& e) {
+      fail(e.what(), " (a shard named by ", index_path, ")");
+    }
+    if (shard == order.front()) result.metadata = std::move(part.metadata);
+    for (StoredTensor& tensor : part.tensors) {
+      const auto listed = shard_of.find(tensor.name);
+      if (listed == shard_of.end()) {
+        fail(tensor_where(path, tensor.name), ": the index ", index_path, " does not list it");
+      }
+      if (listed->second != shard) {
+        fail(tensor_where(path, tensor.name), ": the index ", index_path, " puts it in shard ",
+             quote(shards[listed->second]));
+      }
+      found.insert(tensor.name);
+      result.tensors.push_back(std::move(tensor));
+    }
+  }
+  for (const auto& [name, shard] : index.tensors()) {
+    if (found.count(name) == 0) {
+      fail(index_path, ": tensor ", quote(name), " is not in shard ", quote(shards[shard]),
+           ", where the index puts it");
+    }
   }
   return result;
 }
