@@ -18,10 +18,11 @@ layer_of_dir() {
     data) echo 2 ;;                                # sav_data
     nn) echo 3 ;;                                  # sav_model
     image) echo 4 ;;                               # sav_image
-    attribution) echo 5 ;;                         # sav_attribution
-    viz) echo 6 ;;                                 # sav_viz
-    train) echo 7 ;;                               # sav_train
-    programs) echo 8 ;;                            # the programs
+    hub) echo 5 ;;                                 # sav_hub
+    attribution) echo 6 ;;                         # sav_attribution
+    viz) echo 7 ;;                                 # sav_figures
+    train) echo 8 ;;                               # sav_training
+    programs) echo 9 ;;                            # the programs
     *) echo unknown ;;
   esac
 }

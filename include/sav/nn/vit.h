@@ -1,5 +1,11 @@
-// ViT-CIFAR (docs/design.md section 2): a learned CLS token prepended in patch space, one linear
-// patch embedding, fixed sinusoidal positions, post-LN encoder layers, a linear head on CLS.
+// The Vision Transformer, one model for two families (docs/design.md section 2):
+// - the seed's ViT-CIFAR (the defaults): a learned CLS token prepended in patch space, one linear
+//   patch embedding, fixed sinusoidal positions, post-LN encoder layers with ReLU, a linear head
+//   on CLS;
+// - the standard ViT of timm and Hugging Face (ViT, DeiT): patch embedding, then a CLS token (and
+//   DeiT's distillation token) in embedding space, learned positions, pre-LN blocks with GELU and
+//   attention biases, a final LayerNorm, a head on CLS (with DeiT's second head on the
+//   distillation token, the two averaged).
 #pragma once
 
 #include <cstdint>
@@ -10,18 +16,41 @@
 
 namespace sav::nn {
 
+// Where a block's LayerNorms stand: after each residual sum (the seed's), or before each branch
+// (x + Attn(LN(x)), x + MLP(LN(x)): timm's and Hugging Face's).
+enum class NormPlacement { kPost, kPre };
+enum class Activation { kRelu, kGelu };  // GELU: the exact one, x * Phi(x)
+// The seed prepends its CLS token to the patches before the embedding, and adds fixed sinusoidal
+// positions; the standard ViT prepends learned tokens to the embedded patches and learns its
+// positions.
+enum class TokenStyle { kSeed, kStandard };
+
 struct VitConfig {
-  int64_t patch_features = 48;  // 3 channels x 4 x 4
-  int64_t patches = 64;         // 8 x 8 grid
+  int64_t patch_features = 48;  // channels x patch side x patch side: 3 x 4 x 4
+  int64_t patches = 64;         // grid_height x grid_width
+  int64_t grid_height = 8, grid_width = 8;
   int64_t d_model = 256;
   int64_t heads = 8;
   int64_t layers = 6;
   int64_t d_ff = 1024;
   int64_t classes = 10;
   float dropout = 0.1f;
+  // The family: the defaults are the seed's.
+  TokenStyle token_style = TokenStyle::kSeed;
+  NormPlacement norm = NormPlacement::kPost;
+  Activation activation = Activation::kRelu;
+  bool attention_bias = false;      // biases on q, k, v and the output projection
+  bool distillation_token = false;  // DeiT's: a second prefix token after CLS
+  bool distillation_head = false;   // its own head, averaged with CLS's (DeiT with its teacher)
+  bool final_norm = false;          // a LayerNorm after the last block
+  float layernorm_eps = 1e-5f;
 
-  int64_t tokens() const { return patches + 1; }  // with CLS
+  int64_t prefix_tokens() const { return distillation_token ? 2 : 1; }  // CLS (and DIST)
+  int64_t tokens() const { return patches + prefix_tokens(); }
 };
+
+// The standard ViT's choices (pre-LN, GELU, biases, learned tokens, final norm) on `base`'s sizes.
+VitConfig standard_vit(VitConfig base);
 
 // A parameter's checkpoint name and shape.
 struct ParameterShape {
@@ -69,19 +98,26 @@ class VisionTransformer {
   int64_t parameter_count() const;
 
  private:
+  // A bias that a configuration leaves out is an undefined Tensor.
   struct Block {
-    Tensor q, k, v, o, ln1_weight, ln1_bias, fc1_weight, fc1_bias, fc2_weight, fc2_bias, ln2_weight,
-        ln2_bias;
+    Tensor q, k, v, o, q_bias, k_bias, v_bias, o_bias, ln1_weight, ln1_bias, fc1_weight, fc1_bias,
+        fc2_weight, fc2_bias, ln2_weight, ln2_bias;
   };
+  void bind_parameters();
+  Tensor embed(const Tensor& patches) const;
+  Tensor block(const Block& b, const Tensor& x, float dropout, uint64_t dropout_seed,
+               uint64_t& stream, Tensor& probs) const;
+  Tensor head(const Tensor& x) const;
   VitOutput forward_pass(const Tensor& patches, float dropout, uint64_t dropout_seed,
                          uint64_t step) const;
 
   VitConfig config_;
   Device device_;
   std::vector<NamedTensor> parameters_;
-  Tensor cls_, embed_weight_, embed_bias_, head_weight_, head_bias_;
+  Tensor cls_, dist_, embed_weight_, embed_bias_, norm_weight_, norm_bias_, head_weight_,
+      head_bias_, head_dist_weight_, head_dist_bias_;
   std::vector<Block> blocks_;
-  Tensor positions_;  // [tokens, d_model], fixed
+  Tensor positions_;  // [tokens, d_model]: fixed for the seed, the learned pos_embed otherwise
 };
 
 // Fixed sinusoidal positions [tokens, d_model]: sin on even dims, cos on odd, base 10000.

@@ -1,0 +1,134 @@
+// Published ViTs (timm's and transformers' layouts, F32, F16, BF16 and sharded files) read into
+// sav's standard ViT and run against the PyTorch reference of tools/vit_reference.py, whose
+// outputs are committed under tests/fixtures/published_vit/.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <string>
+
+#include "npy_reader.h"
+#include "sav/error.h"
+#include "sav/hub/published.h"
+#include "sav/nn/vit.h"
+#include "test_support.h"
+
+namespace sav::testing {
+namespace {
+
+std::string fixture(const std::string& name) {
+  return std::string(SAV_SOURCE_DIR) + "/tests/fixtures/published_vit/" + name;
+}
+
+// input [batch, 3, H, W] -> patches [batch, grid_h * grid_w, 3 * p * p] in the order (channel,
+// row in patch, column in patch), as a Conv2d weight flattens.
+Tensor patches_of(const NpyArray& input, int64_t patch) {
+  const int64_t batch = input.shape[0], channels = input.shape[1], h = input.shape[2],
+                w = input.shape[3], gh = h / patch, gw = w / patch;
+  const int64_t features = channels * patch * patch;
+  std::vector<float> out(static_cast<size_t>(batch * gh * gw * features));
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t c = 0; c < channels; ++c) {
+      for (int64_t y = 0; y < h; ++y) {
+        for (int64_t x = 0; x < w; ++x) {
+          const int64_t token = (y / patch) * gw + x / patch;
+          const int64_t feature = c * patch * patch + (y % patch) * patch + x % patch;
+          out[static_cast<size_t>((b * gh * gw + token) * features + feature)] =
+              input.values[static_cast<size_t>(((b * channels + c) * h + y) * w + x)];
+        }
+      }
+    }
+  }
+  return Tensor::from_vector({batch, gh * gw, features}, out);
+}
+
+float max_abs(const std::vector<float>& v) {
+  float m = 0;
+  for (float x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+class PublishedFixture : public ::testing::TestWithParam<const char*> {};
+
+// The logits within 1e-4 of the largest (at least 1), the same predictions, and every layer's
+// attention within 1e-5: float32 against the reference's float64, where PyTorch's own float32
+// run differs by about 2e-6.
+TEST_P(PublishedFixture, LogitsAndAttentionMatchTheReference) {
+  const std::string dir = fixture(GetParam());
+  const hub::PublishedModel published = hub::read_published(dir);
+  nn::VisionTransformer model(published.config, Device::cpu());
+  hub::load_weights(published, model);
+  const nn::VitOutput out =
+      model.forward(patches_of(read_npy(dir + "/input.npy"), published.patch_size));
+
+  const NpyArray logits = read_npy(dir + "/logits.npy");
+  const std::vector<float> got = out.logits.to_vector();
+  ASSERT_EQ(got.size(), logits.values.size());
+  const float tolerance = 1e-4f * std::max(1.0f, max_abs(logits.values));
+  float worst = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::fabs(got[i] - logits.values[i]));
+  EXPECT_LE(worst, tolerance) << "logits";
+  const NpyArray predicted = read_npy(dir + "/predicted.npy");
+  const int64_t classes = published.config.classes;
+  for (size_t b = 0; b < predicted.values.size(); ++b) {
+    const auto row = got.begin() + static_cast<int64_t>(b) * classes;
+    EXPECT_EQ(std::max_element(row, row + classes) - row,
+              static_cast<int64_t>(predicted.values[b]));
+  }
+
+  const NpyArray attention = read_npy(dir + "/attention.npy");  // [layers, batch, heads, T, T]
+  ASSERT_EQ(static_cast<int64_t>(out.attention.size()), attention.shape[0]);
+  const size_t per_layer = attention.values.size() / out.attention.size();
+  float worst_attention = 0;
+  for (size_t l = 0; l < out.attention.size(); ++l) {
+    const std::vector<float> a = out.attention[l].to_vector();
+    ASSERT_EQ(a.size(), per_layer);
+    for (size_t i = 0; i < per_layer; ++i) {
+      worst_attention =
+          std::max(worst_attention, std::fabs(a[i] - attention.values[l * per_layer + i]));
+    }
+  }
+  EXPECT_LE(worst_attention, 1e-5f) << "attention";
+  std::cout << GetParam() << ": logits within " << worst << ", attention within " << worst_attention
+            << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, PublishedFixture,
+                         ::testing::Values("timm_vit_f32", "timm_deit_distilled_f16", "hf_vit_bf16",
+                                           "hf_deit_teacher_sharded", "timm_vit_rect_f32"));
+
+TEST(Published, ReadsTheSizesAndTransformOfEachLayout) {
+  const hub::PublishedModel timm = hub::read_published(fixture("timm_deit_distilled_f16"));
+  EXPECT_EQ(timm.source, hub::Source::kTimm);
+  EXPECT_TRUE(timm.config.distillation_token);
+  EXPECT_TRUE(timm.config.distillation_head);
+  EXPECT_EQ(timm.config.layernorm_eps, 1e-6f);
+  const hub::PublishedModel hf = hub::read_published(fixture("hf_vit_bf16"));
+  EXPECT_EQ(hf.source, hub::Source::kTransformers);
+  EXPECT_EQ(hf.config.grid_height, 5);
+  EXPECT_EQ(hf.config.layernorm_eps, 1e-12f);
+  EXPECT_FALSE(hf.input.resize_shorter_side);
+  EXPECT_EQ(hf.class_names.size(), static_cast<size_t>(hf.config.classes));
+}
+
+TEST(Published, RefusesWhatItDoesNotRun) {
+  TempFolder folder;
+  // No config.json beside the weights.
+  EXPECT_THROW(hub::read_published(folder.path()), UsageError);
+  {
+    std::ofstream(folder.file("config.json"))
+        << R"({"model_type": "swin", "architectures": ["SwinForImageClassification"]})";
+    std::ofstream(folder.file("model.safetensors")) << "x";
+  }
+  try {
+    hub::read_published(folder.path());
+    FAIL() << "a Swin configuration was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("not one sav runs"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sav::testing
