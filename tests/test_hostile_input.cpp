@@ -29,44 +29,6 @@
 namespace sav::testing {
 namespace {
 
-// Creates a FIFO at `path`. Reading one blocks until a writer comes; if the code under test
-// opens it, the watchdog comes as a writer after a while, so that a regression makes the test
-// fail (blocked() is true) rather than hang.
-class FifoWatchdog {
- public:
-  explicit FifoWatchdog(std::string path) : path_(std::move(path)) {
-    if (::mkfifo(path_.c_str(), 0600) != 0) throw std::runtime_error("mkfifo failed");
-    thread_ = std::thread([this] {
-      for (int i = 0; i < 40 && !done_; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      if (done_) return;
-      // Succeeds only while a reader is waiting in open(), which it releases.
-      const int fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK);
-      if (fd >= 0) {
-        blocked_ = true;
-        ::close(fd);
-      }
-    });
-  }
-  ~FifoWatchdog() {
-    done_ = true;
-    thread_.join();
-  }
-  // Whether the code under test was found blocked on the FIFO (call after it returned).
-  bool blocked() {
-    done_ = true;
-    thread_.join();
-    thread_ = std::thread([] {});
-    return blocked_;
-  }
-
- private:
-  std::string path_;
-  std::atomic<bool> done_{false}, blocked_{false};
-  std::thread thread_;
-};
-
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }

@@ -310,26 +310,10 @@ std::string png_declaring(uint32_t width, uint32_t height) {
 TEST(Png, AFifoIsRefusedWithoutWaitingForAWriter) {
   TempFolder folder;
   const std::string fifo = folder.file("pipe.png");
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  // Should the reader open the FIFO and wait, a writer comes after 2 s (and again for every
-  // later wait), so that the test fails rather than hangs.
-  std::atomic<bool> done{false}, blocked{false};
-  std::thread writer([&] {
-    for (int i = 0; !done; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (i < 40) continue;
-      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // only with a reader waiting
-      if (fd >= 0) {
-        blocked = true;
-        ::close(fd);
-      }
-    }
-  });
+  FifoWatchdog watchdog(fifo);
   const std::string read_error = error_of([&] { image::read_png(fifo); });
   const std::string color_error = error_of([&] { image::png_has_color(fifo); });
-  done = true;
-  writer.join();
-  EXPECT_FALSE(blocked) << "the PNG reader waited for a writer on a FIFO";
+  EXPECT_FALSE(watchdog.blocked()) << "the PNG reader waited for a writer on a FIFO";
   EXPECT_NE(read_error.find(fifo + ": it is a FIFO"), std::string::npos) << read_error;
   EXPECT_NE(color_error.find(fifo + ": it is a FIFO"), std::string::npos) << color_error;
 }

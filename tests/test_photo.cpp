@@ -364,25 +364,9 @@ TEST(PhotoDecode, AFileFarLargerThanItsHeaderCanNeedIsRefusedUnread) {
 TEST(PhotoDecode, AFifoIsRefusedWithoutWaitingForAWriter) {
   TempFolder folder;
   const std::string fifo = folder.file("camera.jpg");
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  // Should the reader open the FIFO and wait, a writer comes after 2 s, so the test fails
-  // rather than hangs.
-  std::atomic<bool> done{false}, blocked{false};
-  std::thread writer([&] {
-    for (int i = 0; !done; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (i < 40) continue;
-      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // only with a reader waiting
-      if (fd >= 0) {
-        blocked = true;
-        ::close(fd);
-      }
-    }
-  });
+  FifoWatchdog watchdog(fifo);
   const std::string error = error_of([&] { image::load_photo(fifo); });
-  done = true;
-  writer.join();
-  EXPECT_FALSE(blocked) << "load_photo waited for a writer on a FIFO";
+  EXPECT_FALSE(watchdog.blocked()) << "load_photo waited for a writer on a FIFO";
   EXPECT_TRUE(contains(error, fifo + ": it is a FIFO")) << error;
 }
 

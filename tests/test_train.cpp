@@ -254,23 +254,11 @@ TEST(Trainer, ResumeReadsTheLogOnlyFromARegularFile) {
   train::train(options, data, silent);
   const std::string log = options.out_dir + "/outputs/train_log.csv";
   std::filesystem::remove(log);
-  ASSERT_EQ(::mkfifo(log.c_str(), 0600), 0);
-  // Should the trainer open the FIFO and wait for a writer, one comes after 2 s, so that the
-  // test fails rather than hangs.
-  std::atomic<bool> done{false};
-  std::thread writer([&] {
-    for (int i = 0; i < 40 && !done; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (done) return;
-    const int fd = ::open(log.c_str(), O_WRONLY | O_NONBLOCK);
-    if (fd >= 0) ::close(fd);
-  });
+  FifoWatchdog watchdog(log);
   options.resume = true;
   options.config.epochs = 2;
   const std::string message = error_of([&] { train::train(options, data, silent); });
-  done = true;
-  writer.join();
+  EXPECT_FALSE(watchdog.blocked()) << "the trainer waited for a writer on its log";
   EXPECT_NE(message.find("cannot open training log " + log + ": it is a FIFO"), std::string::npos)
       << message;
 }
