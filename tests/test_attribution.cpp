@@ -258,7 +258,10 @@ TEST(Attribution, BadInputsFailWithClearMessages) {
   mentions([&] { compute_scores(Method::kGradRollout, {&stack}); }, "grads is empty");
   AttentionStack one_token = hand_stack();
   one_token.tokens = 1;
-  mentions([&] { rollup(one_token, plain); }, "need at least 1 layer, 1 head and 2 tokens");
+  mentions([&] { rollup(one_token, plain); }, "need at least 1 layer, 1 head, CLS and a patch");
+  AttentionStack all_prefix = hand_stack();  // 3 tokens, none of them a patch
+  all_prefix.prefix_tokens = 3;
+  mentions([&] { rollup(all_prefix, plain); }, "3 tokens, 3 of them before the patches");
   AttentionStack negative = hand_stack();
   negative.probs[4] = -0.5f;
   mentions([&] { rollup(negative, plain); }, "probability -0.5 at layer 0, head 0, query 1");
@@ -279,7 +282,8 @@ TEST(Attribution, BadInputsFailWithClearMessages) {
 
   const std::vector<float> tokens(8, 1.0f), grads(6, 1.0f);
   mentions([&] { gradcam(tokens, grads, 4, 2); }, "token gradients 6 values, expected 4 x 2");
-  mentions([&] { gradcam(tokens, tokens, 1, 8); }, "need at least 2 tokens");
+  mentions([&] { gradcam(tokens, tokens, 1, 8); }, "need CLS and at least a patch");
+  mentions([&] { gradcam(tokens, tokens, 4, 2, 4); }, "4 tokens of width 2 with 4 before");
   mentions([&] { compute_scores(Method::kGradcam, {&stack}); }, "'gradcam' needs the tokens");
   mentions([&] { compute_scores(Method::kSeed, MethodInputs()); }, "attention is null");
   mentions([&] { compute_scores(Method::kRandom, MethodInputs()); }, "number of patches");

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "npy_reader.h"
+#include "sav/attribution/explain.h"
 #include "sav/error.h"
 #include "sav/hub/published.h"
 #include "sav/nn/vit.h"
@@ -93,6 +94,43 @@ TEST_P(PublishedFixture, LogitsAndAttentionMatchTheReference) {
   EXPECT_LE(worst_attention, 1e-5f) << "attention";
   std::cout << GetParam() << ": logits within " << worst << ", attention within " << worst_attention
             << "\n";
+}
+
+// Every method but random (which sav draws from its own generator) on the reference's maps,
+// which it computed in float64 from the same definitions generalised to any grid and prefix:
+// within 1e-4 of the image's largest score.
+TEST_P(PublishedFixture, MapsMatchTheReference) {
+  const std::string dir = fixture(GetParam());
+  const hub::PublishedModel published = hub::read_published(dir);
+  nn::VisionTransformer model(published.config, Device::cpu());
+  hub::load_weights(published, model);
+  const std::vector<attribution::Method> methods = {
+      attribution::Method::kSeed, attribution::Method::kRollout, attribution::Method::kLast,
+      attribution::Method::kGradRollout, attribution::Method::kGradcam};
+  attribution::ExplainOptions options;
+  options.methods = methods;
+  const std::vector<attribution::ImageExplanation> result = attribution::explain(
+      model, patches_of(read_npy(dir + "/input.npy"), published.patch_size), options, 0);
+  const NpyArray explained = read_npy(dir + "/explained.npy");
+  for (size_t m = 0; m < methods.size(); ++m) {
+    const std::string name = attribution::method_name(methods[m]);
+    const NpyArray expected = read_npy(dir + "/maps_" + name + ".npy");  // [batch, gh, gw]
+    const size_t per_image = expected.values.size() / result.size();
+    float worst = 0;
+    for (size_t b = 0; b < result.size(); ++b) {
+      EXPECT_EQ(result[b].explained, static_cast<int>(explained.values[b]));
+      const std::vector<float>& got = result[b].scores[m];
+      ASSERT_EQ(got.size(), per_image) << name;
+      const std::vector<float> want(expected.values.begin() + b * per_image,
+                                    expected.values.begin() + (b + 1) * per_image);
+      const float scale = std::max(max_abs(want), 1e-12f);
+      for (size_t i = 0; i < per_image; ++i) {
+        worst = std::max(worst, std::fabs(got[i] - want[i]) / scale);
+      }
+    }
+    EXPECT_LE(worst, 1e-4f) << name;
+    std::cout << GetParam() << " " << name << ": within " << worst << " of the largest score\n";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, PublishedFixture,

@@ -78,7 +78,8 @@ std::vector<std::vector<float>> image_scores(const HostValues& values, const nn:
   const int64_t n = c.tokens(), d = c.d_model;
   const int layers = static_cast<int>(c.layers), heads = static_cast<int>(c.heads);
   const int64_t per_head = n * n, per_image = heads * per_head;
-  AttentionStack stack{layers, heads, static_cast<int>(n), {}, {}};
+  const int prefix = static_cast<int>(c.prefix_tokens());
+  AttentionStack stack{layers, heads, static_cast<int>(n), prefix, {}, {}};
   stack.probs.reserve(layers * per_image);
   for (int l = 0; l < layers; ++l) {
     stack.probs.insert(stack.probs.end(), values.probs[l].begin() + b * per_image,
@@ -99,6 +100,7 @@ std::vector<std::vector<float>> image_scores(const HostValues& values, const nn:
   inputs.tokens = &x;
   inputs.token_grads = gradients ? &dx : nullptr;
   inputs.d_model = static_cast<int>(d);
+  inputs.prefix_tokens = prefix;
   inputs.random_seed = options.random_seed;
   inputs.image_index = image_index;
   std::vector<std::vector<float>> scores;

@@ -13,9 +13,11 @@ namespace {
 constexpr const char* kMethodNames = "seed, rollout, last, grad-rollout, gradcam, random";
 
 void check_stack(const AttentionStack& stack, const RollupOptions& options, const char* where) {
-  if (stack.layers < 1 || stack.heads < 1 || stack.tokens < 2) {
+  if (stack.layers < 1 || stack.heads < 1 || stack.prefix_tokens < 1 ||
+      stack.tokens <= stack.prefix_tokens) {
     fail(where, ": attention stack of ", stack.layers, " layers, ", stack.heads, " heads, ",
-         stack.tokens, " tokens (need at least 1 layer, 1 head and 2 tokens: CLS and a patch)");
+         stack.tokens, " tokens, ", stack.prefix_tokens, " of them before the patches (need at ",
+         "least 1 layer, 1 head, CLS and a patch)");
   }
   const size_t expected =
       size_t(stack.layers) * size_t(stack.heads) * size_t(stack.tokens) * size_t(stack.tokens);
@@ -156,34 +158,34 @@ std::vector<float> rollup(const AttentionStack& stack, const RollupOptions& opti
     }
     row.swap(next);
   }
-  return std::vector<float>(row.begin() + 1, row.end());
+  return std::vector<float>(row.begin() + stack.prefix_tokens, row.end());
 }
 
 std::vector<float> gradcam(const std::vector<float>& tokens, const std::vector<float>& token_grads,
-                           int n, int d) {
-  if (n < 2 || d < 1) {
-    fail("gradcam: ", n, " tokens of width ", d, " (need at least 2 tokens, CLS and a patch, ",
-         "and width 1)");
+                           int n, int d, int prefix) {
+  if (prefix < 1 || n <= prefix || d < 1) {
+    fail("gradcam: ", n, " tokens of width ", d, " with ", prefix, " before the patches (need ",
+         "CLS and at least a patch, and width 1)");
   }
   const size_t expected = size_t(n) * size_t(d);
   if (tokens.size() != expected || token_grads.size() != expected) {
     fail("gradcam: tokens hold ", tokens.size(), " and token gradients ", token_grads.size(),
          " values, expected ", n, " x ", d, " = ", expected, " each ([tokens, d_model])");
   }
-  // Channel weights: the gradient averaged over the patch tokens (CLS excluded).
+  // Channel weights: the gradient averaged over the patch tokens (CLS and the like excluded).
   std::vector<double> weights(size_t(d), 0.0);
-  for (int t = 1; t < n; ++t) {
+  for (int t = prefix; t < n; ++t) {
     const float* grad = token_grads.data() + size_t(t) * size_t(d);
     for (int c = 0; c < d; ++c) weights[size_t(c)] += grad[c];
   }
-  for (double& w : weights) w /= (n - 1);
-  std::vector<float> scores(size_t(n - 1));
-  for (int t = 1; t < n; ++t) {
+  for (double& w : weights) w /= (n - prefix);
+  std::vector<float> scores(size_t(n - prefix));
+  for (int t = prefix; t < n; ++t) {
     const float* token = tokens.data() + size_t(t) * size_t(d);
     double sum = 0;
     for (int c = 0; c < d; ++c) sum += weights[size_t(c)] * token[c];
     if (!std::isfinite(sum)) fail("gradcam: the score of token ", t, " is not finite");
-    scores[size_t(t - 1)] = static_cast<float>(std::max(0.0, sum));
+    scores[size_t(t - prefix)] = static_cast<float>(std::max(0.0, sum));
   }
   return scores;
 }
@@ -281,10 +283,12 @@ std::vector<float> compute_scores(Method method, const MethodInputs& inputs,
            " values, not a multiple of d_model ", inputs.d_model);
     }
     const int n = static_cast<int>(inputs.tokens->size() / size_t(inputs.d_model));
-    return gradcam(*inputs.tokens, *inputs.token_grads, n, inputs.d_model);
+    return gradcam(*inputs.tokens, *inputs.token_grads, n, inputs.d_model, inputs.prefix_tokens);
   }
   int patches = inputs.patches;
-  if (patches == 0 && inputs.attention != nullptr) patches = inputs.attention->tokens - 1;
+  if (patches == 0 && inputs.attention != nullptr) {
+    patches = inputs.attention->tokens - inputs.attention->prefix_tokens;
+  }
   if (patches < 1) {
     fail("compute_scores: method 'random' needs the number of patches (set MethodInputs.patches",
          " or MethodInputs.attention)");

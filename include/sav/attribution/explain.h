@@ -24,7 +24,7 @@ struct ImageExplanation {
   int explained = 0;                       // the class the maps explain
   float probability = 0;                   // softmax probability of the explained class
   std::vector<float> probabilities;        // every class's
-  std::vector<std::vector<float>> scores;  // per method (options order): 64 patch scores
+  std::vector<std::vector<float>> scores;  // per method (options order): a score per patch
 };
 
 // The softmax of one row of logits, on the host.

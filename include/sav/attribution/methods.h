@@ -23,9 +23,11 @@ enum class HeadFusion { kMean, kMax, kMin, kSum };
 HeadFusion parse_fusion(const std::string& name);
 std::string fusion_name(HeadFusion fusion);
 
-// One image's attention. Row = query token, token 0 = CLS, tokens 1 .. tokens - 1 = patches.
+// One image's attention. Row = query token, token 0 = CLS, then prefix_tokens - 1 more tokens
+// that are not patches (DeiT's distillation token), then the patches.
 struct AttentionStack {
   int layers = 0, heads = 0, tokens = 0;
+  int prefix_tokens = 1;
   std::vector<float> probs;  // [layers, heads, tokens, tokens], softmax rows
   std::vector<float> grads;  // d logit / d probs, same layout; empty when not computed
 };
@@ -45,14 +47,15 @@ struct RollupOptions {
 std::vector<double> layer_matrix(const AttentionStack& stack, int layer,
                                  const RollupOptions& options);
 
-// Row 0 of B_N ... B_first without column 0: tokens - 1 patch scores, in token order.
+// Row 0 of B_N ... B_first without the prefix tokens' columns: tokens - prefix_tokens patch
+// scores, in token order.
 std::vector<float> rollup(const AttentionStack& stack, const RollupOptions& options);
 
-// Grad-CAM on the tokens entering the last layer: tokens and token_grads are [n, d]; with
-// w_c = mean over t = 1 .. n - 1 of token_grads[t, c], score_t = max(0, sum_c w_c tokens[t, c])
-// for t = 1 .. n - 1 (the CLS token takes no part).
+// Grad-CAM on the tokens entering the last layer: tokens and token_grads are [n, d], the first
+// `prefix` of them CLS (and any other non-patch token), which take no part; with w_c = mean over
+// patch tokens t of token_grads[t, c], score_t = max(0, sum_c w_c tokens[t, c]) for each patch.
 std::vector<float> gradcam(const std::vector<float>& tokens, const std::vector<float>& token_grads,
-                           int n, int d);
+                           int n, int d, int prefix = 1);
 
 // Uniform [0, 1) scores, a pure function of (seed, image_index): patch p is lane p % 4 of
 // Philox block p / 4 of stream image_index. The baseline every metric is read against.
@@ -84,7 +87,8 @@ struct MethodInputs {
   const std::vector<float>* tokens = nullptr;       // gradcam: [n, d_model] into the last layer
   const std::vector<float>* token_grads = nullptr;  // gradcam: d logit / d tokens, [n, d_model]
   int d_model = 0;
-  int patches = 0;  // random: the number of scores (attention->tokens - 1 when 0 and given)
+  int prefix_tokens = 1;  // gradcam: the tokens before the patches (CLS, DeiT's distillation)
+  int patches = 0;  // random: the number of scores (tokens - prefix when 0 and attention given)
   uint64_t random_seed = 0, image_index = 0;
 };
 
