@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "sav/autograd.h"
+#include "sav/ops.h"
 
 namespace sav::testing {
 namespace {
@@ -109,6 +110,18 @@ GradCheckResult check_gradients(const OpCase& op_case, Device device, uint64_t s
   return compare_with_central_differences(
       leaves, [&] { return weighted_sum(op_case.forward(inputs), weights); }, op_case.step,
       op_case.tolerance);
+}
+
+GradCheckResult check_model_gradient(const nn::VisionTransformer& model, const Tensor& patches,
+                                     const std::vector<int32_t>& labels) {
+  auto loss = [&] {
+    return ops::cross_entropy(model.forward_training(patches, 11, 5).logits, labels);
+  };
+  loss().backward();
+  std::vector<NamedLeaf> leaves;
+  for (const nn::NamedTensor& p : model.parameters()) leaves.push_back({p.name, p.tensor});
+  return compare_with_central_differences(
+      leaves, [&] { return double{loss().item()}; }, 1e-3, 5e-3, 12);
 }
 
 }  // namespace sav::testing

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sav/device.h"
+#include "sav/nn/vit.h"
 #include "sav/tensor.h"
 
 namespace sav::testing {
@@ -56,6 +57,12 @@ GradCheckResult compare_with_central_differences(const std::vector<NamedLeaf>& l
                                                  const std::function<double()>& loss, double step,
                                                  double tolerance, int samples = 0,
                                                  uint64_t seed = 1);
+
+// A whole model, dropout on (seed 11, step 5), against central differences of its
+// cross-entropy on `patches` and `labels`: 12 sampled elements of every parameter tensor, step
+// 1e-3 (small enough that the few relu units near zero are not crossed), tolerance 5e-3.
+GradCheckResult check_model_gradient(const nn::VisionTransformer& model, const Tensor& patches,
+                                     const std::vector<int32_t>& labels);
 
 // Compares the tape's gradient of L = sum(output * R), R fixed and random, with central
 // differences of L computed in double precision, for every input that requires a gradient.

@@ -100,12 +100,7 @@ TEST(VitFamily, WholeModelGradientMatchesCentralDifferences) {
   }
   const Tensor x = Tensor::from_vector({2, 6, 48}, random_values(2 * 6 * 48, 4, -1, 1));
   const std::vector<int32_t> labels{3, 1};
-  auto loss = [&] { return ops::cross_entropy(model.forward_training(x, 11, 5).logits, labels); };
-  loss().backward();
-  std::vector<NamedLeaf> leaves;
-  for (const auto& p : model.parameters()) leaves.push_back({p.name, p.tensor});
-  const GradCheckResult result = compare_with_central_differences(
-      leaves, [&] { return double{loss().item()}; }, 1e-3, 5e-3, 12);
+  const GradCheckResult result = check_model_gradient(model, x, labels);
   EXPECT_TRUE(result.passed) << result.report;
   std::cout << "worst error over all parameters: " << result.worst_error << "\n";
 }
