@@ -36,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(image);
     if (int64_t{image.width} * image.height > kMaxPreprocessedPixels) return;
     const sav::image::ChwImage chw =
-        sav::image::preprocess(image, sav::image::timm_preprocess(32, 0.875));
+        sav::image::preprocess(image, sav::image::timm_preprocess(32, 32, 0.875));
     if (chw.values.size() != size_t{3} * 32 * 32) sav::fuzz::broken("the model's input size");
     if (sav::image::to_patch_tokens(chw, 16).size() != chw.values.size()) {
       sav::fuzz::broken("patch tokens hold every value");

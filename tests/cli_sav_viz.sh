@@ -58,6 +58,43 @@ else
   cat "$work/synthetic.log"
 fi
 
+# Published ViTs: each of the four namings explains photos (JPEG and PNG, any size) through its
+# own transform, on its own grid.
+published="$tests_dir/fixtures/published_vit"
+photos="$tests_dir/fixtures/photos"
+for layout in timm_vit_f32 timm_deit_distilled_f16 hf_vit_bf16 hf_deit_teacher_sharded timm_vit_rect_f32; do
+  expect 0 "attention_compare.png" --model "$published/$layout" --image "$photos/photo_a.jpg" \
+    --image "$photos/photo_b.png" --compare seed,rollout,grad-rollout --top-k 3 \
+    --save-maps "$work/$layout/maps.npy" --threads 1 --out "$work/$layout"
+  for f in attention_seed.png attention_grad-rollout.png attention_compare.png maps_rollout.npy; do
+    [[ -s "$work/$layout/$f" ]] || fail_check "$layout: $f was not written"
+  done
+done
+# The maps are [images, grid rows, grid columns]: 4 x 4 patches at 32 / 8, 3 x 5 on the
+# rectangular model.
+grep -qa "'shape': (2, 4, 4)" "$work/timm_vit_f32/maps_seed.npy" || fail_check "timm_vit_f32 maps are not [2, 4, 4]"
+grep -qa "'shape': (2, 3, 5)" "$work/timm_vit_rect_f32/maps_seed.npy" || fail_check "timm_vit_rect_f32 maps are not [2, 3, 5]"
+timm=(--model "$published/timm_vit_f32" --threads 1)
+expect 0 "attention_gradcam.png" "${timm[@]}" --images-dir "$photos" --method gradcam \
+  --class 3 --per-image --out "$work/dir"
+[[ -s "$work/dir/per_image/grey_gradcam.png" ]] || fail_check "--images-dir left out grey.jpg"
+[[ -e "$work/dir/per_image/orient_1_gradcam.png" ]] || fail_check "--images-dir left out orient_1.jpg"
+expect 0 "faithfulness.csv" "${timm[@]}" --image "$photos/photo_a.jpg" --faithfulness --steps 4 \
+  --draws 2 --compare seed,grad-rollout --out "$work/pfaith"
+grep -q "| random |" "$work/pfaith/faithfulness.md" || fail_check "published faithfulness.md has no random row"
+expect 2 "--model explains your photos" "${timm[@]}" --out "$work/badp"
+expect 2 "--model excludes --count" "${timm[@]}" --count 3 --out "$work/badp"
+expect 2 "--checkpoint excludes --model" "${timm[@]}" --checkpoint x --image "$photos/photo_a.jpg"
+expect 2 "config.json" --model "$work" --image "$photos/photo_a.jpg" --out "$work/badp"
+expect 2 "no .jpg, .jpeg or .png files" "${timm[@]}" --images-dir "$published" --out "$work/badp"
+expect 2 "5 steps do not split the 16 patches" "${timm[@]}" --image "$photos/photo_a.jpg" --faithfulness --steps 5 --out "$work/badp"
+expect 2 "--true-class" "${timm[@]}" --image "$photos/photo_a.jpg" --faithfulness --true-class --out "$work/badp"
+expect 2 "--steps applies to --faithfulness only" "${timm[@]}" --image "$photos/photo_a.jpg" --steps 4
+expect 2 "--class 7" "${timm[@]}" --image "$photos/photo_a.jpg" --class 7 --out "$work/badp"
+head -c 700 "$photos/photo_a.jpg" > "$work/cut.jpg"
+expect 1 "cut.jpg" "${timm[@]}" --image "$work/cut.jpg" --out "$work/badp"
+[[ -e "$work/badp" ]] && fail_check "a refused run left $work/badp"
+
 if [[ -f "$data/test_batch.bin" ]]; then
   cat > "$work/tiny.json" <<'JSON'
 {"model": {"d_model": 16, "h": 2, "N": 2, "dropout": 0.0},
@@ -68,7 +105,7 @@ JSON
   ckpt="$work/run/checkpoints/best.safetensors"
   common=(--checkpoint "$ckpt" --data "$data" --threads 1)
   expect 2 "index 10000 is out of range" "${common[@]}" --images 3,10000 --out "$work/bad"
-  expect 1 "fake.png: not a PNG" "${common[@]}" --image "$work/fake.png" --out "$work/bad"
+  expect 1 "fake.png: neither a JPEG nor a PNG" "${common[@]}" --image "$work/fake.png" --out "$work/bad"
   [[ -e "$work/bad" ]] && fail_check "a failed run left $work/bad"
   expect 0 "attention_seed.png" "${common[@]}" --out "$work/out"
   expect 0 "attention_compare.png" "${common[@]}" --images 0,5,17 --out "$work/out" \

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -65,6 +66,20 @@ TEST(RecordSet, ReadsLabelsAndPixelsAcrossFiles) {
   EXPECT_EQ(tail.size(), 20);
   EXPECT_EQ(tail.read(15, pixels), pattern_label(255));
   EXPECT_EQ(tail.describe(15), "b.bin record 5");
+}
+
+TEST(RecordSet, ChannelMeansOfTheImages) {
+  TempFolder folder;
+  const RecordSet records = RecordSet::open({write_records(folder, "a.bin", 0, 3)});
+  const std::array<float, 3> means = data::channel_means(records);
+  for (int c = 0; c < 3; ++c) {
+    double sum = 0;
+    for (int r = 0; r < 3; ++r)
+      for (int y = 0; y < 32; ++y)
+        for (int x = 0; x < 32; ++x) sum += pattern_pixel(r, c, y, x);
+    EXPECT_NEAR(means[size_t(c)], sum / (255.0 * 3 * 1024), 1e-6) << "channel " << c;
+  }
+  EXPECT_THROW(data::channel_means(RecordSet{}), Error);
 }
 
 TEST(Patches, EveryPixelLandsInItsTokenAndFeature) {

@@ -154,6 +154,15 @@ TEST(PhotoDecode, EveryExifOrientationComesOutUpright) {
   }
 }
 
+// A PNG's eXIf chunk turns it as a JPEG's Exif segment does (PIL's exif_transpose reads both).
+// PNG is lossless: the pixels must be PIL's exactly.
+TEST(PhotoDecode, APngsExifOrientationComesOutUpright) {
+  const RgbImage image = image::load_photo(fixture("orient_8.png"));
+  EXPECT_EQ(image.width, 13);
+  EXPECT_EQ(image.height, 21);
+  EXPECT_EQ(max_difference(image, read_npy("orient_8_png.npy")), 0);
+}
+
 TEST(PhotoDecode, TheOrientationsTurnAndMirrorAsExifDefines) {
   RgbImage stored(3, 2);  // pixel (x, y) holds x + 10 y in every channel
   for (int y = 0; y < 2; ++y) {
@@ -411,14 +420,36 @@ const float kImagenetStdMin = 0.224f;
 
 TEST(PhotoPreprocess, TimmBicubicResizeAndCentreCropMatchPil) {
   expect_like_pil(image::preprocess(image::load_photo(fixture("photo_a.jpg")),
-                                    image::timm_preprocess(32, 0.875)),
+                                    image::timm_preprocess(32, 32, 0.875)),
                   "photo_a_timm32.npy", kImagenetStdMin);
   expect_like_pil(image::preprocess(image::load_photo(fixture("photo_b.png")),
-                                    image::timm_preprocess(48, 0.875)),
+                                    image::timm_preprocess(48, 48, 0.875)),
                   "photo_b_timm48.npy", kImagenetStdMin);
   expect_like_pil(image::preprocess(image::load_photo(fixture("photo_c.png")),
-                                    image::timm_preprocess(48, 0.875)),
+                                    image::timm_preprocess(48, 48, 0.875)),
                   "photo_c_timm48.npy", kImagenetStdMin);
+}
+
+TEST(PhotoPreprocess, TimmKeepRatioResizeOfANonSquareInputMatchesPil) {
+  const image::Preprocess spec = image::timm_preprocess(24, 40, 0.9);
+  EXPECT_EQ(spec.resize, image::Preprocess::Resize::kKeepRatio);
+  expect_like_pil(image::preprocess(image::load_photo(fixture("photo_a.jpg")), spec),
+                  "photo_a_timm_rect.npy", kImagenetStdMin);
+  expect_like_pil(image::preprocess(image::load_photo(fixture("photo_b.png")),
+                                    image::timm_preprocess(32, 16, 0.9)),
+                  "photo_b_timm_rect.npy", kImagenetStdMin);
+}
+
+// DeiTImageProcessor: an exact bicubic resize to 27 x 27, then a 24 x 24 crop whose corner
+// Hugging Face floors (1, 1) where torchvision would round 1.5 to 2.
+TEST(PhotoPreprocess, HuggingFaceDeitResizeAndFlooredCropMatchPil) {
+  image::Preprocess spec = image::hugging_face_vit_preprocess(
+      27, 27, Interpolation::kBicubic, image::kImagenetMean, image::kImagenetStd);
+  spec.crop_width = spec.crop_height = 24;
+  spec.crop_corner_floored = true;
+  EXPECT_EQ(image::plan_preprocess(97, 61, spec).crop_left, 1);
+  expect_like_pil(image::preprocess(image::load_photo(fixture("photo_a.jpg")), spec),
+                  "photo_a_hf_deit.npy", kImagenetStdMin);
 }
 
 TEST(PhotoPreprocess, HuggingFaceBilinearExactResizeMatchesPil) {
@@ -442,11 +473,11 @@ TEST(PhotoPreprocess, NearestResizeMatchesPil) {
 }
 
 TEST(PhotoPreprocess, TimmSizesAndTorchvisionCropArithmetic) {
-  EXPECT_EQ(image::timm_preprocess(224, 0.875).shorter_side, 256);
-  EXPECT_EQ(image::timm_preprocess(224, 0.9).shorter_side, 248);
-  EXPECT_EQ(image::timm_preprocess(384, 1.0).shorter_side, 384);
-  EXPECT_EQ(image::timm_preprocess(32, 0.875).shorter_side, 36);
-  const image::Preprocess spec = image::timm_preprocess(224, 0.875);
+  EXPECT_EQ(image::timm_preprocess(224, 224, 0.875).shorter_side, 256);
+  EXPECT_EQ(image::timm_preprocess(224, 224, 0.9).shorter_side, 248);
+  EXPECT_EQ(image::timm_preprocess(384, 384, 1.0).shorter_side, 384);
+  EXPECT_EQ(image::timm_preprocess(32, 32, 0.875).shorter_side, 36);
+  const image::Preprocess spec = image::timm_preprocess(224, 224, 0.875);
   // 500 x 375: the long side int(256 * 500 / 375) = 341; the crop corner round(117 / 2) = 58
   // (58.5 rounds to even) and round(32 / 2) = 16.
   image::PreprocessPlan plan = image::plan_preprocess(500, 375, spec);
@@ -499,21 +530,21 @@ TEST(PhotoPreprocess, AConstantPhotoStaysConstantUnderEveryFilterAndScale) {
 
 TEST(PhotoPreprocess, BadSpecsAndOversizedResultsAreRefused) {
   RgbImage photo(40, 30);
-  image::Preprocess spec = image::timm_preprocess(32, 0.875);
+  image::Preprocess spec = image::timm_preprocess(32, 32, 0.875);
   spec.std[1] = 0.0f;
   EXPECT_THROW(image::preprocess(photo, spec), UsageError);
-  spec = image::timm_preprocess(32, 0.875);
+  spec = image::timm_preprocess(32, 32, 0.875);
   spec.crop_width = 0;
   EXPECT_THROW(image::preprocess(photo, spec), UsageError);
-  EXPECT_THROW(image::timm_preprocess(224, 1.5), UsageError);
-  EXPECT_THROW(image::timm_preprocess(0, 0.9), UsageError);
+  EXPECT_THROW(image::timm_preprocess(224, 224, 1.5), UsageError);
+  EXPECT_THROW(image::timm_preprocess(0, 224, 0.9), UsageError);
   EXPECT_THROW(image::hugging_face_vit_preprocess(0, 224), UsageError);
   EXPECT_THROW(image::parse_interpolation("lanczos"), UsageError);
   EXPECT_EQ(image::parse_interpolation("bicubic"), Interpolation::kBicubic);
   // A 16384 x 1 panorama with its shorter side to 224 would be 3.7 million pixels wide.
   RgbImage panorama(16384, 1);
   const std::string error =
-      error_of([&] { image::preprocess(panorama, image::timm_preprocess(224, 1.0)); });
+      error_of([&] { image::preprocess(panorama, image::timm_preprocess(224, 224, 1.0)); });
   EXPECT_TRUE(contains(error, "over the photo limits")) << error;
 }
 

@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "npy_reader.h"
 #include "sav/attribution/explain.h"
@@ -50,13 +53,11 @@ float max_abs(const std::vector<float>& v) {
   return m;
 }
 
-class PublishedFixture : public ::testing::TestWithParam<const char*> {};
-
-// The logits within 1e-4 of the largest (at least 1), the same predictions, and every layer's
-// attention within 1e-5: float32 against the reference's float64, where PyTorch's own float32
-// run differs by about 2e-6.
-TEST_P(PublishedFixture, LogitsAndAttentionMatchTheReference) {
-  const std::string dir = fixture(GetParam());
+// The model in `dir` (a folder tools/vit_reference.py wrote) on its input.npy: the logits within
+// 1e-4 of the largest (at least 1), the same predictions, and every layer's attention within 1e-5:
+// float32 against the reference's float64, where PyTorch's own float32 run differs by about 2e-6.
+// The worst deviations are printed under `label`.
+void check_logits_and_attention(const std::string& dir, const std::string& label) {
   const hub::PublishedModel published = hub::read_published(dir);
   nn::VisionTransformer model(published.config, Device::cpu());
   hub::load_weights(published, model);
@@ -92,15 +93,14 @@ TEST_P(PublishedFixture, LogitsAndAttentionMatchTheReference) {
     }
   }
   EXPECT_LE(worst_attention, 1e-5f) << "attention";
-  std::cout << GetParam() << ": logits within " << worst << ", attention within " << worst_attention
+  std::cout << label << ": logits within " << worst << ", attention within " << worst_attention
             << "\n";
 }
 
-// Every method but random (which sav draws from its own generator) on the reference's maps,
-// which it computed in float64 from the same definitions generalised to any grid and prefix:
-// within 1e-4 of the image's largest score.
-TEST_P(PublishedFixture, MapsMatchTheReference) {
-  const std::string dir = fixture(GetParam());
+// Every method but random (which sav draws from its own generator) on the reference's maps of
+// the model in `dir`, which it computed in float64 from the same definitions generalised to any
+// grid and prefix: within 1e-4 of the image's largest score.
+void check_maps(const std::string& dir, const std::string& label) {
   const hub::PublishedModel published = hub::read_published(dir);
   nn::VisionTransformer model(published.config, Device::cpu());
   hub::load_weights(published, model);
@@ -129,13 +129,45 @@ TEST_P(PublishedFixture, MapsMatchTheReference) {
       }
     }
     EXPECT_LE(worst, 1e-4f) << name;
-    std::cout << GetParam() << " " << name << ": within " << worst << " of the largest score\n";
+    std::cout << label << " " << name << ": within " << worst << " of the largest score\n";
   }
 }
+
+class PublishedFixture : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PublishedFixture, LogitsAndAttentionMatchTheReference) {
+  check_logits_and_attention(fixture(GetParam()), GetParam());
+}
+
+TEST_P(PublishedFixture, MapsMatchTheReference) { check_maps(fixture(GetParam()), GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, PublishedFixture,
                          ::testing::Values("timm_vit_f32", "timm_deit_distilled_f16", "hf_vit_bf16",
                                            "hf_deit_teacher_sharded", "timm_vit_rect_f32"));
+
+// The same comparisons at full size, on every model folder in $SAV_PUBLISHED_FULL_DIR as
+// `python3 tools/vit_reference.py --full DIR` writes them (ViT-S/16 and ViT-B/16 at 224 x 224,
+// random weights, a batch of 2; not committed, about 550 MB); skipped when it is not set.
+// `bench/compare_pytorch.py --published --check-agreement` writes them to a temporary folder and
+// runs this test.
+TEST(PublishedFull, MatchesTheReferenceAtFullSize) {
+  const char* root = std::getenv("SAV_PUBLISHED_FULL_DIR");
+  if (root == nullptr || *root == '\0') GTEST_SKIP() << "SAV_PUBLISHED_FULL_DIR is not set";
+  std::vector<std::string> models;
+  for (const auto& entry : std::filesystem::directory_iterator(root)) {
+    if (entry.is_directory() && std::filesystem::exists(entry.path() / "config.json")) {
+      models.push_back(entry.path().filename().string());
+    }
+  }
+  std::sort(models.begin(), models.end());
+  ASSERT_FALSE(models.empty()) << "no model folder (with a config.json) in " << root;
+  for (const std::string& name : models) {
+    SCOPED_TRACE(name);
+    const std::string dir = std::string(root) + "/" + name;
+    check_logits_and_attention(dir, name);
+    check_maps(dir, name);
+  }
+}
 
 TEST(Published, ReadsTheSizesAndTransformOfEachLayout) {
   const hub::PublishedModel timm = hub::read_published(fixture("timm_deit_distilled_f16"));
@@ -147,7 +179,17 @@ TEST(Published, ReadsTheSizesAndTransformOfEachLayout) {
   EXPECT_EQ(hf.source, hub::Source::kTransformers);
   EXPECT_EQ(hf.config.grid_height, 5);
   EXPECT_EQ(hf.config.layernorm_eps, 1e-12f);
-  EXPECT_FALSE(hf.input.resize_shorter_side);
+  EXPECT_EQ(hf.preprocess.resize, image::Preprocess::Resize::kExact);
+  EXPECT_EQ(hf.preprocess.crop_width, 0);
+  const hub::PublishedModel deit = hub::read_published(fixture("hf_deit_teacher_sharded"));
+  EXPECT_EQ(deit.preprocess.resize_width, 20);
+  EXPECT_EQ(deit.preprocess.crop_width, 16);
+  EXPECT_TRUE(deit.preprocess.crop_corner_floored);
+  EXPECT_EQ(deit.preprocess.interpolation, image::Interpolation::kBicubic);
+  const hub::PublishedModel rect = hub::read_published(fixture("timm_vit_rect_f32"));
+  EXPECT_EQ(rect.preprocess.resize, image::Preprocess::Resize::kKeepRatio);
+  EXPECT_EQ(rect.preprocess.crop_height, rect.config.grid_height * rect.patch_size);
+  EXPECT_EQ(rect.preprocess.crop_width, rect.config.grid_width * rect.patch_size);
   EXPECT_EQ(hf.class_names.size(), static_cast<size_t>(hf.config.classes));
 }
 

@@ -14,13 +14,19 @@ What it writes:
 - grey.jpg (a greyscale JPEG), cmyk.jpg (a CMYK one, written by Pillow with an Adobe marker) and
   ycck.jpg (that file marked as YCCK), each with <name>_jpg.npy: Pillow's decoding converted to
   RGB.
+- orient_8.png: a 21 x 13 PNG with an eXIf chunk saying orientation 8; orient_8_png.npy is
+  Pillow's decoding with ImageOps.exif_transpose (13 x 21).
 - photo_a.jpg (stored 61 x 97 with orientation 6: upright 97 x 61), photo_b.png (40 x 120 RGB),
   photo_c.png (256 x 256 greyscale), with the preprocessing of the models sav explains:
     <name>_timm<size>.npy  timm's evaluation transform (torchvision Resize(int) of the shorter
                            side to floor(size / crop_pct), bicubic; CenterCrop(size); ToTensor;
                            Normalize with the ImageNet mean and std), crop_pct 0.875;
+    <name>_timm_rect.npy   the same for a non-square input (24 x 40 from photo_a, 32 x 16 from
+                           photo_b), crop_pct 0.9: timm's ResizeKeepRatio, then the crop;
     <name>_hf.npy          Hugging Face's ViTImageProcessor: resize to an exact height x width,
                            bilinear; rescale by 1/255; normalise with mean = std = 0.5;
+    photo_a_hf_deit.npy    DeiTImageProcessor: 27 x 27 bicubic, a 24 x 24 centre crop whose
+                           corner is floored (an odd difference), the ImageNet mean and std;
     photo_c_nearest.npy    an exact nearest-neighbour resize, scaled to [0, 1] only.
   Every array is float32 [3, H, W] (channel-planar), as sav's preprocess returns.
 
@@ -148,6 +154,31 @@ def timm_eval(image, size, crop_pct=0.875):
     return to_tensor(image, IMAGENET_MEAN, IMAGENET_STD)
 
 
+def timm_eval_rect(image, height, width, crop_pct=0.9):
+    """timm's eval path for a non-square input: ResizeKeepRatio to the scaled size (the side
+    needing the smaller scale fits, both sides rounded half to even), then CenterCrop."""
+    target_h, target_w = math.floor(height / crop_pct), math.floor(width / crop_pct)
+    w, h = image.size
+    ratio = min(h / target_h, w / target_w)
+    new_h, new_w = round(h / ratio), round(w / ratio)
+    image = image.resize((new_w, new_h), Image.BICUBIC)
+    top = int(round((new_h - height) / 2.0))
+    left = int(round((new_w - width) / 2.0))
+    image = image.crop((left, top, left + width, top + height))
+    return to_tensor(image, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def hf_deit(image, size, crop):
+    """DeiTImageProcessor: resize to size x size bicubic, centre crop (corner floored), rescale
+    1/255 in float64, normalise with the ImageNet mean and std."""
+    resized = np.asarray(image.convert("RGB").resize((size, size), Image.BICUBIC))
+    top = (size - crop) // 2
+    cropped = resized[top:top + crop, top:top + crop]
+    x = (cropped.astype(np.float64) * (1 / 255)).astype(np.float32)
+    x = (x - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
+    return x.transpose(2, 0, 1).astype(np.float32)
+
+
 def hf_vit(image, height, width):
     """ViTImageProcessor: resize to (height, width) bilinear, rescale 1/255, mean = std = 0.5."""
     resized = np.asarray(image.convert("RGB").resize((width, height), Image.BILINEAR))
@@ -175,6 +206,14 @@ def write_photos(folder):
     save_npy(folder, "photo_b_hf.npy", hf_vit(b, 32, 32))
     save_npy(folder, "photo_c_timm48.npy", timm_eval(c, 48))
     save_npy(folder, "photo_c_hf.npy", hf_vit(c, 32, 48))
+    # A PNG stored on its side with an eXIf chunk (orientation 8); PIL turns it upright.
+    png_path = os.path.join(folder, "orient_8.png")
+    Image.fromarray(texture_rgb(21, 13, seed=7)).save(
+        png_path, exif=exif_orientation(8, big_endian=True))
+    save_npy(folder, "orient_8_png.npy", np.asarray(decoded_upright(png_path)))
+    save_npy(folder, "photo_a_timm_rect.npy", timm_eval_rect(a, 24, 40))
+    save_npy(folder, "photo_b_timm_rect.npy", timm_eval_rect(b, 32, 16))
+    save_npy(folder, "photo_a_hf_deit.npy", hf_deit(a, 27, 24))
     save_npy(folder, "photo_c_nearest.npy", to_tensor(c.resize((28, 20), Image.NEAREST),
                                                       (0, 0, 0), (1, 1, 1)))
 

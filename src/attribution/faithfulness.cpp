@@ -1,5 +1,6 @@
-// The faithfulness measurement: every method's maps on test images from the model, their curves
-// (faithfulness_curves.cpp) against random maps, and the sanity check on a randomised copy.
+// The faithfulness measurement: every method's maps on the caller's images from the model, their
+// curves (faithfulness_curves.cpp) against random maps, and the sanity check on a randomised
+// copy.
 #include "sav/attribution/faithfulness.h"
 
 #include <algorithm>
@@ -9,50 +10,66 @@
 #include "sav/attribution/methods.h"
 #include "sav/attribution/statistics.h"
 #include "sav/autograd.h"
-#include "sav/data/images.h"
 #include "sav/error.h"
 #include "sav/random.h"
 
 namespace sav::attribution {
 namespace {
 
-using data::kPatches;
-using data::kPatchFeatures;
-
-constexpr size_t kImageSize = static_cast<size_t>(kPatches * kPatchFeatures);
-
 // The seed of random draw `draw`: draws differ from one another and from the tie breaks.
 uint64_t draw_seed(uint64_t seed, int draw) {
   return derive_seed(seed + static_cast<uint64_t>(draw) + 1, SeedPurpose::kData);
 }
 
-// Bad images or draws are the caller's to fix; a bad batch size is the program's.
-void check_measurement(const data::RecordSet& images, const std::vector<int64_t>& indices,
+// The images must be cut as the model cuts them: the same grid and the same features a patch.
+void check_grid_fits(const nn::VitConfig& c, const PatchGrid& g) {
+  check_grid(g);
+  if (g.rows != c.grid_height || g.cols != c.grid_width || g.features() != c.patch_features) {
+    usage_fail("faithfulness: the images are cut into ", g.rows, " x ", g.cols, " patches of ",
+               g.features(), " values (", g.channels, " channels, ", g.patch, " x ", g.patch,
+               " pixels), but the model takes ", c.grid_height, " x ", c.grid_width, " patches of ",
+               c.patch_features, " values");
+  }
+}
+
+// Bad images, steps, fill or draws are the caller's to fix; a bad batch size is the program's.
+void check_measurement(const nn::VisionTransformer& model, const FaithfulnessImages& images,
                        const FaithfulnessOptions& options) {
-  if (indices.empty()) usage_fail("faithfulness: no images to measure");
-  for (int64_t index : indices) {
-    if (index < 0 || index >= images.size()) {
-      usage_fail("faithfulness: image ", index, " does not exist (the set has ", images.size(),
-                 " images: 0 to ", images.size() - 1, ")");
-    }
+  if (images.ids.empty()) usage_fail("faithfulness: no images to measure");
+  if (!images.read) fail("faithfulness: the images have no reader");
+  check_grid_fits(model.config(), images.grid);
+  curve_steps(images.grid, options.steps);
+  if (options.fill.values.size() != static_cast<size_t>(images.grid.channels)) {
+    usage_fail("faithfulness: the deletion fill has ", options.fill.values.size(),
+               " values, expected one per channel (", images.grid.channels, ")");
+  }
+  if (!(options.blur_sigma > 0.0f)) {
+    usage_fail("faithfulness: the blur sigma must be positive, got ", options.blur_sigma);
   }
   if (options.random_draws < 1) usage_fail("faithfulness: random draws must be at least 1");
-  if (options.explain_batch < 1) fail("faithfulness: explain batch must be positive");
+  if (options.explain_batch < 1 || options.curve_batch < 1 || options.curve_bytes < 1 ||
+      options.forward_batch < 1) {
+    fail("faithfulness: batch sizes must be positive");
+  }
 }
 
 // A row for every judged method, then random's, with the mean curves zeroed for the sums.
-FaithfulnessResult empty_result(const FaithfulnessOptions& options,
+FaithfulnessResult empty_result(const FaithfulnessImages& images,
+                                const FaithfulnessOptions& options,
                                 const std::vector<Method>& judged) {
   FaithfulnessResult result;
+  result.image_description = images.description;
   result.target = options.true_class ? "true" : "predicted";
   result.random_draws = options.random_draws;
+  result.grid = images.grid;
+  result.steps = curve_steps(images.grid, options.steps);
   result.blur_sigma = options.blur_sigma;
   result.fill = options.fill;
   for (Method m : judged) result.methods.push_back({method_name(m), {}, {}, {}, {}, {}});
   result.methods.push_back({method_name(Method::kRandom), {}, {}, {}, {}, {}});
   for (MethodFaithfulness& m : result.methods) {
-    m.mean_deletion.assign(kCurvePoints, 0.0);
-    m.mean_insertion.assign(kCurvePoints, 0.0);
+    m.mean_deletion.assign(size_t(result.steps) + 1, 0.0);
+    m.mean_insertion.assign(size_t(result.steps) + 1, 0.0);
   }
   return result;
 }
@@ -64,12 +81,20 @@ struct Measurement {
   ProbabilityFn probabilities;
   std::vector<Method> judged;  // the methods but random, whose maps come from the model
   const FaithfulnessOptions* options = nullptr;
-  const data::RecordSet* images = nullptr;
-  const std::vector<int64_t>* indices = nullptr;
+  const FaithfulnessImages* images = nullptr;
+  CurveSpec curves;          // the grid, steps and fill
+  int64_t curve_images = 0;  // perturbed images a call of compute_curves gathers
 };
 
-Measurement prepare(const nn::VisionTransformer& model, const data::RecordSet& images,
-                    const std::vector<int64_t>& indices, const FaithfulnessOptions& options) {
+// At most curve_batch images and curve_bytes of them (compute_curves takes one map's images
+// whatever this says): a 224 x 224 image is 150,528 floats, where a CIFAR-10 one is 3,072.
+int64_t curve_images(const FaithfulnessOptions& options, const PatchGrid& grid) {
+  const int64_t image_bytes = static_cast<int64_t>(grid.image_size() * sizeof(float));
+  return std::max<int64_t>(1, std::min(options.curve_batch, options.curve_bytes / image_bytes));
+}
+
+Measurement prepare(const nn::VisionTransformer& model, const FaithfulnessImages& images,
+                    const FaithfulnessOptions& options) {
   Measurement m;
   m.model = &model;
   for (Method method : options.methods) {
@@ -83,34 +108,49 @@ Measurement prepare(const nn::VisionTransformer& model, const data::RecordSet& i
   m.probabilities = vit_probabilities(model, options.forward_batch);
   m.options = &options;
   m.images = &images;
-  m.indices = &indices;
+  m.curves = {images.grid, options.steps, options.fill.values};
+  m.curve_images = curve_images(options, images.grid);
   return m;
 }
 
-// A batch of test images on its way through the measurement.
+// A batch of images on its way through the measurement.
 struct ImageBatch {
-  int64_t first = 0;  // the position in `indices` of its first image
+  int64_t first = 0;  // the index of its first image
   int64_t n = 0;
-  std::vector<float> patches;                           // [n, 64, 48]
+  std::vector<float> patches;                           // [n, patches, features]
   std::vector<int> targets;                             // the class followed, per image
   std::vector<ImageExplanation> maps, randomized_maps;  // empty without judged methods
-  std::vector<std::vector<float>> blurred;              // per image [64, 48]: insertion's start
+  std::vector<std::vector<float>> blurred;              // per image [patches, features]
 };
+
+// The true class image i's curves follow: one the model has.
+int true_class(const Measurement& m, int64_t i, int label) {
+  const int classes = static_cast<int>(m.model->config().classes);
+  if (label < 0) {
+    usage_fail("faithfulness: the true class is to be followed, but image ", i, " (id ",
+               m.images->ids[size_t(i)], ") has no known class");
+  }
+  if (label >= classes) {
+    usage_fail("faithfulness: image ", i, " (id ", m.images->ids[size_t(i)], ") is of class ",
+               label, ", but the model has ", classes, " classes");
+  }
+  return label;
+}
 
 // Reads the batch's images, with the classes their curves follow: the true ones, or the model's
 // predictions.
 ImageBatch read_batch(const Measurement& m, int64_t first, int64_t n) {
+  const size_t image_size = m.curves.grid.image_size();
   ImageBatch batch{first,
                    n,
-                   std::vector<float>(static_cast<size_t>(n) * kImageSize),
+                   std::vector<float>(static_cast<size_t>(n) * image_size),
                    std::vector<int>(static_cast<size_t>(n)),
                    {},
                    {},
                    {}};
-  std::vector<uint8_t> pixels(data::kPixelBytes);
   for (int64_t i = 0; i < n; ++i) {
-    batch.targets[size_t(i)] = m.images->read((*m.indices)[size_t(first + i)], pixels.data());
-    data::image_to_patches(pixels.data(), {}, batch.patches.data() + size_t(i) * kImageSize);
+    const int label = m.images->read(first + i, batch.patches.data() + size_t(i) * image_size);
+    if (m.options->true_class) batch.targets[size_t(i)] = true_class(m, first + i, label);
   }
   if (!m.options->true_class) {
     const int classes = static_cast<int>(m.model->config().classes);
@@ -126,38 +166,40 @@ ImageBatch read_batch(const Measurement& m, int64_t first, int64_t n) {
 // The judged methods' maps of the batch's targets, from the model and from its randomised copy,
 // and the blurred images insertion starts from.
 void explain_batch(const Measurement& m, ImageBatch& batch) {
+  const PatchGrid& grid = m.curves.grid;
   if (!m.judged.empty()) {
     ExplainOptions explain_options;
     explain_options.methods = m.judged;
     explain_options.settings = m.options->settings;
     explain_options.explained_classes = batch.targets;
-    const Tensor x =
-        Tensor::from_vector({batch.n, kPatches, kPatchFeatures}, batch.patches, m.model->device());
+    const Tensor x = Tensor::from_vector({batch.n, grid.patches(), grid.features()}, batch.patches,
+                                         m.model->device());
     batch.maps = explain(*m.model, x, explain_options);
     if (m.randomized) batch.randomized_maps = explain(*m.randomized, x, explain_options);
   }
   for (int64_t i = 0; i < batch.n; ++i) {
-    batch.blurred.push_back(
-        blur_patches(batch.patches.data() + size_t(i) * kImageSize, m.options->blur_sigma));
+    batch.blurred.push_back(blur_patches(grid, batch.patches.data() + size_t(i) * grid.image_size(),
+                                         m.options->blur_sigma));
   }
 }
 
 // Per image, the judged methods' curves, then the random draws'.
 std::vector<CurveInput> curve_inputs(const Measurement& m, const ImageBatch& batch) {
   const uint64_t seed = m.options->seed;
+  const PatchGrid& grid = m.curves.grid;
   std::vector<CurveInput> inputs;
   for (int64_t i = 0; i < batch.n; ++i) {
-    const uint64_t image = static_cast<uint64_t>((*m.indices)[size_t(batch.first + i)]);
-    const float* original = batch.patches.data() + size_t(i) * kImageSize;
+    const uint64_t image = m.images->ids[size_t(batch.first + i)];
+    const float* original = batch.patches.data() + size_t(i) * grid.image_size();
     const float* blurred = batch.blurred[size_t(i)].data();
     const int target = batch.targets[size_t(i)];
     for (size_t k = 0; k < m.judged.size(); ++k) {
-      inputs.push_back(
-          {original, blurred, target, patch_order(batch.maps[size_t(i)].scores[k], seed, image)});
+      inputs.push_back({original, blurred, target,
+                        patch_order(grid, batch.maps[size_t(i)].scores[k], seed, image)});
     }
     for (int d = 0; d < m.options->random_draws; ++d) {
-      const std::vector<float> scores = random_scores(kPatches, draw_seed(seed, d), image);
-      inputs.push_back({original, blurred, target, patch_order(scores, seed, image)});
+      const std::vector<float> scores = random_scores(grid.patches(), draw_seed(seed, d), image);
+      inputs.push_back({original, blurred, target, patch_order(grid, scores, seed, image)});
     }
   }
   return inputs;
@@ -167,13 +209,14 @@ std::vector<CurveInput> curve_inputs(const Measurement& m, const ImageBatch& bat
 void add_image(const Measurement& m, const ImageBatch& batch, int64_t i, const Curves* curves,
                FaithfulnessResult& result) {
   const size_t methods = m.judged.size();
+  const size_t points = size_t(result.steps) + 1;
   for (size_t k = 0; k < methods; ++k) {
     MethodFaithfulness& r = result.methods[k];
     r.deletion_auc.push_back(trapezoid_auc(curves[k].deletion));
     r.insertion_auc.push_back(trapezoid_auc(curves[k].insertion));
-    for (int s = 0; s < kCurvePoints; ++s) {
-      r.mean_deletion[size_t(s)] += curves[k].deletion[size_t(s)];
-      r.mean_insertion[size_t(s)] += curves[k].insertion[size_t(s)];
+    for (size_t s = 0; s < points; ++s) {
+      r.mean_deletion[s] += curves[k].deletion[s];
+      r.mean_insertion[s] += curves[k].insertion[s];
     }
     if (m.randomized) {
       r.randomized_correlation.push_back(spearman_correlation(
@@ -188,9 +231,9 @@ void add_image(const Measurement& m, const ImageBatch& batch, int64_t i, const C
     const Curves& c = curves[methods + size_t(d)];
     deletion += trapezoid_auc(c.deletion);
     insertion += trapezoid_auc(c.insertion);
-    for (int s = 0; s < kCurvePoints; ++s) {
-      random.mean_deletion[size_t(s)] += c.deletion[size_t(s)] / draws;
-      random.mean_insertion[size_t(s)] += c.insertion[size_t(s)] / draws;
+    for (size_t s = 0; s < points; ++s) {
+      random.mean_deletion[s] += c.deletion[s] / draws;
+      random.mean_insertion[s] += c.insertion[s] / draws;
     }
   }
   random.deletion_auc.push_back(deletion / draws);
@@ -211,16 +254,22 @@ void finish_result(int64_t total, FaithfulnessResult& result) {
 ProbabilityFn vit_probabilities(const nn::VisionTransformer& model, int64_t batch) {
   if (batch <= 0) fail("faithfulness: batch must be positive, got ", batch);
   return [&model, batch](const std::vector<float>& patches, int64_t count) {
-    const int classes = static_cast<int>(model.config().classes);
+    const nn::VitConfig& c = model.config();
+    const int classes = static_cast<int>(c.classes);
+    const int64_t image_size = c.patches * c.patch_features;
+    if (static_cast<int64_t>(patches.size()) != count * image_size) {
+      fail("faithfulness: ", patches.size(), " values are not ", count, " images of ", c.patches,
+           " x ", c.patch_features);
+    }
     std::vector<float> probabilities;
     probabilities.reserve(static_cast<size_t>(count * classes));
     NoGradGuard no_grad;
     for (int64_t first = 0; first < count; first += batch) {
       const int64_t n = std::min(batch, count - first);
-      const auto begin = patches.begin() + first * kPatches * kPatchFeatures;
-      const Tensor x = Tensor::from_vector(
-          {n, kPatches, kPatchFeatures},
-          std::vector<float>(begin, begin + n * kPatches * kPatchFeatures), model.device());
+      const auto begin = patches.begin() + first * image_size;
+      const Tensor x =
+          Tensor::from_vector({n, c.patches, c.patch_features},
+                              std::vector<float>(begin, begin + n * image_size), model.device());
       const std::vector<float> logits = model.forward(x).logits.to_vector();
       for (int64_t i = 0; i < n; ++i) {
         const std::vector<float> p = softmax(logits.data() + i * classes, classes);
@@ -231,23 +280,36 @@ ProbabilityFn vit_probabilities(const nn::VisionTransformer& model, int64_t batc
   };
 }
 
+PatchGrid model_grid(const nn::VitConfig& config, int patch) {
+  const int64_t pixels = int64_t{patch} * patch;
+  if (patch < 1 || config.patch_features % pixels != 0) {
+    usage_fail("faithfulness: ", patch, " x ", patch, " pixels do not divide the model's ",
+               config.patch_features, " features a patch into channels");
+  }
+  PatchGrid grid;
+  grid.channels = static_cast<int>(config.patch_features / pixels);
+  grid.patch = patch;
+  grid.rows = static_cast<int>(config.grid_height);
+  grid.cols = static_cast<int>(config.grid_width);
+  return grid;
+}
+
 FaithfulnessResult measure_faithfulness(
-    const nn::VisionTransformer& model, const data::RecordSet& images,
-    const std::vector<int64_t>& indices, const FaithfulnessOptions& options,
+    const nn::VisionTransformer& model, const FaithfulnessImages& images,
+    const FaithfulnessOptions& options,
     const std::function<void(int64_t done, int64_t total)>& progress) {
-  check_measurement(images, indices, options);
-  const Measurement m = prepare(model, images, indices, options);
-  FaithfulnessResult result = empty_result(options, m.judged);
-  const int64_t total = static_cast<int64_t>(indices.size());
+  check_measurement(model, images, options);
+  const Measurement m = prepare(model, images, options);
+  FaithfulnessResult result = empty_result(images, options, m.judged);
+  const int64_t total = static_cast<int64_t>(images.ids.size());
   const int64_t curves_per_image = static_cast<int64_t>(m.judged.size()) + options.random_draws;
   for (int64_t first = 0; first < total; first += options.explain_batch) {
     ImageBatch batch = read_batch(m, first, std::min(options.explain_batch, total - first));
     explain_batch(m, batch);
-    const std::vector<Curves> curves =
-        compute_curves(curve_inputs(m, batch), options.fill, m.probabilities, options.curve_batch,
-                       [&](int64_t done) {
-                         if (progress) progress(first + done / curves_per_image, total);
-                       });
+    const std::vector<Curves> curves = compute_curves(
+        m.curves, curve_inputs(m, batch), m.probabilities, m.curve_images, [&](int64_t done) {
+          if (progress) progress(first + done / curves_per_image, total);
+        });
     for (int64_t i = 0; i < batch.n; ++i) {
       add_image(m, batch, i, curves.data() + i * curves_per_image, result);
     }

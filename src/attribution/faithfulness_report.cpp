@@ -40,6 +40,37 @@ void csv_interval(std::ostringstream& out, const MeanInterval& v) {
   out << text;
 }
 
+// "on a grid of 8 x 8 patches of 4 x 4 pixels (a 32 x 32 image, 3 channels)"
+std::string grid_text(const PatchGrid& g) {
+  std::ostringstream out;
+  out << "on a grid of " << g.rows << " x " << g.cols << " patches of " << g.patch << " x "
+      << g.patch << " pixels (a " << g.height() << " x " << g.width() << " image, " << g.channels
+      << (g.channels == 1 ? " channel)" : " channels)");
+  return out.str();
+}
+
+// "the training set's channel means (0.491, 0.482, 0.447)"
+std::string fill_text(const DeletionFill& fill) {
+  std::ostringstream out;
+  out << (fill.description.empty() ? "the values" : fill.description) << " (";
+  for (size_t c = 0; c < fill.values.size(); ++c) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%.3f", fill.values[c]);
+    out << (c > 0 ? ", " : "") << value;
+  }
+  out << ")";
+  return out.str();
+}
+
+// "64 steps of 1 patch, 65 points a curve"
+std::string steps_text(const FaithfulnessResult& result) {
+  const int per_step = result.steps > 0 ? result.grid.patches() / result.steps : 0;
+  std::ostringstream out;
+  out << result.steps << (result.steps == 1 ? " step of " : " steps of ") << per_step
+      << (per_step == 1 ? " patch, " : " patches, ") << result.steps + 1 << " points a curve";
+  return out.str();
+}
+
 }  // namespace
 
 std::vector<FaithfulnessRow> summarize(const FaithfulnessResult& result) {
@@ -71,15 +102,12 @@ std::string faithfulness_markdown(const FaithfulnessResult& result,
                                   const std::vector<FaithfulnessRow>& rows,
                                   const std::string& source) {
   std::ostringstream out;
-  char fill[64];
-  std::snprintf(fill, sizeof fill, "(%.3f, %.3f, %.3f)", result.fill[0], result.fill[1],
-                result.fill[2]);
   out << "# Faithfulness\n\n"
-      << source << ": " << result.images << " test images, the " << result.target
-      << " class's probability. Deletion fills the ranked patches with the training set's "
-         "channel means "
-      << fill << "; insertion reveals them on a Gaussian blur of sigma " << result.blur_sigma
-      << " pixels. 65 points a curve, AUC by the trapezoid rule on [0, 1]; random is the mean of "
+      << source << ": " << result.images << " " << result.image_description << ", the "
+      << result.target << " class's probability, " << grid_text(result.grid)
+      << ". Deletion fills the ranked patches with " << fill_text(result.fill)
+      << "; insertion reveals them on a Gaussian blur of sigma " << result.blur_sigma << " pixels. "
+      << steps_text(result) << ", AUC by the trapezoid rule on [0, 1]; random is the mean of "
       << result.random_draws
       << " random maps per image. Means with 95 % confidence intervals "
          "(Student t, over images); \"vs random\" is the paired difference on the same images.\n\n";

@@ -116,6 +116,26 @@ int RecordSet::read(int64_t index, uint8_t* pixels) const {
   return label;
 }
 
+std::array<float, 3> channel_means(const RecordSet& images) {
+  if (images.size() == 0) fail("no images to take the channel means of");
+  std::array<double, 3> sums{0, 0, 0};
+  std::vector<uint8_t> pixels(kPixelBytes);
+  const int plane = kImageSide * kImageSide;
+  for (int64_t i = 0; i < images.size(); ++i) {
+    images.read(i, pixels.data());
+    for (int c = 0; c < kChannels; ++c) {
+      uint64_t sum = 0;
+      for (int p = 0; p < plane; ++p) sum += pixels[static_cast<size_t>(c * plane + p)];
+      sums[c] += static_cast<double>(sum);
+    }
+  }
+  std::array<float, 3> means{};
+  for (int c = 0; c < kChannels; ++c) {
+    means[c] = static_cast<float>(sums[c] / (255.0 * plane * static_cast<double>(images.size())));
+  }
+  return means;
+}
+
 const std::vector<std::string>& standard_class_names() {
   static const std::vector<std::string> names = {
       "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};

@@ -236,31 +236,40 @@ void check_timm_architecture(const std::string& architecture, const json& config
   }
 }
 
-InputSpec timm_input(const json& config, const std::string& path) {
+// timm's input size, [3, height, width], from pretrained_cfg.
+std::pair<int64_t, int64_t> timm_input_size(const json& config, const std::string& path) {
   if (!config.contains("pretrained_cfg") || !config.at("pretrained_cfg").is_object()) {
     usage_fail(path, ": key \"pretrained_cfg\" is missing (it holds the input size and transform)");
   }
-  const json& cfg = config.at("pretrained_cfg");
-  InputSpec in;
-  const std::vector<int64_t> size = get<std::vector<int64_t>>(cfg, "input_size", path);
-  if (size.size() != 3 || size[0] != 3 || size[1] <= 0 || size[2] <= 0) {
-    usage_fail(path, ": pretrained_cfg.input_size must be [3, height, width]");
+  const std::vector<int64_t> size =
+      get<std::vector<int64_t>>(config.at("pretrained_cfg"), "input_size", path);
+  if (size.size() != 3 || size[0] != 3 || size[1] <= 0 || size[2] <= 0 ||
+      size[1] > image::kMaxPhotoSide || size[2] > image::kMaxPhotoSide) {
+    usage_fail(path, ": pretrained_cfg.input_size must be [3, height, width] with sides of 1 to ",
+               image::kMaxPhotoSide, " pixels");
   }
-  in.height = size[1];
-  in.width = size[2];
-  in.interpolation = get_or<std::string>(cfg, "interpolation", "bicubic", path);
-  in.mean = triple(cfg, "mean", in.mean, path);
-  in.std = triple(cfg, "std", in.std, path);
+  return {size[1], size[2]};
+}
+
+// timm's evaluation transform from pretrained_cfg: interpolation, crop_pct, mean and std.
+image::Preprocess timm_transform(const json& config, int64_t height, int64_t width,
+                                 const std::string& path) {
+  const json& cfg = config.at("pretrained_cfg");
   const double crop_pct = get_or<double>(cfg, "crop_pct", 0.875, path);
   const std::string crop_mode = get_or<std::string>(cfg, "crop_mode", "center", path);
   if (!(crop_pct > 0.0 && crop_pct <= 1.0) || crop_mode != "center") {
     usage_fail(path, ": pretrained_cfg asks for crop_pct ", crop_pct, " and crop_mode \"",
                io::shorten(crop_mode, 20), "\"; sav runs a centre crop with crop_pct in (0, 1]");
   }
-  // timm's eval transform: the shorter side to floor(size / crop_pct), then the centre crop.
-  in.resize_shorter_side = true;
-  in.resize_shorter = static_cast<int64_t>(std::floor(std::min(in.height, in.width) / crop_pct));
-  return in;
+  const std::string interpolation = get_or<std::string>(cfg, "interpolation", "bicubic", path);
+  try {
+    return image::timm_preprocess(static_cast<int>(height), static_cast<int>(width), crop_pct,
+                                  image::parse_interpolation(interpolation),
+                                  triple(cfg, "mean", image::kImagenetMean, path),
+                                  triple(cfg, "std", image::kImagenetStd, path));
+  } catch (const UsageError& e) {
+    usage_fail(path, ": pretrained_cfg: ", e.what());
+  }
 }
 
 // The sizes a ViT's tensors imply, read from its patch embedding, first MLP and head.
@@ -393,7 +402,8 @@ PublishedModel read_timm(const Files& files, const json& config) {
   m.architecture = get<std::string>(config, "architecture", cpath);
   const json args = config.contains("model_args") ? config.at("model_args") : json::object();
   check_timm_architecture(m.architecture, config, args, cpath);
-  m.input = timm_input(config, cpath);
+  const auto [height, width] = timm_input_size(config, cpath);
+  m.preprocess = timm_transform(config, height, width, cpath);
   if (config.contains("label_names")) {
     m.class_names = get<std::vector<std::string>>(config, "label_names", cpath);
   }
@@ -402,8 +412,7 @@ PublishedModel read_timm(const Files& files, const json& config) {
   if (!t.has("blocks.0.attn.qkv.bias")) {
     usage_fail(files.weights, ": no attn.qkv.bias: sav runs timm's ViTs with qkv_bias");
   }
-  m.config = standard_config(z, timm_heads(m.architecture, args, cpath), m.input.height,
-                             m.input.width, cpath);
+  m.config = standard_config(z, timm_heads(m.architecture, args, cpath), height, width, cpath);
   m.config.distillation_token = t.has("dist_token");
   m.config.distillation_head = t.has("head_dist.weight");
   m.config.layernorm_eps = 1e-6f;
@@ -413,6 +422,11 @@ PublishedModel read_timm(const Files& files, const json& config) {
   if (num_classes != z.classes) {
     usage_fail(cpath, ": num_classes ", num_classes, " but the head has ", z.classes, " rows");
   }
+  if (!m.class_names.empty() && static_cast<int64_t>(m.class_names.size()) != z.classes) {
+    usage_fail(cpath, ": label_names has ", m.class_names.size(), " names but the head has ",
+               z.classes, " classes");
+  }
+  if (m.class_names.empty() && z.classes == 1000) m.class_names = imagenet_class_names();
   m.weights = rename(t, kTimm, m.config, z.channels, z.patch);
   t.expect_all_taken("timm's " + m.architecture);
   return m;
@@ -454,42 +468,82 @@ std::pair<int64_t, int64_t> size_pair(const json& config, const char* key, int64
   return {pair[0], pair[1]};
 }
 
-// The processor's transform (preprocessor_config.json), or its class's defaults without one.
-InputSpec transformers_input(const std::string& folder, bool deit, int64_t height, int64_t width) {
-  InputSpec in;
-  in.height = height;
-  in.width = width;
-  in.resize_shorter_side = false;
-  in.interpolation = "bilinear";
-  in.mean = {0.5f, 0.5f, 0.5f};
-  in.std = {0.5f, 0.5f, 0.5f};
-  if (deit) {  // DeiTImageProcessor: resize to 256 x 256 bicubic, crop 224, ImageNet's statistics
-    in.interpolation = "bicubic";
-    in.mean = {0.485f, 0.456f, 0.406f};
-    in.std = {0.229f, 0.224f, 0.225f};
+// A processor's size or crop_size: {"height", "width"}, {"shortest_edge"} (a square, as the
+// ViT and DeiT processors resize), or a bare number.
+std::pair<int, int> processor_size(const json& p, const char* key, std::pair<int, int> fallback,
+                                   const std::string& path) {
+  if (!p.contains(key)) return fallback;
+  const json& v = p.at(key);
+  int64_t height = 0, width = 0;
+  if (v.is_number_integer()) {
+    height = width = v.get<int64_t>();
+  } else if (v.is_object() && v.contains("height") && v.contains("width")) {
+    height = get<int64_t>(v, "height", path);
+    width = get<int64_t>(v, "width", path);
+  } else if (v.is_object() && v.contains("shortest_edge")) {
+    height = width = get<int64_t>(v, "shortest_edge", path);
+  } else {
+    usage_fail(path, ": \"", key, "\" must be a number, {\"height\", \"width\"} or ",
+               "{\"shortest_edge\"}");
   }
+  if (height < 1 || width < 1 || height > image::kMaxPhotoSide || width > image::kMaxPhotoSide) {
+    usage_fail(path, ": \"", key, "\" is ", height, " x ", width, "; sides must be 1 to ",
+               image::kMaxPhotoSide, " pixels");
+  }
+  return {static_cast<int>(height), static_cast<int>(width)};
+}
+
+// The processor's transform (preprocessor_config.json), or its class's defaults without one:
+// ViTImageProcessor resizes to the model's input (bilinear, mean = std = 0.5); DeiTImageProcessor
+// resizes to 256 x 256 (bicubic), crops 224 x 224 with a floored corner, ImageNet's statistics.
+image::Preprocess transformers_transform(const std::string& folder, bool deit, int height,
+                                         int width) {
+  image::Preprocess spec;
+  spec.resize = image::Preprocess::Resize::kExact;
+  spec.resize_height = height;
+  spec.resize_width = width;
+  spec.interpolation = image::Interpolation::kBilinear;
+  spec.mean = spec.std = {0.5f, 0.5f, 0.5f};
   const std::string path = (fs::path(folder) / "preprocessor_config.json").string();
   std::error_code error;
-  if (!fs::exists(path, error)) return in;
-  const json p = read_json(path, "preprocessor configuration");
-  static const std::map<int64_t, std::string> kResample = {
-      {0, "nearest"}, {2, "bilinear"}, {3, "bicubic"}};
+  const bool has_file = fs::exists(path, error);
+  const json p = has_file ? read_json(path, "preprocessor configuration") : json::object();
+  const std::string where = has_file ? path : folder + " (no preprocessor_config.json)";
+  if (deit) {
+    spec.interpolation = image::Interpolation::kBicubic;
+    spec.mean = image::kImagenetMean;
+    spec.std = image::kImagenetStd;
+  }
+  static const std::map<int64_t, image::Interpolation> kResample = {
+      {0, image::Interpolation::kNearest},
+      {2, image::Interpolation::kBilinear},
+      {3, image::Interpolation::kBicubic}};
   const int64_t resample = get_or<int64_t>(p, "resample", deit ? 3 : 2, path);
   if (kResample.count(resample) == 0) {
     usage_fail(path, ": resample ", resample, " is not one sav runs (0 nearest, 2 bilinear, ",
                "3 bicubic)");
   }
-  in.interpolation = kResample.at(resample);
-  in.mean = triple(p, "image_mean", in.mean, path);
-  in.std = triple(p, "image_std", in.std, path);
-  if (get_or<bool>(p, "do_center_crop", false, path)) {
-    const json& size = p.at("size");
-    // DeiT resizes to a square and then crops; the square's side plays the shorter side's part.
-    in.resize_shorter_side = true;
-    in.resize_shorter =
-        get_or<int64_t>(size, "height", get_or<int64_t>(size, "shortest_edge", 256, path), path);
+  spec.interpolation = kResample.at(resample);
+  spec.mean = triple(p, "image_mean", spec.mean, path);
+  spec.std = triple(p, "image_std", spec.std, path);
+  const bool crop = get_or<bool>(p, "do_center_crop", deit, path);
+  const std::pair<int, int> resize =
+      processor_size(p, "size", crop ? std::pair{256, 256} : std::pair{height, width}, path);
+  spec.resize_height = resize.first;
+  spec.resize_width = resize.second;
+  if (crop) {
+    const std::pair<int, int> box = processor_size(p, "crop_size", {224, 224}, path);
+    spec.crop_height = box.first;
+    spec.crop_width = box.second;
+    spec.crop_corner_floored = true;
   }
-  return in;
+  const int out_height = crop ? spec.crop_height : spec.resize_height;
+  const int out_width = crop ? spec.crop_width : spec.resize_width;
+  if (out_height != height || out_width != width) {
+    usage_fail(where, ": the processor makes ", out_width, " x ", out_height,
+               " pixel inputs, but the model's image_size is ", width, " x ", height);
+  }
+  return spec;
 }
 
 PublishedModel read_transformers(const Files& files, const json& config) {
@@ -520,7 +574,12 @@ PublishedModel read_transformers(const Files& files, const json& config) {
              teacher = m.architecture.find("WithTeacher") != std::string::npos;
   const Naming naming = transformers_naming(deit ? "deit" : "vit", teacher);
   const auto [height, width] = size_pair(config, "image_size", 224, cpath);
-  m.input = transformers_input(files.folder, deit, height, width);
+  if (height < 1 || width < 1 || height > image::kMaxPhotoSide || width > image::kMaxPhotoSide) {
+    usage_fail(cpath, ": image_size ", height, " x ", width, ": sides must be 1 to ",
+               image::kMaxPhotoSide, " pixels");
+  }
+  m.preprocess =
+      transformers_transform(files.folder, deit, static_cast<int>(height), static_cast<int>(width));
   Tensors t(read_weights(files), files.weights);
   const TensorSizes z = sizes_of(t, naming);
   m.config =

@@ -43,7 +43,8 @@ class TiffBytes {
   bool big_endian_;
 };
 
-// The Orientation entry of IFD0 of a TIFF block (the body of an Exif segment), or 1.
+}  // namespace
+
 int tiff_orientation(const uint8_t* tiff, size_t size) {
   if (size < 8) return 1;
   const bool big_endian = tiff[0] == 'M' && tiff[1] == 'M';
@@ -66,6 +67,8 @@ int tiff_orientation(const uint8_t* tiff, size_t size) {
   }
   return 1;
 }
+
+namespace {
 
 // --- Decoding -----------------------------------------------------------------------------
 

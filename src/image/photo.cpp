@@ -35,7 +35,33 @@ std::string other_format(const std::vector<uint8_t>& head) {
   return "";
 }
 
-RgbImage from_canvas(const Canvas& canvas) {
+// The EXIF orientation of a PNG: the eXIf chunk's TIFF block, wherever it is among the chunks
+// (PIL reads one after the image data too), or 1. Only chunk headers are read on the way; an
+// eXIf chunk over 1 MB, or a malformed chunk list, counts as none (read_png judges the image).
+int png_exif_orientation(const io::InputFile& file) {
+  constexpr uint64_t kMaxExifBytes = uint64_t{1} << 20;
+  uint64_t at = sizeof kPngSignature;
+  uint8_t header[8];
+  while (at + 12 <= file.size()) {
+    file.read_at(header, 8, at);
+    const uint64_t length = uint64_t{header[0]} << 24 | uint64_t{header[1]} << 16 |
+                            uint64_t{header[2]} << 8 | header[3];
+    if (length > file.size() - at - 12) return 1;
+    if (std::memcmp(header + 4, "eXIf", 4) == 0) {
+      if (length > kMaxExifBytes) return 1;
+      std::vector<uint8_t> tiff(length);
+      file.read_at(tiff.data(), tiff.size(), at + 8);
+      return tiff_orientation(tiff.data(), tiff.size());
+    }
+    if (std::memcmp(header + 4, "IEND", 4) == 0) return 1;
+    at += 12 + length;  // length, type, data, CRC
+  }
+  return 1;
+}
+
+}  // namespace
+
+RgbImage photo_from_canvas(const Canvas& canvas) {
   RgbImage image;
   image.width = canvas.width();
   image.height = canvas.height();
@@ -43,7 +69,16 @@ RgbImage from_canvas(const Canvas& canvas) {
   return image;
 }
 
-}  // namespace
+Canvas canvas_from_photo(const RgbImage& photo) {
+  Canvas canvas(photo.width, photo.height);
+  for (int y = 0; y < photo.height; ++y) {
+    for (int x = 0; x < photo.width; ++x) {
+      const uint8_t* p = &photo.pixels[(static_cast<size_t>(y) * photo.width + x) * 3];
+      canvas.set(x, y, {p[0], p[1], p[2]});
+    }
+  }
+  return canvas;
+}
 
 RgbImage::RgbImage(int width, int height) : width(width), height(height) {
   if (width < 1 || height < 1 || width > kMaxPhotoSide || height > kMaxPhotoSide ||
@@ -56,15 +91,17 @@ RgbImage::RgbImage(int width, int height) : width(width), height(height) {
 
 RgbImage load_photo(const std::string& path) {
   std::vector<uint8_t> head;
+  bool png = false;
+  int png_orientation = 1;
   {
     const io::InputFile file(path);
     head.resize(std::min<uint64_t>(file.size(), 16));
     file.read_at(head.data(), head.size(), 0);
+    png = head.size() >= sizeof kPngSignature &&
+          std::equal(std::begin(kPngSignature), std::end(kPngSignature), head.begin());
+    if (png) png_orientation = png_exif_orientation(file);
   }
-  if (head.size() >= sizeof kPngSignature &&
-      std::equal(std::begin(kPngSignature), std::end(kPngSignature), head.begin())) {
-    return from_canvas(read_png(path));
-  }
+  if (png) return apply_orientation(photo_from_canvas(read_png(path)), png_orientation);
   if (looks_like_jpeg(head.data(), head.size())) return read_jpeg(path);
   if (head.empty()) fail(path, ": the file is empty; sav reads photos in JPEG or PNG");
   const std::string other = other_format(head);

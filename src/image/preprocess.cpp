@@ -187,8 +187,8 @@ int half_rounded_to_even(int difference) {
 
 // torchvision's center_crop corner along one side, including its padding of a crop larger than
 // the image (padding (crop - size) / 2 before, the rest after): negative where it pads.
-int crop_start(int size, int crop) {
-  if (crop <= size) return half_rounded_to_even(size - crop);
+int crop_start(int size, int crop, bool floored) {
+  if (crop <= size) return floored ? (size - crop) / 2 : half_rounded_to_even(size - crop);
   return -((crop - size) / 2);  // the padded image is exactly the crop
 }
 
@@ -199,7 +199,7 @@ void check_positive(const char* field, int value) {
 void check_spec(const Preprocess& spec) {
   if (spec.resize == Preprocess::Resize::kShorterSide)
     check_positive("shorter_side", spec.shorter_side);
-  if (spec.resize == Preprocess::Resize::kExact) {
+  if (spec.resize == Preprocess::Resize::kExact || spec.resize == Preprocess::Resize::kKeepRatio) {
     check_positive("resize_width", spec.resize_width);
     check_positive("resize_height", spec.resize_height);
   }
@@ -236,6 +236,16 @@ void shorter_side_size(int width, int height, int shorter, int64_t& out_width,
       static_cast<int64_t>(static_cast<double>(int64_t{shorter} * long_side) / short_side);
   out_width = width <= height ? shorter : long_out;
   out_height = width <= height ? long_out : shorter;
+}
+
+// timm's ResizeKeepRatio.get_params (longest 0): the scale of the side that needs the smaller
+// one, both sides round(size / ratio) with Python's round (halves to even).
+void keep_ratio_size(int width, int height, int target_width, int target_height, int64_t& out_width,
+                     int64_t& out_height) {
+  const double ratio = std::min(static_cast<double>(height) / target_height,
+                                static_cast<double>(width) / target_width);
+  out_width = static_cast<int64_t>(std::nearbyint(width / ratio));
+  out_height = static_cast<int64_t>(std::nearbyint(height / ratio));
 }
 
 }  // namespace
@@ -275,9 +285,14 @@ RgbImage resize_like_pil(const RgbImage& image, int width, int height,
 }
 
 RgbImage center_crop(const RgbImage& image, int width, int height) {
+  return center_crop(image, width, height, false);
+}
+
+RgbImage center_crop(const RgbImage& image, int width, int height, bool corner_floored) {
   check_positive("crop width", width);
   check_positive("crop height", height);
-  const int left = crop_start(image.width, width), top = crop_start(image.height, height);
+  const int left = crop_start(image.width, width, corner_floored),
+            top = crop_start(image.height, height, corner_floored);
   RgbImage out(width, height);  // black where the crop pads
   for (int y = std::max(0, -top); y < height && top + y < image.height; ++y) {
     const int x0 = std::max(0, -left), x1 = std::min(width, image.width - left);
@@ -288,17 +303,28 @@ RgbImage center_crop(const RgbImage& image, int width, int height) {
   return out;
 }
 
-Preprocess timm_preprocess(int input_size, double crop_pct, Interpolation interpolation,
+Preprocess timm_preprocess(int height, int width, double crop_pct, Interpolation interpolation,
                            const std::array<float, 3>& mean, const std::array<float, 3>& std) {
-  check_positive("input_size", input_size);
+  check_positive("input height", height);
+  check_positive("input width", width);
   if (!(crop_pct > 0.0 && crop_pct <= 1.0)) {
     usage_fail("preprocess: crop_pct ", crop_pct, " must be in (0, 1]");
   }
   Preprocess spec;
-  spec.resize = Preprocess::Resize::kShorterSide;
-  spec.shorter_side = static_cast<int>(std::floor(input_size / crop_pct));  // timm's scale_size
+  // timm's scale_size: each side over crop_pct, floored.
+  const int scaled_height = static_cast<int>(std::floor(height / crop_pct));
+  const int scaled_width = static_cast<int>(std::floor(width / crop_pct));
+  if (scaled_height == scaled_width) {
+    spec.resize = Preprocess::Resize::kShorterSide;
+    spec.shorter_side = scaled_height;
+  } else {
+    spec.resize = Preprocess::Resize::kKeepRatio;
+    spec.resize_width = scaled_width;
+    spec.resize_height = scaled_height;
+  }
   spec.interpolation = interpolation;
-  spec.crop_width = spec.crop_height = input_size;
+  spec.crop_width = width;
+  spec.crop_height = height;
   spec.mean = mean;
   spec.std = std;
   check_spec(spec);
@@ -327,6 +353,9 @@ PreprocessPlan plan_preprocess(int width, int height, const Preprocess& spec) {
   } else if (spec.resize == Preprocess::Resize::kExact) {
     resized_width = spec.resize_width;
     resized_height = spec.resize_height;
+  } else if (spec.resize == Preprocess::Resize::kKeepRatio) {
+    keep_ratio_size(width, height, spec.resize_width, spec.resize_height, resized_width,
+                    resized_height);
   }
   check_resized(resized_width, resized_height, width, height);
   PreprocessPlan plan;
@@ -335,31 +364,42 @@ PreprocessPlan plan_preprocess(int width, int height, const Preprocess& spec) {
   if (spec.crop_width != 0) {
     plan.width = spec.crop_width;
     plan.height = spec.crop_height;
-    plan.crop_left = crop_start(plan.resized_width, plan.width);
-    plan.crop_top = crop_start(plan.resized_height, plan.height);
+    plan.crop_left = crop_start(plan.resized_width, plan.width, spec.crop_corner_floored);
+    plan.crop_top = crop_start(plan.resized_height, plan.height, spec.crop_corner_floored);
   }
   check_resized(plan.width, plan.height, plan.resized_width, plan.resized_height);
   return plan;
 }
 
-ChwImage preprocess(const RgbImage& image, const Preprocess& spec) {
+RgbImage resize_and_crop(const RgbImage& image, const Preprocess& spec) {
   const PreprocessPlan plan = plan_preprocess(image.width, image.height, spec);
   RgbImage resized =
       resize_like_pil(image, plan.resized_width, plan.resized_height, spec.interpolation);
-  if (spec.crop_width != 0) resized = center_crop(resized, plan.width, plan.height);
+  if (spec.crop_width != 0) {
+    resized = center_crop(resized, plan.width, plan.height, spec.crop_corner_floored);
+  }
+  return resized;
+}
+
+ChwImage normalize(const RgbImage& picture, const Preprocess& spec) {
+  check_spec(spec);
   ChwImage out;
-  out.height = plan.height;
-  out.width = plan.width;
+  out.height = picture.height;
+  out.width = picture.width;
   const size_t plane = static_cast<size_t>(out.width) * out.height;
   out.values.resize(plane * 3);
   for (int c = 0; c < 3; ++c) {
     for (size_t i = 0; i < plane; ++i) {
       // ToTensor then Normalize, in float32 and in that order.
-      const float scaled = static_cast<float>(resized.pixels[i * 3 + c]) / 255.0f;
+      const float scaled = static_cast<float>(picture.pixels[i * 3 + c]) / 255.0f;
       out.values[c * plane + i] = (scaled - spec.mean[c]) / spec.std[c];
     }
   }
   return out;
+}
+
+ChwImage preprocess(const RgbImage& image, const Preprocess& spec) {
+  return normalize(resize_and_crop(image, spec), spec);
 }
 
 std::vector<float> to_patch_tokens(const ChwImage& image, int patch) {

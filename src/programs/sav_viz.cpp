@@ -10,6 +10,7 @@
 #include "programs/run_program.h"
 #include "programs/viz_faithfulness.h"
 #include "programs/viz_request.h"
+#include "programs/viz_subjects.h"
 #include "sav/attribution/explain.h"
 #include "sav/data/cifar10.h"
 #include "sav/data/images.h"
@@ -17,7 +18,6 @@
 #include "sav/error.h"
 #include "sav/image/png.h"
 #include "sav/io/npy.h"
-#include "sav/train/checkpoint.h"
 #include "sav/viz/figures.h"
 
 namespace {
@@ -49,12 +49,28 @@ std::vector<attribution::Method> chosen_methods(const VizRequest& r) {
   return methods;
 }
 
-// Flags --faithfulness cannot honour are refused rather than ignored.
-void check_faithfulness_flags(const VizRequest& r) {
-  if (r.faithfulness && !r.user_images.empty()) {
-    usage_fail("--faithfulness is measured on test images (--count or --images), not --image");
+// What the images to explain are, and flags --faithfulness cannot honour, refused rather than
+// ignored.
+void check_subject_flags(const VizRequest& r) {
+  const bool photos = !r.user_images.empty() || !r.images_dir.empty();
+  if (!r.model_path.empty() && !photos) {
+    usage_fail("--model explains your photos: give --image FILE or --images-dir DIR");
   }
-  if (r.faithfulness && !r.class_text.empty()) {
+  if (!r.faithfulness) {
+    if (r.steps != 0) usage_fail("--steps applies to --faithfulness only");
+    return;
+  }
+  if (r.model_path.empty() && photos) {
+    usage_fail(
+        "--faithfulness on a sav checkpoint is measured on test images (--count or --images), "
+        "not --image or --images-dir");
+  }
+  if (!r.model_path.empty() && r.true_class) {
+    usage_fail(
+        "--true-class: the classes of your photos are unknown; --faithfulness follows the "
+        "predicted class");
+  }
+  if (!r.class_text.empty()) {
     usage_fail(
         "--faithfulness follows the predicted class, or the true one with --true-class; "
         "--class does not apply");
@@ -81,69 +97,17 @@ attribution::ExplainOptions explain_options(const VizRequest& r,
   return options;
 }
 
-void check_checkpoint_exists(const std::string& path) {
-  if (!fs::exists(path)) {
-    throw Error("cannot open " + path +
-                ": no such file (train a model with ./sav_train, or pass --checkpoint FILE)");
-  }
-}
-
-// A checkpoint that cannot be read, or does not match its own configuration, is a bad
-// argument: the message names the file and the tensor.
-std::unique_ptr<nn::VisionTransformer> load_model(const std::string& path, Device device) {
-  std::unique_ptr<nn::VisionTransformer> loaded;
-  try {
-    const train::Checkpoint checkpoint = train::read_checkpoint(path);
-    loaded = std::make_unique<nn::VisionTransformer>(checkpoint.config.vit(), device);
-    train::load_weights(checkpoint, *loaded);
-  } catch (const UsageError&) {
-    throw;
-  } catch (const Error& e) {
-    usage_fail(e.what());
-  }
-  return loaded;
-}
-
-// --class: a class name, or an index of at most two digits.
+// --class: a class name, or an index.
 int class_index(const std::string& text, const std::vector<std::string>& class_names) {
   const auto named = std::find(class_names.begin(), class_names.end(), text);
   if (named != class_names.end()) return static_cast<int>(named - class_names.begin());
-  if (text.find_first_not_of("0123456789") == std::string::npos && text.size() < 3 &&
+  if (!text.empty() && text.size() < 7 &&
+      text.find_first_not_of("0123456789") == std::string::npos &&
       std::stoi(text) < static_cast<int>(class_names.size())) {
     return std::stoi(text);
   }
-  usage_fail("--class ", text, ": not a class index (0-9) or name");
-}
-
-// One image to explain: its pixels (planar CIFAR bytes), where it came from and its label.
-struct Subject {
-  std::vector<uint8_t> pixels;  // 3072
-  std::string name;             // "test 17" or the file name
-  int label = -1;               // -1 for the user's own images
-};
-
-std::vector<uint8_t> planar_from_canvas(const image::Canvas& c) {
-  std::vector<uint8_t> planar(data::kPixelBytes);
-  for (int y = 0; y < 32; ++y) {
-    for (int x = 0; x < 32; ++x) {
-      const image::Rgb p = c.at(x, y);
-      planar[y * 32 + x] = p.r;
-      planar[1024 + y * 32 + x] = p.g;
-      planar[2048 + y * 32 + x] = p.b;
-    }
-  }
-  return planar;
-}
-
-Subject user_image(const std::string& path) {
-  if (!image::png_has_color(path)) {
-    usage_fail(path, ": a greyscale PNG; sav explains colour (RGB) images");
-  }
-  const image::Canvas picture = image::read_png(path);
-  const image::Canvas small = picture.width() == 32 && picture.height() == 32
-                                  ? picture
-                                  : image::resize_image(picture, 32, 32);
-  return {planar_from_canvas(small), fs::path(path).filename().string(), -1};
+  usage_fail("--class ", text, ": not a class index (0-", class_names.size() - 1,
+             ") or the name of one");
 }
 
 // --images: every item an index into the test set.
@@ -180,52 +144,118 @@ std::vector<int64_t> test_indices(const VizRequest& r, const data::RecordSet& te
   return indices;
 }
 
-// The user's PNGs, or the test images asked for.
-std::vector<Subject> load_subjects(const VizRequest& r, Device device) {
-  std::vector<Subject> subjects;
-  if (!r.user_images.empty()) {
-    for (const std::string& path : r.user_images) subjects.push_back(user_image(path));
-    return subjects;
+// The most images one run explains: --count's limit, for photos as for test images.
+constexpr size_t kMaxSubjects = 10000;
+
+// The user's photos (--image, --images-dir) as the model takes them.
+std::vector<Subject> photo_subjects(const VizRequest& r, const ExplainedModel& model) {
+  std::vector<std::string> paths = r.user_images;
+  if (!r.images_dir.empty()) paths = photos_in(r.images_dir, kMaxSubjects);
+  if (paths.size() > kMaxSubjects) {
+    usage_fail("--image: ", paths.size(), " photos; sav_viz explains at most ", kMaxSubjects,
+               " at a time");
   }
+  std::vector<Subject> subjects;
+  for (const std::string& path : paths) subjects.push_back(photo_subject(model, path));
+  return subjects;
+}
+
+// The user's photos, or the test images asked for.
+std::vector<Subject> load_subjects(const VizRequest& r, const ExplainedModel& model,
+                                   Device device) {
+  if (!r.user_images.empty() || !r.images_dir.empty()) return photo_subjects(r, model);
   const data::Cifar10 cifar = data::open_cifar10(r.data_dir);
+  std::vector<Subject> subjects;
+  std::vector<uint8_t> pixels(data::kPixelBytes);
   for (int64_t index : test_indices(r, cifar.test, device)) {
-    Subject s{std::vector<uint8_t>(data::kPixelBytes), "test " + std::to_string(index), -1};
-    s.label = cifar.test.read(index, s.pixels.data());
-    subjects.push_back(std::move(s));
+    const int label = cifar.test.read(index, pixels.data());
+    subjects.push_back(cifar_subject(pixels.data(), "test " + std::to_string(index), label));
   }
   return subjects;
 }
 
-// --faithfulness: measures on the test images asked for, instead of drawing maps.
-int report_faithfulness(const VizRequest& r, const std::vector<attribution::Method>& methods,
-                        const attribution::MethodSettings& settings,
-                        const nn::VisionTransformer& model, Device device) {
+FaithfulnessRun faithfulness_run(const VizRequest& r,
+                                 const std::vector<attribution::Method>& methods,
+                                 const attribution::MethodSettings& settings,
+                                 const ExplainedModel& model) {
+  FaithfulnessRun run;
+  run.model_description = model.path;
+  run.out_dir = r.out_dir;
+  run.methods = methods;
+  run.settings = settings;
+  run.true_class = r.true_class;
+  run.random_draws = r.draws;
+  run.seed = r.seed;
+  // One patch a step on the CIFAR model's 8 x 8 grid; a row of patches a step on larger grids,
+  // where one-patch steps would take hundreds of forward passes an image.
+  const int64_t patches = model.vit->config().patches;
+  run.steps = r.steps != 0 ? r.steps : patches <= 64 ? 0 : static_cast<int>(model.grid_cols());
+  return run;
+}
+
+// --faithfulness on the CIFAR model: measures on the test images asked for.
+std::vector<std::string> cifar_faithfulness(const VizRequest& r, const FaithfulnessRun& run,
+                                            const ExplainedModel& model, Device device) {
   const data::Cifar10 cifar = data::open_cifar10(r.data_dir);
-  FaithfulnessRun run{r.checkpoint_path, r.out_dir, test_indices(r, cifar.test, device),
-                      methods,           settings,  r.true_class,
-                      r.draws,           r.seed};
-  for (const std::string& path : run_faithfulness(model, cifar, run)) {
-    std::cout << "wrote " << path << "\n";
-  }
+  const attribution::FaithfulnessImages images =
+      cifar_test_images(cifar, test_indices(r, cifar.test, device));
+  return run_faithfulness(*model.vit, images, cifar_training_means(cifar), run);
+}
+
+// The photos as the measurement reads them: their tokens, numbered in the order given, classes
+// unknown.
+attribution::FaithfulnessImages photo_images(const ExplainedModel& model,
+                                             const std::vector<Subject>& subjects) {
+  attribution::FaithfulnessImages images;
+  images.grid = attribution::model_grid(model.vit->config(), model.patch);
+  for (size_t i = 0; i < subjects.size(); ++i) images.ids.push_back(i);
+  images.read = [&subjects](int64_t i, float* tokens) {
+    const std::vector<float>& from = subjects[static_cast<size_t>(i)].tokens;
+    std::copy(from.begin(), from.end(), tokens);
+    return -1;
+  };
+  images.description = "photos";
+  return images;
+}
+
+// A published model's deletion fill: the mean its transform subtracts, 0 in its input.
+attribution::DeletionFill published_fill() {
+  return {{0.0f, 0.0f, 0.0f}, "the mean colour the model's transform subtracts, 0 in its input"};
+}
+
+// --faithfulness on a published model: on the user's photos, deletion filling with the
+// normalisation's mean (0 in the model's input) and insertion starting from a blur as strong,
+// relative to the image, as the CIFAR model's 2 pixels in 32.
+std::vector<std::string> photo_faithfulness(const VizRequest& r, FaithfulnessRun run,
+                                            const ExplainedModel& model) {
+  const std::vector<Subject> subjects = photo_subjects(r, model);
+  run.blur_sigma = 2.0f * static_cast<float>(model.input_width()) / 32.0f;
+  return run_faithfulness(*model.vit, photo_images(model, subjects), published_fill(), run);
+}
+
+// --faithfulness: measures instead of drawing maps.
+int report_faithfulness(const VizRequest& r, const std::vector<attribution::Method>& methods,
+                        const attribution::MethodSettings& settings, const ExplainedModel& model,
+                        Device device) {
+  const FaithfulnessRun run = faithfulness_run(r, methods, settings, model);
+  const std::vector<std::string> written = model.published()
+                                               ? photo_faithfulness(r, run, model)
+                                               : cifar_faithfulness(r, run, model, device);
+  for (const std::string& path : written) std::cout << "wrote " << path << "\n";
   return 0;
 }
 
-// The maps of every image and method, explained in batches of 50 images.
+// The maps of every image and method, explained in batches of about 3,200 patches (50 CIFAR
+// images, 16 at 224 / 16).
 std::vector<attribution::ImageExplanation> explain_subjects(
-    const nn::VisionTransformer& model, const std::vector<Subject>& subjects,
-    const attribution::ExplainOptions& options, Device device) {
+    const ExplainedModel& model, const std::vector<Subject>& subjects,
+    const attribution::ExplainOptions& options) {
   std::vector<attribution::ImageExplanation> explanations;
-  constexpr size_t kBatch = 50;
-  for (size_t first = 0; first < subjects.size(); first += kBatch) {
-    const size_t n = std::min(kBatch, subjects.size() - first);
-    std::vector<float> patches(n * data::kPatches * data::kPatchFeatures);
-    for (size_t i = 0; i < n; ++i) {
-      data::image_to_patches(subjects[first + i].pixels.data(), {},
-                             patches.data() + i * data::kPatches * data::kPatchFeatures);
-    }
-    const Tensor x = Tensor::from_vector(
-        {static_cast<int64_t>(n), data::kPatches, data::kPatchFeatures}, patches, device);
-    for (auto& e : attribution::explain(model, x, options, first)) {
+  const size_t batch = std::max<size_t>(1, 3200 / static_cast<size_t>(model.vit->config().patches));
+  for (size_t first = 0; first < subjects.size(); first += batch) {
+    const size_t n = std::min(batch, subjects.size() - first);
+    for (auto& e : attribution::explain(*model.vit, subject_batch(model, subjects, first, n),
+                                        options, first)) {
       explanations.push_back(std::move(e));
     }
   }
@@ -238,15 +268,37 @@ std::string percent(double p) {
   return text;
 }
 
-std::string caption(const Subject& s, const attribution::ImageExplanation& e,
-                    const std::vector<std::string>& class_names) {
-  std::string caption = s.name + ": ";
-  if (s.label >= 0) caption += "true " + class_names[s.label] + ", ";
-  caption += "pred " + class_names[e.predicted] + " " + percent(e.probabilities[e.predicted]);
+// The classes in order of probability, most probable first.
+std::vector<int> ranked_classes(const std::vector<float>& probabilities, int k) {
+  std::vector<int> order(probabilities.size());
+  for (size_t c = 0; c < order.size(); ++c) order[c] = static_cast<int>(c);
+  k = std::min<int>(k, static_cast<int>(order.size()));
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int b) {
+    return probabilities[a] > probabilities[b] || (probabilities[a] == probabilities[b] && a < b);
+  });
+  order.resize(k);
+  return order;
+}
+
+// The caption under an image: its name, its true class, the prediction (with --top-k the k most
+// probable classes, a line each) and the class the map explains when that is another.
+std::vector<std::string> caption(const Subject& s, const attribution::ImageExplanation& e,
+                                 const std::vector<std::string>& class_names, int top_k) {
+  std::string first = s.name + ": ";
+  if (s.label >= 0) first += "true " + class_names[s.label] + ", ";
+  first += "pred " + class_names[e.predicted] + " " + percent(e.probabilities[e.predicted]);
   if (e.explained != e.predicted) {
-    caption += ", map of " + class_names[e.explained] + " " + percent(e.probability);
+    first += ", map of " + class_names[e.explained] + " " + percent(e.probability);
   }
-  return caption;
+  std::vector<std::string> lines{first};
+  if (top_k > 1) {
+    const std::vector<int> top = ranked_classes(e.probabilities, top_k);
+    for (size_t i = 0; i < top.size(); ++i) {
+      lines.push_back(std::to_string(i + 1) + ". " + class_names[top[i]] + " " +
+                      percent(e.probabilities[top[i]]));
+    }
+  }
+  return lines;
 }
 
 // The --per-image file name stem of each subject: its name with "_" for " ", and "-2", "-3", ...
@@ -270,11 +322,12 @@ std::vector<std::string> unique_stems(const std::vector<Subject>& subjects) {
 // What the figures are drawn from: the maps, and each image's picture, caption and file stem.
 struct Sheet {
   const VizRequest& request;
+  const ExplainedModel& model;
   const std::vector<attribution::Method>& methods;
   const viz::HeatStyle& style;
   const std::vector<attribution::ImageExplanation>& explanations;
   std::vector<image::Canvas> pictures;
-  std::vector<std::string> captions;
+  std::vector<std::vector<std::string>> captions;
   std::vector<std::string> stems;
 };
 
@@ -285,9 +338,7 @@ std::string write_method_grid(const Sheet& sheet, size_t m) {
   std::vector<image::Canvas> tiles;
   for (size_t i = 0; i < sheet.pictures.size(); ++i) {
     const std::vector<float>& scores = sheet.explanations[i].scores[m];
-    const image::Canvas tile =
-        viz::captioned_tile(sheet.pictures[i], scores, {sheet.captions[i]}, sheet.style);
-    tiles.push_back(tile);
+    tiles.push_back(viz::captioned_tile(sheet.pictures[i], scores, sheet.captions[i], sheet.style));
     if (r.per_image) {
       fs::create_directories(r.out_dir + "/per_image");
       const std::string path = r.out_dir + "/per_image/" + sheet.stems[i] + "_" + name + ".png";
@@ -295,12 +346,13 @@ std::string write_method_grid(const Sheet& sheet, size_t m) {
     }
   }
   const std::string path = r.out_dir + "/attention_" + name + ".png";
-  image::write_png(path, viz::grid(tiles, 6, "sav: " + name + " (" + r.checkpoint_path + ")"));
+  const int columns = sheet.model.published() ? 4 : 6;
+  image::write_png(path, viz::grid(tiles, columns, "sav: " + name + " (" + sheet.model.path + ")"));
   return path;
 }
 
-// --save-maps: method m's maps as .npy, the method's name added to the file name when there are
-// several.
+// --save-maps: method m's maps as .npy [images, grid rows, grid columns], the method's name added
+// to the file name when there are several.
 std::string write_maps(const Sheet& sheet, size_t m) {
   const std::string& save_maps = sheet.request.save_maps;
   const std::string name = attribution::method_name(sheet.methods[m]);
@@ -314,7 +366,9 @@ std::string write_maps(const Sheet& sheet, size_t m) {
                               : (target.parent_path() / (target.stem().string() + "_" + name +
                                                          target.extension().string()))
                                     .string();
-  io::write_npy(npy, maps, {static_cast<int64_t>(sheet.explanations.size()), 8, 8});
+  io::write_npy(npy, maps,
+                {static_cast<int64_t>(sheet.explanations.size()), sheet.model.grid_rows(),
+                 sheet.model.grid_cols()});
   return npy;
 }
 
@@ -332,15 +386,15 @@ std::string write_comparison(const Sheet& sheet) {
 
 // Writes every figure and map file; returns their paths in the order they are reported.
 std::vector<std::string> write_figures(
-    const VizRequest& r, const std::vector<attribution::Method>& methods,
-    const viz::HeatStyle& style, const std::vector<Subject>& subjects,
-    const std::vector<attribution::ImageExplanation>& explanations,
-    const std::vector<std::string>& class_names) {
+    const VizRequest& r, const ExplainedModel& model,
+    const std::vector<attribution::Method>& methods, const viz::HeatStyle& style,
+    const std::vector<Subject>& subjects,
+    const std::vector<attribution::ImageExplanation>& explanations) {
   fs::create_directories(r.out_dir);
-  Sheet sheet{r, methods, style, explanations, {}, {}, unique_stems(subjects)};
+  Sheet sheet{r, model, methods, style, explanations, {}, {}, unique_stems(subjects)};
   for (size_t i = 0; i < subjects.size(); ++i) {
-    sheet.pictures.push_back(viz::image_from_planar(subjects[i].pixels.data()));
-    sheet.captions.push_back(caption(subjects[i], explanations[i], class_names));
+    sheet.pictures.push_back(subjects[i].picture);
+    sheet.captions.push_back(caption(subjects[i], explanations[i], model.class_names, r.top_k));
   }
   std::vector<std::string> written;
   for (size_t m = 0; m < methods.size(); ++m) {
@@ -351,33 +405,52 @@ std::vector<std::string> write_figures(
   return written;
 }
 
+// The style on the model's grid. A photo is shown at its size unless --scale says otherwise,
+// and no figure is drawn with images over 4,096 pixels a side.
+viz::HeatStyle model_style(const VizRequest& r, viz::HeatStyle style, const ExplainedModel& model) {
+  if (model.published() && !r.scale_given) style.scale = 1;
+  style.grid_rows = static_cast<int>(model.grid_rows());
+  style.grid_cols = static_cast<int>(model.grid_cols());
+  const int64_t side = std::max(model.input_width(), model.input_height()) * style.scale;
+  if (side > 4096) {
+    usage_fail("--scale ", style.scale, ": the model's ", model.input_width(), " x ",
+               model.input_height(), " input would be drawn ", side,
+               " pixels wide; the most is 4096 (try --scale ",
+               std::max<int64_t>(1, 4096 / (side / style.scale)), ")");
+  }
+  return style;
+}
+
+ExplainedModel load_model(const VizRequest& r, Device device) {
+  if (!r.model_path.empty()) return load_published_model(r.model_path, device);
+  return load_checkpoint_model(r.checkpoint_path, r.data_dir, device);
+}
+
 int run(int argc, char** argv) {
   VizRequest request;
   if (const std::optional<int> status = parse_viz_flags(argc, argv, request)) return *status;
   const std::vector<attribution::Method> methods = chosen_methods(request);
-  check_faithfulness_flags(request);
-  const viz::HeatStyle style = heat_style(request);
+  check_subject_flags(request);
+  const viz::HeatStyle flag_style = heat_style(request);
   attribution::ExplainOptions options = explain_options(request, methods);
 
-  check_checkpoint_exists(request.checkpoint_path);
   const Device device = parse_device(request.device_name);
   set_device_threads(device, request.threads);
-  const std::unique_ptr<nn::VisionTransformer> model = load_model(request.checkpoint_path, device);
-  const std::vector<std::string> class_names =
-      data::read_class_names(request.data_dir + "/batches.meta.txt");
+  const ExplainedModel model = load_model(request, device);
+  const viz::HeatStyle style = model_style(request, flag_style, model);
   if (!request.class_text.empty()) {
-    options.explained_class = class_index(request.class_text, class_names);
+    options.explained_class = class_index(request.class_text, model.class_names);
   }
-  // --faithfulness has refused --image and --class above: it measures on test images.
+  // --faithfulness has refused --class above.
   if (request.faithfulness) {
-    return report_faithfulness(request, methods, options.settings, *model, device);
+    return report_faithfulness(request, methods, options.settings, model, device);
   }
 
-  const std::vector<Subject> subjects = load_subjects(request, device);
+  const std::vector<Subject> subjects = load_subjects(request, model, device);
   const std::vector<attribution::ImageExplanation> explanations =
-      explain_subjects(*model, subjects, options, device);
+      explain_subjects(model, subjects, options);
   for (const std::string& path :
-       write_figures(request, methods, style, subjects, explanations, class_names)) {
+       write_figures(request, model, methods, style, subjects, explanations)) {
     std::cout << "wrote " << path << "\n";
   }
   return 0;

@@ -13,22 +13,34 @@ struct GivenFlags {
   CLI::Option* images = nullptr;
   CLI::Option* count = nullptr;
   CLI::Option* method = nullptr;
+  CLI::Option* scale = nullptr;
 };
 
-// The model and the images: the first N test images, some by index, or the user's own PNGs.
+// The model and the images: the first N test images, some by index, or the user's own photos.
 void add_subject_flags(CLI::App& app, VizRequest& r, GivenFlags& given) {
-  app.add_option("--checkpoint", r.checkpoint_path, "the model to explain")->capture_default_str();
+  auto* checkpoint = app.add_option("--checkpoint", r.checkpoint_path,
+                                    "the model to explain: a checkpoint sav_train wrote")
+                         ->capture_default_str();
+  auto* model = app.add_option("--model", r.model_path,
+                               "or a published ViT: a timm or Hugging Face folder (config.json "
+                               "and model.safetensors), or its .safetensors file");
+  model->excludes(checkpoint);
   app.add_option("--data", r.data_dir, "folder of the CIFAR-10 binary batches")
       ->capture_default_str();
   given.images = app.add_option("--images", r.images_text, "test images by index, e.g. 0,5,17");
   given.count = app.add_option("--count", r.count, "the first N test images")
                     ->check(CLI::Range(int64_t{1}, int64_t{10000}))
                     ->capture_default_str();
-  auto* user_opt =
-      app.add_option("--image", r.user_images, "your own PNG file(s), resized to 32 x 32")
-          ->check(CLI::ExistingFile);
-  given.images->excludes(given.count)->excludes(user_opt);
-  given.count->excludes(user_opt);
+  auto* user_opt = app.add_option("--image", r.user_images,
+                                  "your own photo(s), JPEG or PNG, any size (resized to 32 x 32 "
+                                  "for a sav checkpoint, as the model's own transform says for "
+                                  "--model)")
+                       ->check(CLI::ExistingFile);
+  auto* dir_opt = app.add_option("--images-dir", r.images_dir,
+                                 "every .jpg, .jpeg and .png file in this folder, by name");
+  given.images->excludes(given.count)->excludes(user_opt)->excludes(dir_opt)->excludes(model);
+  given.count->excludes(user_opt)->excludes(dir_opt)->excludes(model);
+  user_opt->excludes(dir_opt);
 }
 
 // Which maps, of which class.
@@ -40,10 +52,13 @@ void add_method_flags(CLI::App& app, VizRequest& r, GivenFlags& given) {
                  "methods side by side, e.g. seed,rollout,grad-rollout");
   app.add_option("--class", r.class_text,
                  "explain this class (index or name) instead of the prediction");
+  app.add_option("--top-k", r.top_k, "the K most probable classes under each image")
+      ->check(CLI::Range(1, 20))
+      ->capture_default_str();
 }
 
 // How a map is drawn over its image.
-void add_style_flags(CLI::App& app, VizRequest& r) {
+void add_style_flags(CLI::App& app, VizRequest& r, GivenFlags& given) {
   app.add_option("--colormap", r.colormap_name, "coolwarm, jet, viridis, inferno or gray")
       ->capture_default_str();
   app.add_option("--alpha", r.alpha, "opacity of the heat map")
@@ -51,9 +66,10 @@ void add_style_flags(CLI::App& app, VizRequest& r) {
       ->capture_default_str();
   app.add_option("--upsample", r.upsample_name, "nearest, bilinear or bicubic")
       ->capture_default_str();
-  app.add_option("--scale", r.scale, "pixels a CIFAR pixel is shown as")
-      ->check(CLI::Range(1, 32))
-      ->capture_default_str();
+  given.scale = app.add_option("--scale", r.scale,
+                               "pixels an input pixel is shown as (default: 8 for a sav "
+                               "checkpoint's 32 x 32 images, 1 for --model's)")
+                    ->check(CLI::Range(1, 32));
 }
 
 // The methods' own knobs: rollout's, and the random baseline's seed.
@@ -75,7 +91,9 @@ void add_output_flags(CLI::App& app, VizRequest& r) {
   app.add_flag("--per-image", r.per_image,
                "also one PNG per image and method under <out>/per_image/ (inputs of the same "
                "file name get -2, -3, ... after it)");
-  app.add_option("--save-maps", r.save_maps, "write the 8 x 8 maps as NumPy .npy [images, 8, 8]");
+  app.add_option("--save-maps", r.save_maps,
+                 "write the maps as NumPy .npy [images, grid rows, grid columns] (8 x 8 for a "
+                 "sav checkpoint, 14 x 14 for a ViT at 224 / 16)");
   app.add_option("--out", r.out_dir, "folder for the PNGs")->capture_default_str();
   app.add_option("--threads", r.threads, "CPU threads, 0 for all cores")
       ->check(CLI::NonNegativeNumber)
@@ -87,9 +105,15 @@ void add_faithfulness_flags(CLI::App& app, VizRequest& r) {
   app.add_flag("--faithfulness", r.faithfulness,
                "measure deletion/insertion AUCs of --compare's methods (default: all) against "
                "random on the --count first test images (default: all 10,000 on a GPU, 100 on "
-               "the CPU, where an image takes about 5 s)");
+               "the CPU, where an image takes about 5 s), or with --model on the photos of "
+               "--image or --images-dir");
   app.add_flag("--true-class", r.true_class,
                "--faithfulness: follow the true class's probability (default: the predicted)");
+  app.add_option("--steps", r.steps,
+                 "--faithfulness: remove or reveal the patches in K equal steps (K divides the "
+                 "patches; default: one patch a step up to 64 patches, one row of patches a "
+                 "step beyond, e.g. 14 steps at 14 x 14)")
+      ->check(CLI::Range(1, 1000000));
   app.add_option("--draws", r.draws, "--faithfulness: random maps per image")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
@@ -99,8 +123,10 @@ void add_faithfulness_flags(CLI::App& app, VizRequest& r) {
 
 std::optional<int> parse_viz_flags(int argc, char** argv, VizRequest& request) {
   CLI::App app{
-      "sav_viz: heat maps of the image regions a trained ViT's decisions rest on. "
-      "Writes <out>/attention_<method>.png (a grid of image and overlay tiles), with "
+      "sav_viz: heat maps of the image regions a ViT's decisions rest on: a model "
+      "sav_train trained (--checkpoint, on CIFAR-10 test images or your photos) or a "
+      "published timm or Hugging Face ViT (--model, on your photos). Writes "
+      "<out>/attention_<method>.png (a grid of image and overlay tiles), with "
       "--compare <out>/attention_compare.png (a row per image, a column per method). "
       "With --faithfulness it measures instead whether each method's maps point at what "
       "the model uses (deletion and insertion AUCs against random, and a sanity check on "
@@ -109,7 +135,7 @@ std::optional<int> parse_viz_flags(int argc, char** argv, VizRequest& request) {
   GivenFlags given;
   add_subject_flags(app, request, given);
   add_method_flags(app, request, given);
-  add_style_flags(app, request);
+  add_style_flags(app, request, given);
   add_method_setting_flags(app, request);
   add_output_flags(app, request);
   add_faithfulness_flags(app, request);
@@ -117,6 +143,7 @@ std::optional<int> parse_viz_flags(int argc, char** argv, VizRequest& request) {
   request.images_given = static_cast<bool>(*given.images);
   request.count_given = given.count->count() != 0;
   request.method_given = given.method->count() != 0;
+  request.scale_given = given.scale->count() != 0;
   return std::nullopt;
 }
 

@@ -12,11 +12,10 @@ namespace {
 constexpr image::Rgb kInk{20, 20, 20}, kPaper{255, 255, 255};
 constexpr int kGap = 8;
 
-// Captions grow with the tiles so that they stay readable beside them.
-int caption_scale(const HeatStyle& style) { return std::max(1, style.scale / 4); }
-int caption_line(const HeatStyle& style) {
-  return (image::kGlyphHeight + 5) * caption_scale(style);
-}
+// Captions grow with the tiles so that they stay readable beside them: font pixels of 2 x 2 under
+// a CIFAR image shown 256 pixels wide, 1 x 1 under a 224-pixel photo.
+int caption_scale(int shown_width) { return std::max(1, shown_width / 128); }
+int caption_line(int shown_width) { return (image::kGlyphHeight + 5) * caption_scale(shown_width); }
 
 }  // namespace
 
@@ -32,10 +31,15 @@ image::Canvas image_from_planar(const uint8_t* pixels) {
 
 image::Canvas heat_overlay(const image::Canvas& image, const std::vector<float>& scores,
                            const HeatStyle& style) {
-  if (scores.size() != 64) fail("heat map: ", scores.size(), " scores given, 64 expected (8 x 8)");
+  const size_t expected = static_cast<size_t>(style.grid_rows) * style.grid_cols;
+  if (scores.size() != expected) {
+    fail("heat map: ", scores.size(), " scores given, ", expected, " expected (", style.grid_rows,
+         " x ", style.grid_cols, ")");
+  }
   const image::Canvas shown = image::scale_nearest(image, style.scale);
-  const std::vector<float> heat = image::resize_map(attribution::min_max_normalize(scores), 8, 8,
-                                                    shown.width(), shown.height(), style.upsample);
+  const std::vector<float> heat =
+      image::resize_map(attribution::min_max_normalize(scores), style.grid_cols, style.grid_rows,
+                        shown.width(), shown.height(), style.upsample);
   return image::overlay(shown, heat, style.colormap, style.alpha);
 }
 
@@ -43,14 +47,14 @@ image::Canvas captioned_tile(const image::Canvas& image, const std::vector<float
                              const std::vector<std::string>& caption, const HeatStyle& style) {
   const image::Canvas shown = image::scale_nearest(image, style.scale);
   const image::Canvas heat = heat_overlay(image, scores, style);
-  const int line = caption_line(style);
+  const int line = caption_line(shown.width());
   image::Canvas tile(2 * shown.width() + kGap,
                      shown.height() + 4 + static_cast<int>(caption.size()) * line, kPaper);
   tile.blit(shown, 0, 0);
   tile.blit(heat, shown.width() + kGap, 0);
   for (size_t i = 0; i < caption.size(); ++i) {
     tile.draw_text(0, shown.height() + 4 + static_cast<int>(i) * line, caption[i], kInk,
-                   caption_scale(style));
+                   caption_scale(shown.width()));
   }
   return tile;
 }
@@ -73,15 +77,24 @@ image::Canvas grid(const std::vector<image::Canvas>& tiles, int columns, const s
 image::Canvas comparison_sheet(const std::vector<image::Canvas>& images,
                                const std::vector<std::vector<std::vector<float>>>& scores,
                                const std::vector<std::string>& methods,
-                               const std::vector<std::string>& captions, const HeatStyle& style) {
+                               const std::vector<std::vector<std::string>>& captions,
+                               const HeatStyle& style) {
   if (images.empty()) fail("comparison sheet: no images");
-  const int side = 32 * style.scale, cell = side + kGap;
+  int width = 0, height = 0;
+  size_t lines = 0;
+  for (size_t i = 0; i < images.size(); ++i) {
+    width = std::max(width, images[i].width() * style.scale);
+    height = std::max(height, images[i].height() * style.scale);
+    lines = std::max(lines, captions.at(i).size());
+  }
+  const int cell = width + kGap, line = caption_line(width), text_scale = caption_scale(width);
   const int columns = 1 + static_cast<int>(methods.size());
-  const int top = kGap + 2 * image::kGlyphHeight + kGap, row_h = side + caption_line(style) + kGap;
+  const int top = kGap + 2 * image::kGlyphHeight + kGap;
+  const int row_h = height + static_cast<int>(lines) * line + kGap;
   image::Canvas sheet(kGap + columns * cell, top + static_cast<int>(images.size()) * row_h, kPaper);
   // Column headers at double size where they fit over their column.
   auto header = [&](int column, const std::string& text) {
-    const int scale = image::text_width(text, 2) <= side ? 2 : 1;
+    const int scale = image::text_width(text, 2) <= width ? 2 : 1;
     sheet.draw_text(kGap + column * cell, kGap, text, kInk, scale);
   };
   header(0, "image");
@@ -89,7 +102,10 @@ image::Canvas comparison_sheet(const std::vector<image::Canvas>& images,
   for (size_t i = 0; i < images.size(); ++i) {
     const int y = top + static_cast<int>(i) * row_h;
     sheet.blit(image::scale_nearest(images[i], style.scale), kGap, y);
-    sheet.draw_text(kGap, y + side + 3, captions.at(i), kInk, caption_scale(style));
+    for (size_t l = 0; l < captions[i].size(); ++l) {
+      sheet.draw_text(kGap, y + height + 3 + static_cast<int>(l) * line, captions[i][l], kInk,
+                      text_scale);
+    }
     for (size_t m = 0; m < methods.size(); ++m) {
       sheet.blit(heat_overlay(images[i], scores.at(i).at(m), style),
                  kGap + static_cast<int>(m + 1) * cell, y);

@@ -1,10 +1,10 @@
 // Faithfulness of a heat map: does it point at the patches the model's decision rests on? The
-// deletion and insertion curves (faithfulness_curves.h) of every method's maps on a set of test
+// deletion and insertion curves (faithfulness_curves.h) of every method's maps on a set of
 // images, against random maps, with a sanity check; vit_probabilities adapts the ViT to the
-// curves' model.
+// curves' model. The images come from the caller, already as the model's input: nothing here
+// knows a data set.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -12,28 +12,58 @@
 
 #include "sav/attribution/faithfulness_curves.h"
 #include "sav/attribution/methods.h"
-#include "sav/data/cifar10.h"
 #include "sav/nn/vit.h"
 
 namespace sav::attribution {
 
 // The ViT as a ProbabilityFn: forward passes without the tape, softmax of the logits. Images are
-// sent to the model's device in batches of at most `batch` images.
+// patch tokens as the model's configuration says, sent to its device in batches of at most
+// `batch` images.
 ProbabilityFn vit_probabilities(const nn::VisionTransformer& model, int64_t batch = 500);
 
-// The whole measurement: every method's maps on a set of test images, their curves, and the
-// sanity check of Adebayo et al. 2018 (the same maps from a copy of the model with randomised
-// weights: a method whose maps hardly change is not explaining the model).
+// The grid of a model whose patches are `patch` x `patch` pixels: its configuration gives the
+// rows, the columns and (from the features a patch) the channels. Throws sav::UsageError when
+// patch x patch does not divide the features.
+PatchGrid model_grid(const nn::VitConfig& config, int patch);
+
+// The images to measure on, as the model takes them.
+struct FaithfulnessImages {
+  PatchGrid grid;  // must be the model's
+  // Image i's identity, one per image (their number is the number of images): it seeds the
+  // image's random maps and tie breaks, so that the same image gets the same draws in any run
+  // (the test set's index for CIFAR-10).
+  std::vector<uint64_t> ids;
+  // Writes image i's model input [patches, features] to `tokens` and returns its true class, or
+  // -1 where it is unknown.
+  std::function<int(int64_t i, float* tokens)> read;
+  std::string description = "images";  // what they are, for the report: "test images"
+};
+
+// What deletion fills a removed patch with.
+struct DeletionFill {
+  std::vector<float> values;  // per channel, in model-input units
+  // For the report, which follows it with the values in parentheses: "the training set's
+  // channel means" gives "the training set's channel means (0.491, 0.482, 0.447)".
+  std::string description;
+};
+
+// The whole measurement: every method's maps on a set of images, their curves, and the sanity
+// check of Adebayo et al. 2018 (the same maps from a copy of the model with randomised weights: a
+// method whose maps hardly change is not explaining the model).
 struct FaithfulnessOptions {
   std::vector<Method> methods;  // the maps to judge; `random` is always measured, as the baseline
   MethodSettings settings;      // rollout's knobs
   bool true_class = false;      // follow the true class (default: the predicted one)
   int random_draws = 10;        // random maps per image, their AUCs averaged
   uint64_t seed = 0;            // random maps and tie breaks
+  int steps = 0;                // patches change in `steps` equal steps; 0: one patch a step
   float blur_sigma = 2.0f;      // pixels: insertion's start
-  std::array<float, 3> fill{};  // deletion's fill (channel_means of the training set)
+  DeletionFill fill;            // one value per channel of the grid
   int64_t explain_batch = 50;   // images a forward and backward pass for the maps
-  int64_t curve_batch = 1300;   // perturbed images gathered before they go to the model
+  // Perturbed images gathered before they go to the model: at most curve_batch of them and
+  // curve_bytes of floats, but always every image of one map (2 * (steps + 1)).
+  int64_t curve_batch = 1300;
+  int64_t curve_bytes = int64_t{256} << 20;
   int64_t forward_batch = 100;  // images a forward pass of the ViT
   bool sanity_check = true;
 };
@@ -41,24 +71,28 @@ struct FaithfulnessOptions {
 struct MethodFaithfulness {
   std::string method;
   std::vector<double> deletion_auc, insertion_auc;    // per image (random: mean of draws)
-  std::vector<double> mean_deletion, mean_insertion;  // kCurvePoints: the mean curves
+  std::vector<double> mean_deletion, mean_insertion;  // steps + 1 points: the mean curves
   std::vector<double> randomized_correlation;         // per image; empty for random
 };
 
 struct FaithfulnessResult {
   std::vector<MethodFaithfulness> methods;  // options' order, then random
   int64_t images = 0;
-  std::string target;  // "predicted" or "true"
+  std::string image_description;  // FaithfulnessImages' description
+  std::string target;             // "predicted" or "true"
   int random_draws = 0;
+  PatchGrid grid;
+  int steps = 0;  // as used: never 0
   float blur_sigma = 0;
-  std::array<float, 3> fill{};
+  DeletionFill fill;
 };
 
-// `indices` are records of `images` (the test set). `progress(done, total)` is called as images
-// are finished.
+// Measures on every image of `images`. `progress(done, total)` is called as images are finished.
+// Throws sav::UsageError when the grid is not the model's, the steps do not divide its patches,
+// the fill is not one value per channel, or the true class is followed and an image has none.
 FaithfulnessResult measure_faithfulness(
-    const nn::VisionTransformer& model, const data::RecordSet& images,
-    const std::vector<int64_t>& indices, const FaithfulnessOptions& options,
+    const nn::VisionTransformer& model, const FaithfulnessImages& images,
+    const FaithfulnessOptions& options,
     const std::function<void(int64_t done, int64_t total)>& progress = {});
 
 }  // namespace sav::attribution

@@ -1,65 +1,93 @@
 // Deletion and insertion curves at patch resolution (Petsiuk et al., RISE, 2018; docs/design.md
-// section 5): rank the 64 patches by the map (ties broken at random), then, one patch a step, 65
-// points in all, follow the softmax probability of the explained class while
-//   - deletion takes the ranked patches away (fills them with the training set's per-channel
-//     mean): a faithful map makes the probability fall fast, a low area under the curve;
+// section 5): rank the patches of a grid by the map (ties broken at random), then, in K equal
+// steps of P / K patches (K + 1 points in all), follow the softmax probability of the explained
+// class while
+//   - deletion takes the ranked patches away (fills them with a per-channel value the caller
+//     chooses): a faithful map makes the probability fall fast, a low area under the curve;
 //   - insertion puts them back, in the same order, into a blurred copy of the image: a faithful
 //     map makes the probability rise fast, a high area.
 // Pure functions of images and maps: the model is a function from images to class probabilities,
-// so that the curves can be checked on a hand-built model.
+// so that the curves can be checked on a hand-built model. Nothing here knows a data set: images
+// are the model's input, patch tokens [patches, features] on the grid the caller describes.
 #pragma once
 
-#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <vector>
 
-#include "sav/data/cifar10.h"
-
 namespace sav::attribution {
 
-constexpr int kCurvePoints = 65;  // 0 .. 64 patches removed or revealed
+// How an image of channels x height x width pixels is cut into non-overlapping patch x patch
+// squares, rows x cols of them, as the ViT takes it (sav/nn/vit.h): token t is the square in grid
+// row t / cols, column t % cols; its features run over (channel, row in patch, column in patch).
+// The defaults are the seed's CIFAR-10 grid: 8 x 8 patches of 4 x 4 pixels, 3 channels.
+struct PatchGrid {
+  int channels = 3, patch = 4, rows = 8, cols = 8;
 
-// Class probabilities [count, classes] of `count` images given as patches [count, 64, 48].
+  int patches() const { return rows * cols; }
+  int features() const { return channels * patch * patch; }
+  int height() const { return rows * patch; }
+  int width() const { return cols * patch; }
+  // Floats an image: patches x features.
+  size_t image_size() const { return static_cast<size_t>(patches()) * size_t(features()); }
+};
+
+// Throws sav::UsageError naming the grid when a size is below 1 or an image would hold more than
+// 2^31 values.
+void check_grid(const PatchGrid& grid);
+
+// The number of steps a curve takes on `grid`: `steps`, or one patch a step (the number of
+// patches) when it is 0. Throws sav::UsageError naming the value and listing the valid ones when
+// it is outside [1, patches] or does not divide the patches into equal steps.
+int curve_steps(const PatchGrid& grid, int steps);
+
+// What every curve of a measurement shares.
+struct CurveSpec {
+  PatchGrid grid;
+  int steps = 0;            // patches change in `steps` equal steps; 0: one patch a step
+  std::vector<float> fill;  // deletion's value per channel (grid.channels), in model-input units
+};
+
+// Class probabilities [count, classes] of `count` images given as patch tokens
+// [count, patches, features].
 using ProbabilityFn =
     std::function<std::vector<float>(const std::vector<float>& patches, int64_t count)>;
 
-// The per-channel mean of a set of images in model-input units (byte / 255): what deletion
-// fills a removed patch with.
-std::array<float, 3> channel_means(const data::RecordSet& images);
+// One image's patches [patches, features] blurred with a Gaussian of `sigma` pixels on the
+// height x width image: separable, truncated at radius ceil(3 sigma), edges clamped (pixels
+// beyond the edge repeat it). The start of the insertion curve.
+std::vector<float> blur_patches(const PatchGrid& grid, const float* patches, float sigma);
 
-// One image's patches [64, 48] blurred with a Gaussian of `sigma` pixels on the 32 x 32 image
-// (edges clamped): the start of the insertion curve.
-std::vector<float> blur_patches(const float* patches, float sigma);
-
-// The patches in the order a map ranks them, highest score first. Equal scores are ordered at
-// random, by a draw that depends on (seed, image) only, so that a constant map gives a random
+// The grid's patches in the order a map ranks them, highest score first. Equal scores are ordered
+// at random, by a draw that depends on (seed, image) only, so that a constant map gives a random
 // order rather than the patches' reading order.
-std::vector<int> patch_order(const std::vector<float>& scores, uint64_t seed, uint64_t image);
+std::vector<int> patch_order(const PatchGrid& grid, const std::vector<float>& scores, uint64_t seed,
+                             uint64_t image);
 
 // What one pair of curves is computed for.
 struct CurveInput {
-  const float* patches = nullptr;  // [64, 48] the image
-  const float* blurred = nullptr;  // [64, 48] its blurred copy (blur_patches)
+  const float* patches = nullptr;  // [patches, features] the image
+  const float* blurred = nullptr;  // [patches, features] its blurred copy (blur_patches)
   int target = 0;                  // the class whose probability is followed
-  std::vector<int> order;          // the 64 patches, most important first (patch_order)
+  std::vector<int> order;          // every patch, most important first (patch_order)
 };
 
 struct Curves {
-  std::vector<double> deletion;   // kCurvePoints: probability with the first s patches removed
-  std::vector<double> insertion;  // kCurvePoints: probability with the first s patches revealed
+  // steps + 1 points each: the probability with the first s * patches / steps patches removed
+  // (deletion) or revealed (insertion) at point s.
+  std::vector<double> deletion, insertion;
 };
 
-// The deletion and insertion images of one input: out [2 * kCurvePoints, 64, 48], deletion
-// steps 0 .. 64 first, then insertion steps 0 .. 64.
-void perturbed_images(const CurveInput& input, const std::array<float, 3>& fill, float* out);
+// The deletion and insertion images of one input: out [2 * (steps + 1), patches, features],
+// deletion's points 0 .. steps first, then insertion's.
+void perturbed_images(const CurveSpec& spec, const CurveInput& input, float* out);
 
 // Curves for every input, sending the perturbed images to `model` in batches of about
-// `batch_images` (whole inputs, 130 images each). `progress`, when given, is called after each
-// batch with the number of inputs done.
-std::vector<Curves> compute_curves(const std::vector<CurveInput>& inputs,
-                                   const std::array<float, 3>& fill, const ProbabilityFn& model,
-                                   int64_t batch_images,
+// `batch_images` (whole inputs, 2 * (steps + 1) images each, at least one input a batch).
+// `progress`, when given, is called after each batch with the number of inputs done.
+std::vector<Curves> compute_curves(const CurveSpec& spec, const std::vector<CurveInput>& inputs,
+                                   const ProbabilityFn& model, int64_t batch_images,
                                    const std::function<void(int64_t done)>& progress = {});
 
 }  // namespace sav::attribution

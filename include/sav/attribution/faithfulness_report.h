@@ -23,8 +23,8 @@ struct FaithfulnessRow {
 // One row per method of the result, in its order (random last).
 std::vector<FaithfulnessRow> summarize(const FaithfulnessResult& result);
 
-// A Markdown section: what was measured (`source` names the checkpoint and images), the table,
-// and how to read it.
+// A Markdown section: what was measured (`source` names the model; the result says on which
+// images, grid, steps, fill and blur), the table, and how to read it.
 std::string faithfulness_markdown(const FaithfulnessResult& result,
                                   const std::vector<FaithfulnessRow>& rows,
                                   const std::string& source);

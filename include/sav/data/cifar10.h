@@ -3,6 +3,7 @@
 // whole.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,11 @@ class RecordSet {
   std::vector<Range> ranges_;
   int64_t size_ = 0;
 };
+
+// The per-channel mean of a set of images in model-input units (byte / 255, the default
+// normalisation): what the faithfulness measurement fills a deleted patch with. Reads every
+// record; throws sav::Error for an empty set.
+std::array<float, 3> channel_means(const RecordSet& images);
 
 // The standard names, in label order: airplane, automobile, bird, ... truck.
 const std::vector<std::string>& standard_class_names();

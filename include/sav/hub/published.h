@@ -11,11 +11,11 @@
 // file, the key or tensor, and what sav reads.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "sav/image/photo.h"
 #include "sav/io/safetensors.h"
 #include "sav/nn/vit.h"
 
@@ -24,25 +24,18 @@ namespace sav::hub {
 enum class Source { kTimm, kTransformers };
 std::string source_name(Source source);  // "timm", "transformers"
 
-// How the model's library prepares an image for it.
-struct InputSpec {
-  int64_t height = 224, width = 224;  // what the model takes
-  // Resize either the shorter side to `resize_shorter`, keeping the aspect ratio, then crop the
-  // centre to height x width (timm, DeiT), or the whole image to height x width (ViT).
-  bool resize_shorter_side = true;
-  int64_t resize_shorter = 248;
-  std::string interpolation = "bicubic";  // bilinear, bicubic or nearest
-  std::array<float, 3> mean{0.485f, 0.456f, 0.406f}, std{0.229f, 0.224f, 0.225f};
-};
-
 struct PublishedModel {
   std::string path;  // the folder (or file) it was read from
   Source source = Source::kTimm;
   std::string architecture;  // timm's model name, or the transformers class
   nn::VitConfig config;
   int64_t patch_size = 16, channels = 3;
-  std::vector<std::string> class_names;  // empty where the files name none
-  InputSpec input;
+  // One per class: label_names or id2label; ImageNet-1k's for a timm model of 1,000 classes
+  // without label_names; empty where neither applies.
+  std::vector<std::string> class_names;
+  // How the model's library prepares a photo for it: resize, centre crop, mean and std. The
+  // crop (or the exact resize) is the model's input, config.grid_* times patch_size.
+  image::Preprocess preprocess;
   io::SafetensorsFile weights;  // under sav's names, in sav's shapes
 };
 
@@ -50,6 +43,10 @@ struct PublishedModel {
 // model.safetensors.index.json and its shards), or one .safetensors file with config.json beside
 // it. Throws UsageError naming the file and the key or tensor for anything sav does not run.
 PublishedModel read_published(const std::string& path);
+
+// ImageNet-1k's 1,000 class names in index order: what a timm model with 1,000 classes and no
+// label_names of its own is read with.
+const std::vector<std::string>& imagenet_class_names();
 
 // Copies the weights into `model`, built from `published.config`.
 void load_weights(const PublishedModel& published, const nn::VisionTransformer& model);

@@ -15,6 +15,11 @@ namespace sav::image {
 // Whether `data` begins as every JPEG file does (SOI and the next marker's 0xFF).
 bool looks_like_jpeg(const uint8_t* data, size_t size);
 
+// The Orientation entry (tag 0x0112, 1..8) of IFD0 of an EXIF TIFF block, in either byte order:
+// the body of a JPEG's Exif segment or of a PNG's eXIf chunk. 1 (as stored) when there is none or
+// the block is malformed.
+int tiff_orientation(const uint8_t* tiff, size_t size);
+
 // The EXIF Orientation (1..8) of a JPEG file's bytes: tag 0x0112 of IFD0 in the first APP1
 // segment holding "Exif\0\0", in either TIFF byte order. 1 (as stored) when there is none or
 // the metadata is malformed: a bad tag never stops a photo from being read.

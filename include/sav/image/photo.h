@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "sav/image/canvas.h"
+
 namespace sav::image {
 
 // An 8-bit RGB picture, interleaved: rows top to bottom, pixels left to right, then R, G, B (the
@@ -40,11 +42,16 @@ constexpr int64_t kMaxPhotoPixels = int64_t{1} << 27;  // 134,217,728
 //   tag says (as PIL's ImageOps.exif_transpose, which Hugging Face's load_image applies; timm's
 //   own loader leaves a phone's portrait photo on its side);
 // - PNG (read_png): any colour type and bit depth; alpha is dropped, not blended (as PIL's
-//   convert("RGB")); 16-bit samples keep their high byte (PIL clips 16-bit grey to 255 instead).
+//   convert("RGB")); 16-bit samples keep their high byte (PIL clips 16-bit grey to 255 instead);
+//   turned as the Orientation tag of its eXIf chunk says, as for a JPEG.
 // Only a regular file is opened (a FIFO is refused at once, without waiting for a writer).
 // Throws sav::Error naming the file when it cannot be opened, is neither format, is over the
 // limits (naming them; refused from the header), or is damaged or cut short.
 RgbImage load_photo(const std::string& path);
+
+// The same pixels as a Canvas to draw on, and back.
+Canvas canvas_from_photo(const RgbImage& photo);
+RgbImage photo_from_canvas(const Canvas& canvas);
 
 // Applies an EXIF orientation (1..8) to a picture as stored, giving the upright picture:
 // 2 mirrors left-right, 3 turns 180 degrees, 4 mirrors top-bottom, 5 transposes (mirrors along
@@ -74,6 +81,8 @@ RgbImage resize_like_pil(const RgbImage& image, int width, int height, Interpola
 // Face's center_crop floors instead: the same corner whenever W - width and H - height are even,
 // as for DeiT's 256 -> 224.)
 RgbImage center_crop(const RgbImage& image, int width, int height);
+// The same with Hugging Face's floored corner when `corner_floored`.
+RgbImage center_crop(const RgbImage& image, int width, int height, bool corner_floored);
 
 // A model's preprocessing of a photo. Build one with timm_preprocess or
 // hugging_face_vit_preprocess, or fill it in.
@@ -83,12 +92,18 @@ struct Preprocess {
     kShorterSide,  // the shorter side to `shorter_side`, the other keeping the aspect ratio,
                    // truncated (torchvision's Resize(int))
     kExact,        // to resize_width x resize_height (Hugging Face's size {height, width})
+    kKeepRatio,    // the side that needs the smaller scale to resize_width or resize_height,
+                   // the other keeping the aspect ratio, both rounded (timm's ResizeKeepRatio,
+                   // its eval transform for a non-square input)
   };
   Resize resize = Resize::kShorterSide;
   int shorter_side = 0;
   int resize_width = 0, resize_height = 0;
   Interpolation interpolation = Interpolation::kBicubic;
   int crop_width = 0, crop_height = 0;  // a centre crop; 0 x 0 for none
+  // The crop's corner: (W - width) / 2 rounded half to even as torchvision does, or floored as
+  // Hugging Face's image processors do (the same whenever the difference is even).
+  bool crop_corner_floored = false;
   // value = (byte / 255 - mean[c]) / std[c], in float32 in that order (torchvision's ToTensor
   // then Normalize).
   std::array<float, 3> mean{0.0f, 0.0f, 0.0f};
@@ -98,17 +113,20 @@ struct Preprocess {
 constexpr std::array<float, 3> kImagenetMean{0.485f, 0.456f, 0.406f};
 constexpr std::array<float, 3> kImagenetStd{0.229f, 0.224f, 0.225f};
 
-// timm's evaluation transform (transforms_factory, crop_mode "center"): the shorter side to
-// floor(input_size / crop_pct), then a centre crop of input_size x input_size. DeiT and timm's
-// ImageNet ViTs: bicubic, crop_pct 0.875 or 0.9, the ImageNet mean and std. Throws
-// sav::UsageError for an input size below 1 or a crop_pct outside (0, 1].
-Preprocess timm_preprocess(int input_size, double crop_pct,
+// timm's evaluation transform (transforms_factory, crop_mode "center") for a height x width
+// input: a square input has its shorter side resized to floor(side / crop_pct), a non-square one
+// goes through ResizeKeepRatio to floor(height / crop_pct) x floor(width / crop_pct); then a
+// centre crop of height x width. DeiT and timm's ImageNet ViTs: bicubic, crop_pct 0.875 or 0.9,
+// the ImageNet mean and std. Throws sav::UsageError for a size below 1 or a crop_pct outside
+// (0, 1].
+Preprocess timm_preprocess(int height, int width, double crop_pct,
                            Interpolation interpolation = Interpolation::kBicubic,
                            const std::array<float, 3>& mean = kImagenetMean,
                            const std::array<float, 3>& std = kImagenetStd);
 
 // Hugging Face's ViTImageProcessor: an exact resize to height x width (bilinear), no crop,
-// mean = std = 0.5 per channel unless given.
+// mean = std = 0.5 per channel unless given. (DeiTImageProcessor adds a centre crop with a floored
+// corner: set crop_width, crop_height and crop_corner_floored.)
 Preprocess hugging_face_vit_preprocess(int height, int width,
                                        Interpolation interpolation = Interpolation::kBilinear,
                                        const std::array<float, 3>& mean = {0.5f, 0.5f, 0.5f},
@@ -134,6 +152,14 @@ struct ChwImage {
   int channels = 3, height = 0, width = 0;
   std::vector<float> values;
 };
+
+// Resizes and centre-crops `image` as `spec` says: the picture the model sees, before
+// normalisation (what a heat map is drawn over). Errors as plan_preprocess's.
+RgbImage resize_and_crop(const RgbImage& image, const Preprocess& spec);
+
+// The model's [3, H, W] input from the picture resize_and_crop gives: value = (byte / 255 -
+// mean[c]) / std[c].
+ChwImage normalize(const RgbImage& picture, const Preprocess& spec);
 
 // Resizes, centre-crops, then normalises `image` as `spec` says: the model's [3, H, W] input,
 // H x W as plan_preprocess gives it. Errors as plan_preprocess's.
