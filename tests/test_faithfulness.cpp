@@ -593,6 +593,21 @@ TEST(Faithfulness, MeasuresAStandardModelOnItsOwnGrid) {
             std::string::npos);
   EXPECT_NE(markdown.find("sigma 1 pixels. 3 steps of 2 patches, 4 points a curve"),
             std::string::npos);
+
+  // One image gives means but no intervals: the report says so rather than print [x, x].
+  attribution::FaithfulnessResult one = result;
+  one.images = 1;
+  for (auto& m : one.methods) {
+    m.deletion_auc.resize(1);
+    m.insertion_auc.resize(1);
+    if (!m.randomized_correlation.empty()) m.randomized_correlation.resize(1);
+  }
+  const std::vector<attribution::FaithfulnessRow> rows = attribution::summarize(one);
+  const std::string text = attribution::faithfulness_text(rows);
+  EXPECT_NE(text.find("[1 image]"), std::string::npos) << text;
+  const std::string csv = attribution::faithfulness_csv(rows);
+  const std::string first_row = csv.substr(csv.find('\n') + 1);
+  EXPECT_NE(first_row.find(",,"), std::string::npos) << csv;
 }
 
 }  // namespace

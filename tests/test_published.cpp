@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "sav/attribution/explain.h"
 #include "sav/error.h"
 #include "sav/hub/published.h"
+#include "sav/io/safetensors.h"
 #include "sav/nn/vit.h"
 #include "test_support.h"
 
@@ -209,6 +212,119 @@ TEST(Published, RefusesWhatItDoesNotRun) {
     EXPECT_NE(std::string(e.what()).find("not one sav runs"), std::string::npos) << e.what();
   }
 }
+
+// One way a published model can be something sav does not run: a change to a fixture's
+// config.json, preprocessor_config.json or weights, and what the refusal must name.
+struct Refusal {
+  const char* what;
+  const char* layout;
+  std::function<void(nlohmann::json& config, nlohmann::json& processor, io::SafetensorsFile&)>
+      change;
+  const char* named;
+};
+
+io::StoredTensor& tensor(io::SafetensorsFile& file, const std::string& name) {
+  for (io::StoredTensor& t : file.tensors) {
+    if (t.name == name) return t;
+  }
+  throw std::runtime_error("no tensor " + name);
+}
+
+const std::vector<Refusal>& refusals() {
+  using nlohmann::json;
+  using Weights = io::SafetensorsFile;
+  static const std::vector<Refusal> kRefusals = {
+      {"another architecture", "timm_vit_f32",
+       [](json& c, json&, Weights&) { c["architecture"] = "resnet50"; }, "resnet50"},
+      {"LayerScale", "timm_vit_f32",
+       [](json& c, json&, Weights&) { c["model_args"]["init_values"] = 1e-5; }, "init_values"},
+      {"register tokens", "timm_vit_f32",
+       [](json& c, json&, Weights&) { c["model_args"]["reg_tokens"] = 4; }, "reg_tokens"},
+      {"average pooling", "timm_vit_f32",
+       [](json& c, json&, Weights&) { c["global_pool"] = "avg"; }, "global_pool"},
+      {"a crop mode other than centre", "timm_vit_f32",
+       [](json& c, json&, Weights&) { c["pretrained_cfg"]["crop_mode"] = "squash"; }, "squash"},
+      {"an input size that is not [3, H, W]", "timm_vit_f32",
+       [](json& c, json&, Weights&) {
+         c["pretrained_cfg"]["input_size"] = {3, 32};
+       },
+       "input_size"},
+      {"label names of another count", "timm_vit_f32",
+       [](json& c, json&, Weights&) {
+         c["label_names"] = {"a", "b"};
+       },
+       "label_names"},
+      {"a missing tensor", "timm_vit_f32",
+       [](json&, json&, Weights& w) {
+         w.tensors.erase(std::find_if(w.tensors.begin(), w.tensors.end(), [](const auto& t) {
+           return t.name == "blocks.1.mlp.fc2.bias";
+         }));
+       },
+       "blocks.1.mlp.fc2.bias"},
+      {"a tensor left over", "timm_vit_f32",
+       [](json&, json&, Weights& w) {
+         w.tensors.push_back({"blocks.1.ls1.gamma", {24}, {}});
+       },
+       "blocks.1.ls1.gamma"},
+      {"a misshapen tensor", "timm_vit_f32",
+       [](json&, json&, Weights& w) {
+         io::StoredTensor& t = tensor(w, "pos_embed");
+         t.shape = {1, 16, 24};
+         t.values.resize(16 * 24);
+       },
+       "pos_embed"},
+      {"an activation other than exact GELU", "hf_vit_bf16",
+       [](json& c, json&, Weights&) { c["hidden_act"] = "gelu_new"; }, "gelu_new"},
+      {"q, k, v without bias", "hf_vit_bf16",
+       [](json& c, json&, Weights&) { c["qkv_bias"] = false; }, "qkv_bias"},
+      {"a resampling filter sav does not run", "hf_vit_bf16",
+       [](json&, json& p, Weights&) { p["resample"] = 1; }, "resample 1"},
+      {"a processor whose output is not the model's input", "hf_vit_bf16",
+       [](json&, json& p, Weights&) {
+         p["size"] = {{"height", 24}, {"width", 24}};
+       },
+       "image_size"},
+  };
+  return kRefusals;
+}
+
+class PublishedRefusal : public ::testing::TestWithParam<size_t> {};
+
+// Each refusal names the file and what it refused; nothing is guessed.
+TEST_P(PublishedRefusal, NamesWhatItRefuses) {
+  const Refusal& r = refusals()[GetParam()];
+  SCOPED_TRACE(r.what);
+  TempFolder folder;
+  const std::string from = fixture(r.layout);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(from + "/config.json"));
+  nlohmann::json processor = nlohmann::json::object();
+  if (std::filesystem::exists(from + "/preprocessor_config.json")) {
+    processor = nlohmann::json::parse(std::ifstream(from + "/preprocessor_config.json"));
+  }
+  io::SafetensorsFile weights = io::load_safetensors(from + "/model.safetensors");
+  for (io::StoredTensor& t : weights.tensors) {
+    if (t.values.empty()) t.values.resize(1);  // every tensor of the fixtures holds values
+  }
+  r.change(config, processor, weights);
+  for (io::StoredTensor& t : weights.tensors) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    t.values.resize(static_cast<size_t>(n));
+  }
+  std::ofstream(folder.file("config.json")) << config.dump();
+  if (!processor.empty())
+    std::ofstream(folder.file("preprocessor_config.json")) << processor.dump();
+  io::save_safetensors(folder.file("model.safetensors"), weights);
+  try {
+    hub::read_published(folder.path());
+    FAIL() << r.what << " was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(r.named), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(folder.path()), std::string::npos) << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Each, PublishedRefusal, ::testing::Range<size_t>(0, 14));
 
 }  // namespace
 }  // namespace sav::testing

@@ -14,11 +14,16 @@ std::vector<double> gaps(const MethodFaithfulness& m) {
   return g;
 }
 
-// "0.123 [0.101, 0.145]", or "-" where nothing was measured.
+// "0.123 [0.101, 0.145]", "-" where nothing was measured, and "0.123 [1 image]" where one image
+// gives no interval.
 std::string interval(const MeanInterval& v) {
   if (v.count == 0) return "-";
   char text[96];
-  std::snprintf(text, sizeof text, "%.3f [%.3f, %.3f]", v.mean, v.low, v.high);
+  if (v.count == 1) {
+    std::snprintf(text, sizeof text, "%.3f [1 image]", v.mean);
+  } else {
+    std::snprintf(text, sizeof text, "%.3f [%.3f, %.3f]", v.mean, v.low, v.high);
+  }
   return text;
 }
 
@@ -26,17 +31,26 @@ std::string interval(const MeanInterval& v) {
 std::string difference(const MeanInterval& v) {
   if (v.count == 0) return "-";
   char text[96];
-  std::snprintf(text, sizeof text, "%+.3f [%+.3f, %+.3f]", v.mean, v.low, v.high);
+  if (v.count == 1) {
+    std::snprintf(text, sizeof text, "%+.3f [1 image]", v.mean);
+  } else {
+    std::snprintf(text, sizeof text, "%+.3f [%+.3f, %+.3f]", v.mean, v.low, v.high);
+  }
   return text;
 }
 
+// ",mean,low,high"; the interval's ends left empty where there is none (no image, or one).
 void csv_interval(std::ostringstream& out, const MeanInterval& v) {
   if (v.count == 0) {
     out << ",,,";
     return;
   }
   char text[96];
-  std::snprintf(text, sizeof text, ",%.6f,%.6f,%.6f", v.mean, v.low, v.high);
+  if (v.count == 1) {
+    std::snprintf(text, sizeof text, ",%.6f,,", v.mean);
+  } else {
+    std::snprintf(text, sizeof text, ",%.6f,%.6f,%.6f", v.mean, v.low, v.high);
+  }
   out << text;
 }
 
