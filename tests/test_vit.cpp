@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <iostream>
+#include <memory>
 #include <random>
 
 #include "gradcheck.h"
@@ -99,6 +100,33 @@ TEST(Vit, ForwardShapesAndAttention) {
   EXPECT_EQ(model.forward_training(x, 7, 3).logits.to_vector(),
             model.forward_training(x, 7, 3).logits.to_vector());
   EXPECT_THROW(model.forward(Tensor::zeros({3, 65, 48})), Error);
+}
+
+// FrozenParameters: while it lives, a backward pass from the logits reaches the input and the
+// activations but no parameter; afterwards every parameter takes gradients again. The input's
+// gradient is the same as with the parameters taking theirs: their products do not feed it.
+TEST(Vit, FrozenParametersTakeNoGradientAndThawAfterwards) {
+  nn::VisionTransformer model(tiny_vit_config(), Device::cpu());
+  model.initialize(1);
+  const std::vector<float> values = random_values(2 * 64 * 48, 3, 0, 1);
+  auto input_gradient = [&](bool frozen) {
+    Tensor x = Tensor::from_vector({2, 64, 48}, values);
+    x.set_requires_grad();
+    std::unique_ptr<nn::FrozenParameters> guard;
+    if (frozen) guard = std::make_unique<nn::FrozenParameters>(model);
+    const nn::VitOutput out = model.forward(x);
+    out.logits.backward(Tensor::full(out.logits.shape(), 1.0f));
+    if (frozen) {
+      for (const Tensor& p : model.parameter_tensors()) EXPECT_FALSE(p.requires_grad());
+    }
+    return x.grad().to_vector();
+  };
+  const std::vector<float> frozen = input_gradient(true);
+  for (const Tensor& p : model.parameter_tensors()) {
+    EXPECT_TRUE(p.requires_grad());
+    EXPECT_FALSE(p.grad().defined());  // never given one
+  }
+  EXPECT_EQ(frozen, input_gradient(false));
 }
 
 // The whole model, dropout on, against central differences of its loss.

@@ -60,14 +60,28 @@ struct HostValues {
   std::vector<float> tokens, token_grads;
 };
 
-HostValues host_values(const nn::VitOutput& out, bool gradients) {
-  HostValues values;
+// Takes what the methods read out of the model's output and lets the rest of the tape go: the
+// tensors are detached first (their values without the graph behind them), the output is
+// cleared, and each one is dropped as soon as it is on the host, so that the tape and the host
+// copies are never held whole at the same time.
+HostValues host_values(nn::VitOutput& out, bool gradients) {
+  std::vector<Tensor> probs, grads;
   for (const Tensor& a : out.attention) {
-    values.probs.push_back(a.to_vector());
-    values.grads.push_back(gradients ? a.grad().to_vector() : std::vector<float>());
+    probs.push_back(a.detach());
+    grads.push_back(gradients ? a.grad().detach() : Tensor());
   }
-  values.tokens = out.last_layer_input.to_vector();
-  if (gradients) values.token_grads = out.last_layer_input.grad().to_vector();
+  Tensor tokens = out.last_layer_input.detach();
+  Tensor token_grads = gradients ? out.last_layer_input.grad().detach() : Tensor();
+  out = nn::VitOutput();
+  HostValues values;
+  for (size_t l = 0; l < probs.size(); ++l) {
+    values.probs.push_back(probs[l].to_vector());
+    probs[l] = Tensor();
+    values.grads.push_back(gradients ? grads[l].to_vector() : std::vector<float>());
+    grads[l] = Tensor();
+  }
+  values.tokens = tokens.to_vector();
+  if (gradients) values.token_grads = token_grads.to_vector();
   return values;
 }
 
@@ -130,11 +144,21 @@ std::vector<ImageExplanation> explain(const nn::VisionTransformer& model, const 
   const bool gradients =
       std::any_of(options.methods.begin(), options.methods.end(), needs_gradients);
 
-  // Gradients flow only where the parameters record the tape; without gradient methods the
-  // forward pass runs as evaluation does.
+  // The gradient methods need the gradients of the attention and of the last block's input, not
+  // the parameters': the parameters are frozen and the tape starts at the images (a copy of the
+  // handle, so that the caller's tensor is left as it is). Without gradient methods the forward
+  // pass runs as evaluation does.
   std::unique_ptr<NoGradGuard> no_grad;
-  if (!gradients) no_grad = std::make_unique<NoGradGuard>();
-  nn::VitOutput out = model.forward(patches);
+  std::unique_ptr<nn::FrozenParameters> frozen;
+  Tensor input = patches;
+  if (gradients) {
+    frozen = std::make_unique<nn::FrozenParameters>(model);
+    input = patches.detach();
+    input.set_requires_grad();
+  } else {
+    no_grad = std::make_unique<NoGradGuard>();
+  }
+  nn::VitOutput out = model.forward(input);
   std::vector<ImageExplanation> result =
       predictions(out.logits.to_vector(), batch, classes, options);
   if (gradients) {
@@ -145,6 +169,7 @@ std::vector<ImageExplanation> explain(const nn::VisionTransformer& model, const 
   }
 
   const HostValues values = host_values(out, gradients);
+  frozen.reset();  // the tape is gone: the parameters take gradients again
   for (int64_t b = 0; b < batch; ++b) {
     result[b].scores =
         image_scores(values, c, b, gradients, options, first_index + static_cast<uint64_t>(b));

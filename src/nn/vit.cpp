@@ -194,6 +194,19 @@ std::vector<Tensor> VisionTransformer::parameter_tensors() const {
   return tensors;
 }
 
+FrozenParameters::FrozenParameters(const VisionTransformer& model) {
+  for (Tensor t : model.parameter_tensors()) {
+    if (t.requires_grad()) {
+      t.set_requires_grad(false);
+      frozen_.push_back(t);
+    }
+  }
+}
+
+FrozenParameters::~FrozenParameters() {
+  for (Tensor& t : frozen_) t.set_requires_grad(true);
+}
+
 int64_t VisionTransformer::parameter_count() const {
   int64_t n = 0;
   for (const NamedTensor& p : parameters_) n += p.tensor.numel();

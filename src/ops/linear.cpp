@@ -30,22 +30,27 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   backend.gemm(Transpose::kNo, Transpose::kYes, m, n, k, 1.0f, x.data(), k, weight.data(), k,
                bias.defined() ? 1.0f : 0.0f, y.data(), n);
 
-  return record(y, "linear", {x, weight, bias},
-                [x, weight, bias = bias.defined() ? bias.gradient_only() : Tensor(), m, n,
-                 k](const Tensor& dy) {
-                  Backend& backend = dy.backend();
-                  if (x.requires_grad()) {  // dx (m, k) += dy (m, n) · W (n, k)
-                    backend.gemm(Transpose::kNo, Transpose::kNo, m, k, n, 1.0f, dy.data(), n,
-                                 weight.data(), k, 1.0f, x.grad_data(), k);
-                  }
-                  if (weight.requires_grad()) {  // dW (n, k) += dy^T (n, m) · x (m, k)
-                    backend.gemm(Transpose::kYes, Transpose::kNo, n, k, m, 1.0f, dy.data(), n,
-                                 x.data(), k, 1.0f, weight.grad_data(), k);
-                  }
-                  if (bias.defined() && bias.requires_grad()) {
-                    backend.sum_rows_accumulate(bias.grad_data(), dy.data(), m, n);
-                  }
-                });
+  // x's values serve dW only: where the weight takes no gradient (a frozen model being
+  // explained), the tape keeps x's place but not its values, which are freed after the forward
+  // pass.
+  const bool weight_grad = weight.requires_grad();
+  return record(
+      y, "linear", {x, weight, bias},
+      [x = weight_grad ? x : x.gradient_only(), weight, weight_grad,
+       bias = bias.defined() ? bias.gradient_only() : Tensor(), m, n, k](const Tensor& dy) {
+        Backend& backend = dy.backend();
+        if (x.requires_grad()) {  // dx (m, k) += dy (m, n) · W (n, k)
+          backend.gemm(Transpose::kNo, Transpose::kNo, m, k, n, 1.0f, dy.data(), n, weight.data(),
+                       k, 1.0f, x.grad_data(), k);
+        }
+        if (weight_grad) {  // dW (n, k) += dy^T (n, m) · x (m, k)
+          backend.gemm(Transpose::kYes, Transpose::kNo, n, k, m, 1.0f, dy.data(), n, x.data(), k,
+                       1.0f, weight.grad_data(), k);
+        }
+        if (bias.defined() && bias.requires_grad()) {
+          backend.sum_rows_accumulate(bias.grad_data(), dy.data(), m, n);
+        }
+      });
 }
 
 }  // namespace sav::ops

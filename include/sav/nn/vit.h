@@ -91,7 +91,8 @@ class VisionTransformer {
 
   const VitConfig& config() const { return config_; }
   Device device() const { return device_; }
-  // In checkpoint order (docs/design.md section 3); every one requires a gradient.
+  // In checkpoint order (docs/design.md section 3); every one requires a gradient, except
+  // while a FrozenParameters of the model lives.
   const std::vector<NamedTensor>& parameters() const { return parameters_; }
   // The same tensors without their names (what an optimizer takes).
   std::vector<Tensor> parameter_tensors() const;
@@ -118,6 +119,22 @@ class VisionTransformer {
       head_bias_, head_dist_weight_, head_dist_bias_;
   std::vector<Block> blocks_;
   Tensor positions_;  // [tokens, d_model]: fixed for the seed, the learned pos_embed otherwise
+};
+
+// Turns off the gradients of a model's parameters for its lifetime, and back on after it. A
+// backward pass then computes the gradients of activations only, which is what explaining a
+// model needs: no weight gradients (a third of a training step's products), and the tape frees
+// the inputs of linear layers after the forward pass. The model must not be trained or explained
+// by another thread meanwhile.
+class FrozenParameters {
+ public:
+  explicit FrozenParameters(const VisionTransformer& model);
+  ~FrozenParameters();
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+ private:
+  std::vector<Tensor> frozen_;  // the parameters that required a gradient
 };
 
 // Fixed sinusoidal positions [tokens, d_model]: sin on even dims, cos on odd, base 10000.
