@@ -1,10 +1,13 @@
 // The rollup routine on one image's attention at the seed model's size (6 layers, 8 heads, 65
 // tokens): the methods built on it cost this per image on top of the model's forward (and, for
-// grad-rollout, backward) pass.
+// grad-rollout, backward) pass. And attribution::explain on the published ViTs at their full
+// size: forward, backward and the gradient methods' maps.
 #include <benchmark/benchmark.h>
 
 #include <random>
 
+#include "model_fixture.h"
+#include "sav/attribution/explain.h"
 #include "sav/attribution/methods.h"
 
 namespace sav {
@@ -53,6 +56,35 @@ BENCHMARK(BM_Rollup)
     ->Arg(static_cast<int>(attribution::Method::kRollout))
     ->Arg(static_cast<int>(attribution::Method::kGradRollout))
     ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+// attribution::explain with the gradient methods (grad-rollout and gradcam) on a published ViT at
+// batch 32: the forward pass with the tape, the logits to the host, one backward pass from each
+// image's predicted logit (activation gradients only: explain freezes the parameters), the
+// attention, the last block's input tokens and their gradients to the host, and both maps of
+// every image. The argument is d_model (384: ViT-S/16, 768: ViT-B/16); one timed pass by default,
+// as BM_PublishedInference. FLOP/s count two forward passes' worth a pass (the backward pass
+// without weight gradients is about one).
+void BM_PublishedExplain(benchmark::State& state) {
+  PublishedFixture f(state.range(0));
+  attribution::ExplainOptions options;
+  options.methods = {attribution::Method::kGradRollout, attribution::Method::kGradcam};
+  auto run = [&] { return attribution::explain(f.model, f.patches, options); };
+  run();  // warm-up, untimed
+  IterationTimes times;
+  for (auto _ : state) {
+    times.start();
+    benchmark::DoNotOptimize(run());
+    times.stop();
+  }
+  report_published(state, times, 2 * published_forward_flop(f.model.config()));
+  state.SetLabel(state.range(0) == 384 ? "ViT-S/16" : "ViT-B/16");
+}
+BENCHMARK(BM_PublishedExplain)
+    ->ArgName("d_model")
+    ->Arg(384)
+    ->Arg(768)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 }  // namespace

@@ -1,9 +1,11 @@
 // The whole model at the seed's size, as sav_train runs it: one training step and one evaluation
-// batch, at batch 100. TrainStep's items/s are training images/s.
+// batch, at batch 100. TrainStep's items/s are training images/s. And the published ViTs' forward
+// pass at their full size (ViT-S/16 and ViT-B/16 at 224 x 224, batch 32).
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
 #include "model_fixture.h"
+#include "sav/autograd.h"
 #include "sav/device.h"
 #include "sav/nn/vit.h"
 #include "sav/optim/adam.h"
@@ -55,6 +57,32 @@ void BM_Inference(benchmark::State& state) {
                                                 benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Inference)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+// A published ViT's forward pass at batch 32 without the tape (as explain runs it for the methods
+// that need no gradient), the logits brought to the host; after an untimed warm-up pass. The
+// argument is d_model: 384 for ViT-S/16, 768 for ViT-B/16. At a second or more a pass on two
+// cores, the library's default minimum time (0.5 s) gives one timed pass: `make bench` stays
+// short, and --benchmark_min_time=N asks for more (compare_pytorch.py --published does).
+void BM_PublishedInference(benchmark::State& state) {
+  PublishedFixture f(state.range(0));
+  NoGradGuard no_grad;
+  auto forward = [&] { return f.model.forward(f.patches).logits.to_vector(); };
+  forward();  // warm-up, untimed
+  IterationTimes times;
+  for (auto _ : state) {
+    times.start();
+    benchmark::DoNotOptimize(forward());
+    times.stop();
+  }
+  report_published(state, times, published_forward_flop(f.model.config()));
+  state.SetLabel(state.range(0) == 384 ? "ViT-S/16" : "ViT-B/16");
+}
+BENCHMARK(BM_PublishedInference)
+    ->ArgName("d_model")
+    ->Arg(384)
+    ->Arg(768)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace sav

@@ -1107,36 +1107,53 @@ def write_full(out_dir, batch):
         print(summary_line(cfg.name, info) + f" ({time.time() - start:.1f} s, {folder})")
 
 
+TIME_MODES = ("forward", "forward+backward")
+
+
+def time_model(cfg, batch, runs, modes=TIME_MODES):
+    """Median seconds of each of `modes` on `cfg`'s model in float32 at `batch`, after one
+    warm-up: "forward" without autograd, "forward+backward" from 1 at each image's predicted
+    logit, keeping the gradients of the attention and of the last block's input as the maps
+    need them. The backward pass computes what the maps need and no more, as sav's explain
+    does: the parameters are frozen and the gradient starts at the input. Returns
+    {mode: seconds}."""
+    model = cfg.build().float().eval()
+    for p in model.parameters():  # weights only need to be finite and non-degenerate
+        nn.init.normal_(p, 0.0, 0.02)
+        p.requires_grad_(False)
+    x = torch.from_numpy(draw_input(cfg, batch))
+
+    def forward():
+        with torch.no_grad():
+            model(x, Trace(keep_grads=False))
+
+    def forward_backward():
+        trace = Trace(keep_grads=True)
+        logits = model(x.clone().requires_grad_(True), trace)
+        seed = torch.zeros_like(logits)
+        seed[torch.arange(batch), logits.detach().argmax(1)] = 1.0
+        logits.backward(seed)
+
+    functions = {"forward": forward, "forward+backward": forward_backward}
+    medians = {}
+    for label in modes:
+        fn = functions[label]
+        fn()  # warm-up
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        medians[label] = statistics.median(times)
+    return medians
+
+
 def time_models(threads, batch, runs):
     torch.set_num_threads(threads)
     print(f"PyTorch {torch.__version__}, float32, {torch.get_num_threads()} threads, "
           f"batch {batch}, median of {runs}")
     for cfg in FULL_MODELS:
-        model = cfg.build().float().eval()
-        for p in model.parameters():  # weights only need to be finite and non-degenerate
-            nn.init.normal_(p, 0.0, 0.02)
-        x = torch.from_numpy(draw_input(cfg, batch))
-
-        def forward():
-            with torch.no_grad():
-                model(x, Trace(keep_grads=False))
-
-        def forward_backward():
-            model.zero_grad(set_to_none=True)
-            trace = Trace(keep_grads=True)
-            logits = model(x, trace)
-            seed = torch.zeros_like(logits)
-            seed[torch.arange(batch), logits.detach().argmax(1)] = 1.0
-            logits.backward(seed)
-
-        for label, fn in (("forward", forward), ("forward+backward", forward_backward)):
-            fn()  # warm-up
-            times = []
-            for _ in range(runs):
-                start = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - start)
-            med = statistics.median(times)
+        for label, med in time_model(cfg, batch, runs).items():
             print(f"{cfg.name}: {label}: {med * 1e3:.1f} ms per batch, "
                   f"{med * 1e3 / batch:.2f} ms per image")
 
