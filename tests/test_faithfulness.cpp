@@ -522,18 +522,7 @@ TEST(Faithfulness, TrueClassNeedsEveryImagesClass) {
 // patches of 2 x 2 pixels, in 3 steps of 2 patches: the measurement knows no data set, only the
 // images and the grid it is given.
 TEST(Faithfulness, MeasuresAStandardModelOnItsOwnGrid) {
-  nn::VitConfig c;
-  c.grid_height = 2;
-  c.grid_width = 3;
-  c.patches = 6;
-  c.patch_features = 12;
-  c.d_model = 12;
-  c.heads = 3;
-  c.layers = 2;
-  c.d_ff = 24;
-  c.classes = 4;
-  c = nn::standard_vit(c);
-  c.distillation_token = c.distillation_head = true;
+  const nn::VitConfig c = tiny_standard_config(2, 3, 12, 4, true);
   nn::VisionTransformer model(c, Device::cpu());
   model.initialize(6);
 

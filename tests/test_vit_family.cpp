@@ -9,26 +9,13 @@
 #include "sav/error.h"
 #include "sav/nn/vit.h"
 #include "sav/ops.h"
+#include "tiny_model.h"
 
 namespace sav::testing {
 namespace {
 
 // A 3 x 2 grid of 4 x 4 patches (an image that is not square), d 12, 3 heads, 2 blocks.
-nn::VitConfig tiny_standard(bool distilled) {
-  nn::VitConfig c;
-  c.grid_height = 3;
-  c.grid_width = 2;
-  c.patches = 6;
-  c.patch_features = 48;
-  c.d_model = 12;
-  c.heads = 3;
-  c.layers = 2;
-  c.d_ff = 24;
-  c.classes = 5;
-  c = nn::standard_vit(c);
-  c.distillation_token = c.distillation_head = distilled;
-  return c;
-}
+nn::VitConfig tiny_standard(bool distilled) { return tiny_standard_config(3, 2, 48, 5, distilled); }
 
 TEST(VitFamily, StandardParametersAreTheStandardViTs) {
   const nn::VitConfig c = tiny_standard(true);
