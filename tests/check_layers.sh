@@ -14,7 +14,7 @@ set -u
 layer_of_dir() {
   case "$1" in
     core | ops | backends | optim | "") echo 0 ;;  # sav_tensor ("" is include/sav/*.h)
-    io) echo 1 ;;                                  # sav_io
+    io | dist) echo 1 ;;                           # sav_io, sav_dist
     data) echo 2 ;;                                # sav_data
     nn) echo 3 ;;                                  # sav_model
     image) echo 4 ;;                               # sav_image

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(g++ cmake make pkg-config libopenblas-dev libopenblas0-openmp liblodepng-dev libgtest-dev libbenchmark-dev
-          nlohmann-json3-dev libcli11-dev libboost-context-dev libturbojpeg0-dev clang-format)
+          nlohmann-json3-dev libcli11-dev libboost-context-dev libturbojpeg0-dev libopenmpi-dev openmpi-bin clang-format)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
