@@ -74,6 +74,14 @@ TEST(Cuda, DropoutDrawsTheCpuMask) {
   const auto gpu =
       ops::dropout(Tensor::from_vector({100003}, ones, Device::cuda()), 0.1f, 42, 7).to_vector();
   EXPECT_EQ(gpu, cpu);
+  // A share of a larger batch, starting inside a Philox block (rows of 7 values) and on its edge.
+  for (const int64_t row : {int64_t{7}, int64_t{8}}) {
+    const std::vector<float> part(5 * row, 1.0f);
+    const auto on_cpu = ops::dropout(Tensor::from_vector({5, row}, part), 0.1f, 42, 7, 3);
+    const auto on_gpu =
+        ops::dropout(Tensor::from_vector({5, row}, part, Device::cuda()), 0.1f, 42, 7, 3);
+    EXPECT_EQ(on_gpu.to_vector(), on_cpu.to_vector()) << "rows of " << row;
+  }
 }
 
 // Five Adam steps of a tiny ViT from the same weights on the same batch: the GPU's losses follow

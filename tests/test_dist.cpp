@@ -19,6 +19,8 @@ TEST(Communicator, RanksNumberTheProcessesOfTheJob) {
   EXPECT_LT(world.rank(), world.size());
   EXPECT_EQ(world.is_root(), world.rank() == 0);
   EXPECT_FALSE(world.describe().empty());
+  // The suite's ranks all run on this machine: local ranks are the ranks.
+  EXPECT_EQ(world.local_rank(), world.rank());
 }
 
 // Rank r contributes r + 1 + i at position i: the sums are exact in float at these sizes. The

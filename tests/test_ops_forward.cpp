@@ -199,6 +199,36 @@ TEST(Dropout, ZeroIsIdentityAndInvalidProbabilitiesAreRejected) {
   EXPECT_THROW(ops::dropout(x, std::nanf(""), 1, 1), Error);
 }
 
+// A batch split into shares (as ranks split a global batch) drops, share by share, what the
+// whole batch drops, forward and backward: with rows of 9 values (shares that start inside a
+// Philox block of four) and of 4,100 (shares on a block's edge, the vectorised path).
+TEST(Dropout, RowsOfALargerBatchTakeThatBatchsMask) {
+  for (const int64_t row : {int64_t{9}, int64_t{4100}}) {
+    const int64_t rows = 7;
+    std::vector<float> values(rows * row);
+    for (size_t i = 0; i < values.size(); ++i) values[i] = 1.0f + static_cast<float>(i % 13);
+    const std::vector<float> whole =
+        ops::dropout(Tensor::from_vector({rows, row}, values), 0.3f, 11, 2).to_vector();
+    for (const auto& [first, count] : {std::pair<int64_t, int64_t>{0, 3}, {3, 1}, {4, 3}}) {
+      const std::vector<float> part(values.begin() + first * row,
+                                    values.begin() + (first + count) * row);
+      Tensor x = Tensor::from_vector({count, row}, part);
+      x.set_requires_grad();
+      const Tensor y = ops::dropout(x, 0.3f, 11, 2, first);
+      const std::vector<float> expected(whole.begin() + first * row,
+                                        whole.begin() + (first + count) * row);
+      EXPECT_EQ(y.to_vector(), expected) << "rows " << first << ".." << first + count;
+      y.backward(Tensor::full({count, row}, 1.0f));
+      // The gradient is the mask times 1 / (1 - p): where the output kept the input.
+      const std::vector<float> grad = x.grad().to_vector();
+      for (size_t i = 0; i < grad.size(); ++i) {
+        ASSERT_EQ(grad[i] != 0.0f, expected[i] != 0.0f) << "row " << first << ", value " << i;
+      }
+    }
+  }
+  EXPECT_THROW(ops::dropout(Tensor::full({2}, 1.0f), 0.5f, 1, 1, -1), Error);
+}
+
 TEST(Tokens, SliceAndConcatPlaceEveryValue) {
   // x[b, t, j] = 100 b + 10 t + j
   std::vector<float> xv;

@@ -31,8 +31,11 @@ Tensor gelu(const Tensor& x);
 
 // Inverted dropout with drop probability p in [0, 1). The mask is a pure function of
 // (seed, stream, element index): the same arguments give the same mask on every backend.
-// Give every dropout call of a training step its own stream.
-Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream);
+// Give every dropout call of a training step its own stream. With `first_row`, x's rows (its
+// first dimension: the images of a batch) are rows first_row, first_row + 1, ... of a larger
+// batch and take that batch's mask: a rank's share of a global batch drops what one process
+// would drop from those images.
+Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row = 0);
 
 // Multi-head scaled dot-product self-attention, one op:
 //   split q, k, v [batch, n, heads * d_k] into heads; A = softmax(Q K^T / sqrt(d_k)) per head;

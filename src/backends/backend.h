@@ -146,12 +146,13 @@ class Backend {
 
   // Inverted dropout: y = x * keep / (1 - p), keep drawn from the counter-based generator
   // (sav/random.h) at (seed, stream, element index), so the backward pass and every backend
-  // draw the same mask without storing it.
+  // draw the same mask without storing it. x[i] is element first + i of the mask's numbering:
+  // a slice of a larger tensor takes that tensor's mask (a rank's share of a global batch).
   virtual void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
-                               uint64_t stream) = 0;
+                               uint64_t stream, uint64_t first) = 0;
   // dx += dy * keep / (1 - p).
   virtual void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                                uint64_t stream) = 0;
+                                uint64_t stream, uint64_t first) = 0;
 
   // LayerNorm over the last dimension of x (rows x cols): y = (x - mean) * rstd * w + b with
   // rstd = 1 / sqrt(var + eps), var the biased variance. mean and rstd (rows) are kept for the

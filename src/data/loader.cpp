@@ -15,6 +15,8 @@ uint64_t augment_stream(uint64_t epoch) { return 2 * epoch + 1; }
 
 }  // namespace
 
+int64_t shard_begin(int64_t size, int shard, int shards) { return size * shard / shards; }
+
 BatchLoader::BatchLoader(RecordSet records, LoaderOptions options)
     : records_(std::move(records)), options_(options) {
   if (options_.batch_size < 1) fail("batch size must be at least 1, got ", options_.batch_size);
@@ -23,6 +25,9 @@ BatchLoader::BatchLoader(RecordSet records, LoaderOptions options)
     fail("crop padding must be in [0, ", kImageSide / 2, "], got ", options_.crop_padding);
   }
   if (options_.prefetch < 1) fail("prefetch must be at least 1 batch, got ", options_.prefetch);
+  if (options_.shards < 1 || options_.shard < 0 || options_.shard >= options_.shards) {
+    fail("loader: share ", options_.shard, " of ", options_.shards, " does not exist");
+  }
   for (int c = 0; c < kChannels; ++c) {
     if (!(options_.normalization.std[c] > 0.0f)) {
       fail("normalization std of channel ", c, " must be positive, got ",
@@ -102,8 +107,12 @@ void BatchLoader::produce(uint64_t epoch, std::vector<int64_t> order, int64_t fi
     for (int64_t b = first_batch; b < batches; ++b) {
       const int64_t first = b * options_.batch_size;
       const int64_t count = std::min<int64_t>(options_.batch_size, order.size() - first);
+      const int64_t begin = shard_begin(count, options_.shard, options_.shards);
+      const int64_t end = shard_begin(count, options_.shard + 1, options_.shards);
       Batch batch;
-      decode(epoch, order.data() + first, count, batch);
+      decode(epoch, order.data() + first + begin, end - begin, batch);
+      batch.global_size = count;
+      batch.first = begin;
       std::unique_lock<std::mutex> lock(mutex_);
       changed_.wait(lock, [&] {
         return stopping_ || ready_.size() < static_cast<size_t>(options_.prefetch);

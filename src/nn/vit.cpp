@@ -237,12 +237,12 @@ void VisionTransformer::initialize(uint64_t seed) {
 }
 
 VitOutput VisionTransformer::forward(const Tensor& patches) const {
-  return forward_pass(patches, 0.0f, 0, 0);
+  return forward_pass(patches, DropoutDraw{}, 0);
 }
 
 VitOutput VisionTransformer::forward_training(const Tensor& patches, uint64_t dropout_seed,
-                                              uint64_t step) const {
-  return forward_pass(patches, config_.dropout, dropout_seed, step);
+                                              uint64_t step, int64_t first_image) const {
+  return forward_pass(patches, DropoutDraw{config_.dropout, dropout_seed, first_image}, step);
 }
 
 // patches [batch, patches, features] -> tokens [batch, tokens, d_model] with their positions.
@@ -257,7 +257,7 @@ Tensor VisionTransformer::embed(const Tensor& patches) const {
 }
 
 // One encoder block; `probs` receives its attention probabilities.
-Tensor VisionTransformer::block(const Block& b, const Tensor& x, float p, uint64_t dropout_seed,
+Tensor VisionTransformer::block(const Block& b, const Tensor& x, const DropoutDraw& drop,
                                 uint64_t& stream, Tensor& probs) const {
   const VitConfig& c = config_;
   const float eps = c.layernorm_eps;
@@ -269,6 +269,9 @@ Tensor VisionTransformer::block(const Block& b, const Tensor& x, float p, uint64
     probs = attn.probs;
     return ops::linear(attn.out, b.o, b.o_bias);
   };
+  auto dropout = [&](const Tensor& in) {
+    return ops::dropout(in, drop.p, drop.seed, stream++, drop.first_image);
+  };
   auto mlp = [&](const Tensor& in) {
     const Tensor hidden = ops::linear(in, b.fc1_weight, b.fc1_bias);
     const Tensor active = c.activation == Activation::kGelu ? ops::gelu(hidden) : ops::relu(hidden);
@@ -276,15 +279,13 @@ Tensor VisionTransformer::block(const Block& b, const Tensor& x, float p, uint64
   };
   if (pre) {
     Tensor y = ops::layernorm(x, b.ln1_weight, b.ln1_bias, eps);
-    y = ops::add(x, ops::dropout(attention(y), p, dropout_seed, stream++));
+    y = ops::add(x, dropout(attention(y)));
     const Tensor h = ops::layernorm(y, b.ln2_weight, b.ln2_bias, eps);
-    return ops::add(y, ops::dropout(mlp(h), p, dropout_seed, stream++));
+    return ops::add(y, dropout(mlp(h)));
   }
   const Tensor y =
-      ops::layernorm(ops::add(x, ops::dropout(attention(x), p, dropout_seed, stream++)),
-                     b.ln1_weight, b.ln1_bias, eps);
-  return ops::layernorm(ops::add(y, ops::dropout(mlp(y), p, dropout_seed, stream++)), b.ln2_weight,
-                        b.ln2_bias, eps);
+      ops::layernorm(ops::add(x, dropout(attention(x))), b.ln1_weight, b.ln1_bias, eps);
+  return ops::layernorm(ops::add(y, dropout(mlp(y))), b.ln2_weight, b.ln2_bias, eps);
 }
 
 // The final tokens -> logits from the CLS token (averaged with the distillation token's head).
@@ -300,7 +301,7 @@ Tensor VisionTransformer::head(const Tensor& x) const {
   return ops::scale(ops::add(logits, ops::linear(dist, head_dist_weight_, head_dist_bias_)), 0.5f);
 }
 
-VitOutput VisionTransformer::forward_pass(const Tensor& patches, float p, uint64_t dropout_seed,
+VitOutput VisionTransformer::forward_pass(const Tensor& patches, const DropoutDraw& drop,
                                           uint64_t step) const {
   const VitConfig& c = config_;
   if (patches.shape().rank() != 3 || patches.shape()[1] != c.patches ||
@@ -316,7 +317,7 @@ VitOutput VisionTransformer::forward_pass(const Tensor& patches, float p, uint64
   for (size_t i = 0; i < blocks_.size(); ++i) {
     if (i + 1 == blocks_.size()) out.last_layer_input = x;
     Tensor probs;
-    x = block(blocks_[i], x, p, dropout_seed, stream, probs);
+    x = block(blocks_[i], x, drop, stream, probs);
     out.attention.push_back(probs);
   }
   out.logits = head(x);

@@ -28,15 +28,21 @@ Tensor gelu(const Tensor& x) {
   });
 }
 
-Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream) {
+Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row) {
   detail::require_defined("dropout", {{"input", &x}});
   if (!(p >= 0.0f && p < 1.0f)) fail("dropout: probability must be in [0, 1), got ", p);
+  if (first_row < 0) fail("dropout: first_row must be 0 or more, got ", first_row);
+  if (first_row > 0 && x.shape().rank() == 0) fail("dropout: a scalar has no rows");
   if (p == 0.0f) return x;
+  const int64_t rows = x.shape().rank() == 0 ? 1 : x.shape()[0];
+  const uint64_t first =
+      rows == 0 ? 0 : static_cast<uint64_t>(first_row) * static_cast<uint64_t>(x.numel() / rows);
   Tensor y = Tensor::empty(x.shape(), x.device());
-  x.backend().dropout_forward(y.data(), x.data(), x.numel(), p, seed, stream);
-  return record(y, "dropout", {x}, [x = x.gradient_only(), p, seed, stream](const Tensor& dy) {
-    dy.backend().dropout_backward(x.grad_data(), dy.data(), x.numel(), p, seed, stream);
-  });
+  x.backend().dropout_forward(y.data(), x.data(), x.numel(), p, seed, stream, first);
+  return record(
+      y, "dropout", {x}, [x = x.gradient_only(), p, seed, stream, first](const Tensor& dy) {
+        dy.backend().dropout_backward(x.grad_data(), dy.data(), x.numel(), p, seed, stream, first);
+      });
 }
 
 }  // namespace sav::ops

@@ -1,24 +1,42 @@
 // The top of every program: a sav::UsageError (a bad flag, file or value) exits with status 2,
-// any other failure with 1, each with the program's name and the message on stderr.
+// any other failure with 1, each with the program's name and the message on stderr. In a job of
+// several processes (mpirun) the message names the rank, and the failing rank ends the whole job:
+// the others would otherwise wait for it in their next collective forever.
 #pragma once
 
 #include <exception>
 #include <iostream>
+#include <string>
 
+#include "sav/dist/communicator.h"
 #include "sav/error.h"
 
 namespace sav {
+
+namespace detail {
+
+inline int report_failure(const char* name, const char* message, int status) {
+  dist::Communicator& world = dist::world();
+  if (world.size() == 1) {
+    std::cerr << name << ": " << message << std::endl;
+    return status;
+  }
+  std::cerr << name << " (rank " << world.rank() << " of " << world.size() << "): " << message
+            << std::endl;
+  world.abort(status);
+  return status;  // not reached: abort ends the job
+}
+
+}  // namespace detail
 
 template <typename Run>
 int run_program(const char* name, Run&& run) {
   try {
     return run();
   } catch (const UsageError& e) {
-    std::cerr << name << ": " << e.what() << std::endl;
-    return 2;
+    return detail::report_failure(name, e.what(), 2);
   } catch (const std::exception& e) {
-    std::cerr << name << ": " << e.what() << std::endl;
-    return 1;
+    return detail::report_failure(name, e.what(), 1);
   }
 }
 

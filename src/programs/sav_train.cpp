@@ -17,6 +17,7 @@
 #include "programs/run_program.h"
 #include "sav/data/cifar10.h"
 #include "sav/device.h"
+#include "sav/dist/communicator.h"
 #include "sav/error.h"
 #include "sav/train/trainer.h"
 
@@ -218,25 +219,40 @@ train::Config configuration(const Flags& f) {
   return config;
 }
 
-Device prepare_device(const Flags& f) {
-  const Device device = parse_device(f.device_name);
-  if (f.device_name == "auto" && device == Device::cpu()) {
+// The device a rank trains on: under mpirun, `cuda` and `auto` mean this rank's own GPU of its
+// machine, cuda:<local rank>; a device named with its index is taken as given.
+Device prepare_device(const Flags& f, const dist::Communicator& world) {
+  Device device = parse_device(f.device_name);
+  if (device.type == DeviceType::kCuda && world.size() > 1 &&
+      (f.device_name == "cuda" || f.device_name == "auto")) {
+    device = Device::cuda(world.local_rank());
+  }
+  if (f.device_name == "auto" && device == Device::cpu() && world.is_root()) {
     std::cout << "no usable GPU: training on the CPU" << std::endl;
   }
   set_device_threads(device, f.threads);
   set_device_tf32(device, f.tf32);
-  if (f.tf32 && device.type == DeviceType::kCpu) {
+  if (f.tf32 && device.type == DeviceType::kCpu && world.is_root()) {
     std::cout << "note: --tf32 changes GPU products only; the CPU computes in FP32" << std::endl;
   }
   return device;
 }
 
 void print_plan(const Flags& f, const train::Config& config, Device device,
-                const data::TrainValidation& split, const data::Cifar10& cifar) {
+                const data::TrainValidation& split, const data::Cifar10& cifar,
+                const dist::Communicator& world) {
   std::cout << "sav_train: ViT " << config.layers << " x " << config.d_model << ", " << config.heads
             << " heads, " << nn::parameter_count(config.vit()) << " parameters on "
-            << describe_device(device) << "\n"
-            << "data: " << split.train.size() << " training, " << split.validation.size()
+            << describe_device(device) << "\n";
+  if (world.size() > 1) {
+    std::cout << "data-parallel: " << world.describe() << ", each a share of every batch of "
+              << config.batch_size << " (" << config.batch_size / world.size()
+              << (config.batch_size % world.size() == 0
+                      ? ""
+                      : " or " + std::to_string(config.batch_size / world.size() + 1))
+              << " images); rank 0 writes and reports\n";
+  }
+  std::cout << "data: " << split.train.size() << " training, " << split.validation.size()
             << " validation, " << cifar.test.size() << " test images from " << f.data_dir << "\n"
             << "training: " << config.epochs << " epochs, batch " << config.batch_size << ", lr "
             << config.lr << ", seed " << config.seed << (config.augment ? ", augmented" : "")
@@ -281,12 +297,15 @@ int run(int argc, char** argv) {
       "sav_train: trains a Vision Transformer on CIFAR-10 (the configuration of "
       "data/config.json; flags override it). Writes checkpoints/last.safetensors, "
       "checkpoints/best.safetensors, outputs/train_log.csv and outputs/curves.png "
-      "under --out."};
+      "under --out. Under mpirun -np N, the N processes train one model data-parallel: each "
+      "takes a share of every batch (--batch-size stays the whole batch), and rank 0 writes "
+      "and reports."};
   Flags f;
   declare_flags(app, f);
   if (const std::optional<int> done = parse_command_line(app, argc, argv)) return *done;
   const train::Config config = configuration(f);
-  const Device device = prepare_device(f);
+  dist::Communicator& world = dist::world();
+  const Device device = prepare_device(f, world);
 
   train::TrainOptions options;
   options.config = config;
@@ -295,6 +314,7 @@ int run(int argc, char** argv) {
   options.resume = f.resume;
   options.force = f.force;
   options.stop_requested = &stop_requested;
+  options.communicator = &world;
   // Before the data is read: a run that cannot start says so at once, with or without data.
   const train::OutputLock lock = train::claim_output(options);
 
@@ -305,7 +325,7 @@ int run(int argc, char** argv) {
   }
   const data::TrainValidation split =
       data::split_train_validation(cifar.train, config.val_split, f.limit_train);
-  print_plan(f, config, device, split, cifar);
+  if (world.is_root()) print_plan(f, config, device, split, cifar, world);
 
   Progress progress(config.epochs, ::isatty(STDERR_FILENO) == 1);
   progress.set_batch_size(config.batch_size);
@@ -313,10 +333,11 @@ int run(int argc, char** argv) {
   const train::TrainResult result =
       train::train(options, {split.train, split.validation, cifar.test}, progress, lock);
   if (result.stopped) {
+    if (!world.is_root()) return stop_signal.load() != 0 ? 128 + stop_signal.load() : 1;
     progress.clear();
     return report_stop(result, f.out_dir, argc, argv);
   }
-  report_end(result, f.out_dir, split.validation.size() > 0);
+  if (world.is_root()) report_end(result, f.out_dir, split.validation.size() > 0);
   return 0;
 }
 

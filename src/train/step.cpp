@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "sav/autograd.h"
+#include "sav/error.h"
 #include "sav/ops.h"
 
 namespace sav::train {
@@ -39,6 +40,74 @@ StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
   adam.step();
   result.updated = true;
   result.correct = count_correct(forward.logits.to_vector(), batch.labels, model.config().classes);
+  return result;
+}
+
+ParallelStep::ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam,
+                           dist::Communicator& comm)
+    : model_(model), adam_(adam), comm_(comm), parameters_(model.parameter_tensors()) {
+  size_t values = 0;
+  for (const Tensor& p : parameters_) values += static_cast<size_t>(p.numel());
+  flat_.resize(values + 3);
+}
+
+StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, uint64_t step,
+                             bool& stop) {
+  if (comm_.size() == 1) {
+    const StepResult result = train_step(model_, adam_, share, dropout_seed, step);
+    return result;
+  }
+  const int64_t whole = share.global_size;
+  if (whole < 1 || share.first < 0 || share.first + share.size > whole) {
+    fail("train step: a share of images ", share.first, " to ", share.first + share.size,
+         " of a batch of ", whole);
+  }
+  adam_.zero_grad();
+  float loss_sum = 0;  // the share's losses, summed
+  float correct = 0;   // exact in float: a batch has fewer than 2^24 images
+  if (share.size > 0) {
+    const Tensor x = upload_patches(share, model_.device());
+    const nn::VitOutput forward = model_.forward_training(x, dropout_seed, step, share.first);
+    const Tensor loss = ops::cross_entropy(forward.logits, share.labels);
+    const float mean = loss.item();
+    loss_sum = mean * static_cast<float>(share.size);
+    if (std::isfinite(mean)) {
+      // The whole batch's mean loss is the sum over the shares of (share / whole) x the share's
+      // mean: each rank's gradient carries its weight, and the ranks' gradients are summed.
+      ops::scale(loss, static_cast<float>(share.size) / static_cast<float>(whole)).backward();
+      correct = static_cast<float>(
+          count_correct(forward.logits.to_vector(), share.labels, model_.config().classes));
+    }
+  }
+  // One buffer, one all-reduce: the gradients, then the loss, the count right and the stops.
+  float* at = flat_.data();
+  for (const Tensor& p : parameters_) {
+    const Tensor grad = p.grad();
+    if (grad.defined()) {
+      const std::vector<float> values = grad.to_vector();
+      std::copy(values.begin(), values.end(), at);
+    } else {
+      std::fill(at, at + p.numel(), 0.0f);
+    }
+    at += p.numel();
+  }
+  at[0] = loss_sum;
+  at[1] = correct;
+  at[2] = stop ? 1.0f : 0.0f;
+  comm_.all_reduce_sum(flat_.data(), flat_.size());
+  stop = at[2] > 0;
+  StepResult result;
+  result.loss = at[0] / static_cast<float>(whole);
+  if (!std::isfinite(result.loss)) return result;
+  const float* from = flat_.data();
+  for (const Tensor& p : parameters_) {
+    p.grad_data();  // a share that took no gradient (no images) has none yet
+    p.grad().copy_from(std::vector<float>(from, from + p.numel()));
+    from += p.numel();
+  }
+  adam_.step();
+  result.updated = true;
+  result.correct = static_cast<int64_t>(at[1]);
   return result;
 }
 

@@ -152,10 +152,13 @@ class Run {
       : options_(options),
         config_(options.config),
         data_(data),
-        observer_(observer),
         files_(options.out_dir),
         model_(config_.vit(), options.device),
-        adam_(model_.parameter_tensors(), adam_options(config_)) {}
+        adam_(model_.parameter_tensors(), adam_options(config_)),
+        comm_(options.communicator != nullptr ? *options.communicator : *one_process_),
+        root_(comm_.is_root()),
+        observer_(root_ ? observer : silent_),
+        step_(model_, adam_, comm_) {}
 
   TrainResult go() {
     resume_or_initialize();
@@ -183,7 +186,7 @@ class Run {
       resume();
     } else {
       model_.initialize(derive_seed(config_.seed, SeedPurpose::kInit));
-      if (options_.force) {
+      if (options_.force && root_) {
         // Starting over: the old run's best would otherwise stand beside the new run's last
         // until the new run's first epoch ends, and be taken for its.
         for (const std::string& path : {files_.last, files_.best, files_.csv, files_.curves}) {
@@ -191,8 +194,10 @@ class Run {
         }
       }
     }
-    fs::create_directories(files_.checkpoints);
-    fs::create_directories(files_.outputs);
+    if (root_) {
+      fs::create_directories(files_.checkpoints);
+      fs::create_directories(files_.outputs);
+    }
     // What a failure leaves on disk, for its message.
     const TrainingState& state = result_.state;
     kept_ = !options_.resume ? "no checkpoint has been written yet"
@@ -232,6 +237,8 @@ class Run {
     loader_options.seed = derive_seed(config_.seed, SeedPurpose::kData);
     loader_options.flip = config_.augment;
     loader_options.crop_padding = config_.augment ? 4 : 0;
+    loader_options.shard = comm_.rank();
+    loader_options.shards = comm_.size();
     loader_.emplace(data_.train, loader_options);
     dropout_seed_ = derive_seed(config_.seed, SeedPurpose::kDropout);
     result_.steps_per_epoch = loader_->batches_per_epoch();
@@ -256,20 +263,25 @@ class Run {
     int64_t seen_now = 0;
     data::Batch batch;
     while (loader_->next(batch)) {
-      const StepResult step = train_step(model_, adam_, batch, dropout_seed_, state.step);
+      bool stop = stop_requested();
+      const StepResult step = step_.run(batch, dropout_seed_, state.step, stop);
       if (!step.updated) {
         fail("the training loss became ", step.loss, " at epoch ", epoch, ", step ", state.step,
              " (try a lower --lr); ", kept_);
       }
       ++state.step;
       ++sums.steps;
-      sums.loss_sum += double{step.loss} * batch.size;
+      // The whole batch's figures: a rank's batch is its share of it.
+      const int64_t images = comm_.size() == 1 ? batch.size : batch.global_size;
+      sums.loss_sum += double{step.loss} * images;
       sums.correct += step.correct;
-      sums.seen += batch.size;
-      seen_now += batch.size;
+      sums.seen += images;
+      seen_now += images;
       const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start_).count();
       observer_.on_step(epoch, sums.steps, result_.steps_per_epoch, step.loss, seen_now / seconds);
-      if (stop_requested()) return false;
+      // One process stops after the step in progress; ranks after the step whose sum carried
+      // a rank's stop, all the same one.
+      if (comm_.size() == 1 ? stop_requested() : stop) return false;
     }
     return true;
   }
@@ -283,7 +295,9 @@ class Run {
         kept_);
     sums.train_seconds = train_seconds();
     sums.elapsed_seconds = elapsed();
-    save_checkpoint(files_.last, model_, config_, state, &adam_, sums);
+    check_ranks_agree("at epoch " + std::to_string(state.epoch + 1) + ", step " +
+                      std::to_string(state.step));
+    if (root_) save_checkpoint(files_.last, model_, config_, state, &adam_, sums);
     result_.stopped = true;
     result_.progress = sums;
     result_.final_test_accuracy =
@@ -301,6 +315,7 @@ class Run {
     // The blocks the training steps used stay cached for the next step; evaluation needs fewer
     // and the checkpoints need host memory, so hand them back rather than hold both at once.
     release_device_cache(options_.device);
+    check_ranks_agree("after epoch " + std::to_string(epoch));
 
     EpochReport report = evaluate_epoch(epoch);
     report.train_loss = sums.loss_sum / sums.seen;
@@ -318,19 +333,21 @@ class Run {
     // best before last: last is what a resumption trusts, so it must never claim a best epoch
     // that best.safetensors does not hold yet. A crash in between leaves last at the previous
     // epoch, and the resumption redoes this one, the same bits, rewriting best.
-    if (report.best) save_checkpoint(files_.best, model_, config_, state);
-    save_checkpoint(files_.last, model_, config_, state, &adam_);
     kept_ = "the checkpoints of epoch " + std::to_string(epoch) + " are kept";
     result_.history.push_back(report);
-    io::write_file_atomically(files_.csv, csv_text(result_.history));
-    plot(files_.curves, result_.history);
+    if (root_) {
+      if (report.best) save_checkpoint(files_.best, model_, config_, state);
+      save_checkpoint(files_.last, model_, config_, state, &adam_);
+      io::write_file_atomically(files_.csv, csv_text(result_.history));
+      plot(files_.curves, result_.history);
+    }
     observer_.on_epoch(report);
   }
 
   // The validation and test columns of epoch `epoch`'s report. Throws when a loss is not finite.
   EpochReport evaluate_epoch(int64_t epoch) const {
-    const Evaluation val = evaluate(model_, data_.validation, config_.batch_size);
-    const Evaluation test = evaluate(model_, data_.test, config_.batch_size);
+    const Evaluation val = evaluate(model_, data_.validation, config_.batch_size, &comm_);
+    const Evaluation test = evaluate(model_, data_.test, config_.batch_size, &comm_);
     for (const auto& [name, set, loss] : {std::tuple{"validation", &data_.validation, val.loss},
                                           std::tuple{"test", &data_.test, test.loss}}) {
       if (set->size() > 0 && !std::isfinite(loss)) {
@@ -348,6 +365,29 @@ class Run {
   }
 
   bool stop_requested() const { return options_.stop_requested && options_.stop_requested->load(); }
+
+  // Every rank holds the same weights, or the job fails: the ranks take the same steps on the
+  // same summed gradients, so a difference means the all-reduce gave ranks different sums.
+  void check_ranks_agree(const std::string& when) {
+    if (comm_.size() == 1) return;
+    uint64_t hash = 1469598103934665603ull;  // FNV-1a over the weights' bits
+    for (const Tensor& p : model_.parameter_tensors()) {
+      for (const float value : p.to_vector()) {
+        uint32_t bits;
+        std::memcpy(&bits, &value, sizeof bits);
+        hash = (hash ^ bits) * 1099511628211ull;
+      }
+    }
+    const std::vector<uint8_t> all = comm_.gather(&hash, sizeof hash, 0);
+    for (size_t r = 1; root_ && r < all.size() / sizeof hash; ++r) {
+      if (std::memcmp(all.data() + r * sizeof hash, &hash, sizeof hash) != 0) {
+        fail("the weights of rank ", r, " differ from rank 0's ", when,
+             ": the ranks no longer train one model (the communicator's sums differ between "
+             "ranks); ",
+             kept_);
+      }
+    }
+  }
   double elapsed() const {
     return elapsed_before_ + std::chrono::duration<double>(Clock::now() - run_start_).count();
   }
@@ -360,10 +400,15 @@ class Run {
   const TrainOptions& options_;
   const Config& config_;
   const TrainData& data_;
-  TrainObserver& observer_;
   const RunFiles files_;
   nn::VisionTransformer model_;
   optim::Adam adam_;
+  const std::unique_ptr<dist::Communicator> one_process_ = dist::single_process();
+  dist::Communicator& comm_;
+  const bool root_;  // rank 0: the one that writes and reports
+  TrainObserver silent_;
+  TrainObserver& observer_;
+  ParallelStep step_;
   TrainResult result_;
   EpochProgress resumed_;  // how far into epoch state.epoch + 1 the checkpoint resumed had gone
   std::string kept_;
@@ -376,20 +421,32 @@ class Run {
 }  // namespace
 
 Evaluation evaluate(const nn::VisionTransformer& model, const data::RecordSet& records,
-                    int64_t batch_size) {
+                    int64_t batch_size, dist::Communicator* communicator) {
   if (records.size() == 0) return {kNaN, kNaN};
-  data::LoaderOptions options;
-  options.batch_size = batch_size;
-  options.shuffle = false;
-  data::BatchLoader loader(records, options);
-  loader.start_epoch(0);
+  const int ranks = communicator != nullptr ? communicator->size() : 1;
+  const int rank = communicator != nullptr ? communicator->rank() : 0;
+  const int64_t first = data::shard_begin(records.size(), rank, ranks);
+  const int64_t count = data::shard_begin(records.size(), rank + 1, ranks) - first;
   double loss_sum = 0;
   int64_t correct = 0;
-  data::Batch batch;
-  while (loader.next(batch)) {
-    const StepResult result = evaluate_batch(model, batch);
-    loss_sum += double{result.loss} * batch.size;
-    correct += result.correct;
+  if (count > 0) {
+    data::LoaderOptions options;
+    options.batch_size = batch_size;
+    options.shuffle = false;
+    data::BatchLoader loader(ranks == 1 ? records : records.subset(first, count), options);
+    loader.start_epoch(0);
+    data::Batch batch;
+    while (loader.next(batch)) {
+      const StepResult result = evaluate_batch(model, batch);
+      loss_sum += double{result.loss} * batch.size;
+      correct += result.correct;
+    }
+  }
+  if (ranks > 1) {
+    float loss = static_cast<float>(loss_sum);
+    communicator->all_reduce_sum(&loss, 1);
+    communicator->all_reduce_sum(&correct, 1);
+    loss_sum = loss;
   }
   return {loss_sum / records.size(), static_cast<double>(correct) / records.size()};
 }
@@ -425,6 +482,12 @@ OutputLock::OutputLock(std::string out_dir) : out_dir_(std::move(out_dir)) {
   }
 }
 
+OutputLock OutputLock::held_by_root(std::string out_dir) {
+  OutputLock unheld;
+  unheld.out_dir_ = std::move(out_dir);
+  return unheld;
+}
+
 OutputLock::~OutputLock() {
   if (fd_ >= 0) ::close(fd_);
 }
@@ -445,7 +508,8 @@ OutputLock claim_output(const TrainOptions& options) {
   // Before the folder is made or locked, so that a mistyped --out is not created; and again
   // once it is locked, since the run that held it may have changed it.
   if (options.resume) check_something_to_resume();
-  OutputLock lock(options.out_dir);
+  const bool root = options.communicator == nullptr || options.communicator->is_root();
+  OutputLock lock = root ? OutputLock(options.out_dir) : OutputLock::held_by_root(options.out_dir);
   if (options.resume) {
     check_something_to_resume();
     check_resumable(read_checkpoint(files.last), options.config);

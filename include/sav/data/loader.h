@@ -24,13 +24,26 @@ struct LoaderOptions {
   bool flip = false;     // horizontal mirror with probability 1/2
   int crop_padding = 0;  // random crop of the image zero-padded by this many pixels (e.g. 4)
   int prefetch = 2;      // batches decoded ahead of the model
+  // A rank's share of every batch, when `shards` ranks split it (data-parallel training): rows
+  // [shard_begin(shard), shard_begin(shard + 1)) of each batch of batch_size, where
+  // shard_begin(s) = floor(s * size / shards) for a batch of `size` images. The order, the
+  // augmentations and the batches are those of one process; a share may be empty.
+  int shard = 0;
+  int shards = 1;
 };
+
+// Where share `shard` of `shards` begins in a batch of `size` images.
+int64_t shard_begin(int64_t size, int shard, int shards);
 
 struct Batch {
   int64_t size = 0;
   std::vector<float> patches;    // [size, 64, 48]
   std::vector<int32_t> labels;   // [size]
   std::vector<int64_t> records;  // [size] indices into the loader's RecordSet
+  // A share of a batch (LoaderOptions::shards): the whole batch's size, and the position in it
+  // of this share's first image. One process's batch: global_size == size, first == 0.
+  int64_t global_size = 0;
+  int64_t first = 0;
 };
 
 class BatchLoader {

@@ -19,6 +19,12 @@ class Communicator {
   virtual int rank() const = 0;  // 0 .. size() - 1
   virtual int size() const = 0;
   bool is_root() const { return rank() == 0; }
+  // This process's place among the job's processes on its own machine (0 .. those - 1): the GPU
+  // it takes is cuda:<local_rank>.
+  virtual int local_rank() const = 0;
+  // Whether the collectives below take device memory instead of host memory: true for NCCL's
+  // communicator on a GPU (sav/dist/device_communicator.h).
+  virtual bool device_buffers() const { return false; }
 
   // Sums `count` values element-wise over the ranks, in place: every rank ends with the sum. Host
   // memory. Floats are summed in an order fixed by the implementation and the job's size, the

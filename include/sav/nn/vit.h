@@ -85,9 +85,11 @@ class VisionTransformer {
 
   // patches [batch, 64, 48], dropout off: inference and evaluation.
   VitOutput forward(const Tensor& patches) const;
-  // The same with dropout on, its masks drawn from (dropout_seed, step): the same step always
-  // gets the same masks.
-  VitOutput forward_training(const Tensor& patches, uint64_t dropout_seed, uint64_t step) const;
+  // The same with dropout on, its masks drawn from (dropout_seed, step, image): the same step
+  // always gets the same masks. `patches` holds images first_image, first_image + 1, ... of the
+  // step's batch (a rank's share of it), which take the masks they take in the whole batch.
+  VitOutput forward_training(const Tensor& patches, uint64_t dropout_seed, uint64_t step,
+                             int64_t first_image = 0) const;
 
   const VitConfig& config() const { return config_; }
   Device device() const { return device_; }
@@ -106,11 +108,16 @@ class VisionTransformer {
   };
   void bind_parameters();
   Tensor embed(const Tensor& patches) const;
-  Tensor block(const Block& b, const Tensor& x, float dropout, uint64_t dropout_seed,
-               uint64_t& stream, Tensor& probs) const;
+  // Dropout's probability and where its masks come from: (seed, stream, image).
+  struct DropoutDraw {
+    float p = 0;
+    uint64_t seed = 0;
+    int64_t first_image = 0;
+  };
+  Tensor block(const Block& b, const Tensor& x, const DropoutDraw& drop, uint64_t& stream,
+               Tensor& probs) const;
   Tensor head(const Tensor& x) const;
-  VitOutput forward_pass(const Tensor& patches, float dropout, uint64_t dropout_seed,
-                         uint64_t step) const;
+  VitOutput forward_pass(const Tensor& patches, const DropoutDraw& drop, uint64_t step) const;
 
   VitConfig config_;
   Device device_;

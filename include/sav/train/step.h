@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sav/data/loader.h"
+#include "sav/dist/communicator.h"
 #include "sav/nn/vit.h"
 #include "sav/optim/adam.h"
 
@@ -25,6 +26,29 @@ struct StepResult {
 // caller can report it while the weights are still those of the last good step.
 StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
                       const data::Batch& batch, uint64_t dropout_seed, uint64_t step);
+
+// One step of a data-parallel job: every rank of `comm` holds its share of the step's batch
+// (data::LoaderOptions::shards; batch.first, batch.global_size), takes the gradient of its
+// share's loss weighted by its share of the batch, and the gradients are summed over the ranks
+// in one buffer (with the loss, the count classified right and the stop flags), so that every
+// rank takes the same Adam step: the step one process takes on the whole batch, up to the order
+// of floating-point sums. Dropout draws each image's mask from its place in the whole batch.
+// The result is the whole batch's. With one rank it is train_step above, bit for bit.
+class ParallelStep {
+ public:
+  ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam, dist::Communicator& comm);
+
+  // `stop`: in, whether this rank was asked to stop; out, whether any rank was, so that all
+  // stop after the same step.
+  StepResult run(const data::Batch& share, uint64_t dropout_seed, uint64_t step, bool& stop);
+
+ private:
+  const nn::VisionTransformer& model_;
+  optim::Adam& adam_;
+  dist::Communicator& comm_;
+  std::vector<Tensor> parameters_;
+  std::vector<float> flat_;  // the gradients, then the loss, the count right and the stop flags
+};
 
 // The loss and the number classified right of one batch, dropout off, no gradients recorded.
 StepResult evaluate_batch(const nn::VisionTransformer& model, const data::Batch& batch);

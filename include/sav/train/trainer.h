@@ -9,6 +9,7 @@
 
 #include "sav/data/cifar10.h"
 #include "sav/device.h"
+#include "sav/dist/communicator.h"
 #include "sav/nn/vit.h"
 #include "sav/optim/adam.h"
 #include "sav/train/checkpoint.h"
@@ -50,6 +51,13 @@ struct TrainOptions {
   // in progress: it writes last.safetensors at that point, in the middle of the epoch, and
   // returns with `stopped` set. Resuming from there equals an uninterrupted run, bit for bit.
   const std::atomic<bool>* stop_requested = nullptr;
+  // The job's ranks, for data-parallel training (null: one process). Each rank takes its share
+  // of every batch (train::ParallelStep) and of the evaluation sets; rank 0 alone writes the
+  // checkpoints, the log and the curves, and alone tells the observer. A checkpoint does not
+  // depend on the number of ranks, so a run resumes with another. Every rank reads the data and,
+  // to resume, out_dir/checkpoints/last.safetensors: on several machines these must be on a
+  // file system they share.
+  dist::Communicator* communicator = nullptr;
 };
 
 struct TrainResult {
@@ -72,6 +80,8 @@ class OutputLock {
   // Creates `out_dir` if needed and takes the lock. Throws sav::Error naming the process that
   // holds it already, or the reason the lock file cannot be made.
   explicit OutputLock(std::string out_dir);
+  // What the other ranks of a job hold while rank 0 holds the lock: nothing, for `out_dir`.
+  static OutputLock held_by_root(std::string out_dir);
   ~OutputLock();
   OutputLock(OutputLock&& other) noexcept;
   OutputLock& operator=(OutputLock&&) = delete;
@@ -81,13 +91,15 @@ class OutputLock {
   const std::string& out_dir() const { return out_dir_; }
 
  private:
+  OutputLock() = default;
   std::string out_dir_;
   int fd_ = -1;
 };
 
 // What can be checked before any data is read: takes the output folder's lock, and then throws
 // UsageError when `resume` finds no last.safetensors to resume, or when a fresh run finds a run
-// in the folder already (a forgotten --resume) and `force` is not set.
+// in the folder already (a forgotten --resume) and `force` is not set. In a job of several
+// ranks, rank 0 takes the lock and the others make the same checks without it.
 OutputLock claim_output(const TrainOptions& options);
 
 // Adam's settings from the configuration, in single precision. Throws UsageError, naming the
@@ -107,8 +119,10 @@ TrainResult train(const TrainOptions& options, const TrainData& data, TrainObser
 struct Evaluation {
   double loss = 0, accuracy = 0;
 };
-// Mean loss and accuracy of `model` (dropout off) over `records`.
+// Mean loss and accuracy of `model` (dropout off) over `records`. With a communicator of
+// several ranks, each evaluates its share of the records (a contiguous part, in batches of
+// batch_size) and the sums are added up over the ranks: every rank returns the whole set's.
 Evaluation evaluate(const nn::VisionTransformer& model, const data::RecordSet& records,
-                    int64_t batch_size);
+                    int64_t batch_size, dist::Communicator* communicator = nullptr);
 
 }  // namespace sav::train

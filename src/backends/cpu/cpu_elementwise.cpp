@@ -148,19 +148,21 @@ void CpuBackend::gelu_backward(float* dx, const float* x, const float* dy, int64
 namespace {
 
 // out[i] (+)= in[i] * keep(i) / (1 - p) for the elements of Philox blocks [first, first + count),
-// four elements per block. The bits of 16 blocks are drawn at a time into lanes, a loop the
-// compiler vectorises (Philox's 32 x 32 -> 64-bit products included); then they are applied.
+// four elements per block, the blocks numbered from `offset`. The bits of 16 blocks are drawn at
+// a time into lanes, a loop the compiler vectorises (Philox's 32 x 32 -> 64-bit products
+// included); then they are applied.
 template <bool kAccumulate>
 [[gnu::always_inline]] inline void dropout_blocks(float* out, const float* in, int64_t n,
                                                   int64_t first, int64_t count, float p,
-                                                  uint64_t seed, uint64_t stream) {
+                                                  uint64_t seed, uint64_t stream, uint64_t offset) {
   constexpr int kLanes = 16;
   const float scale = 1.0f / (1.0f - p);
   uint32_t bits[4 * kLanes];  // element e of the 16 blocks: bits[e]
   for (int64_t start = first; start < first + count; start += kLanes) {
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-      const PhiloxBlock block = random_block(seed, stream, static_cast<uint64_t>(start + j));
+      const PhiloxBlock block =
+          random_block(seed, stream, offset + static_cast<uint64_t>(start + j));
       for (int lane = 0; lane < 4; ++lane) bits[4 * j + lane] = block.v[lane];
     }
     const int64_t base = start * 4;
@@ -181,9 +183,31 @@ template <bool kAccumulate>
 SAV_CPU_DISPATCH(dropout_blocks_write, dropout_blocks<false>)
 SAV_CPU_DISPATCH(dropout_blocks_accumulate, dropout_blocks<true>)
 
+// The same for a slice that starts within a Philox block: element by element.
 template <bool kAccumulate>
-void apply_dropout(float* out, const float* in, int64_t n, float p, uint64_t seed,
-                   uint64_t stream) {
+void apply_dropout_unaligned(float* out, const float* in, int64_t n, float p, uint64_t seed,
+                             uint64_t stream, uint64_t first) {
+  const float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t e = first + static_cast<uint64_t>(i);
+    const uint32_t bits = random_block(seed, stream, e / 4).v[e % 4];
+    const float value = uniform_from_bits(bits) >= p ? in[i] * scale : 0.0f;
+    if (kAccumulate) {
+      out[i] += value;
+    } else {
+      out[i] = value;
+    }
+  }
+}
+
+template <bool kAccumulate>
+void apply_dropout(float* out, const float* in, int64_t n, float p, uint64_t seed, uint64_t stream,
+                   uint64_t offset) {
+  if (offset % 4 != 0) {
+    apply_dropout_unaligned<kAccumulate>(out, in, n, p, seed, stream, offset);
+    return;
+  }
   const int64_t blocks = (n + 3) / 4;
   constexpr int64_t kChunk = 1024;  // blocks a task: 4,096 elements
   const int64_t chunks = (blocks + kChunk - 1) / kChunk;
@@ -192,9 +216,9 @@ void apply_dropout(float* out, const float* in, int64_t n, float p, uint64_t see
     const int64_t first = c * kChunk;
     const int64_t count = std::min(kChunk, blocks - first);
     if constexpr (kAccumulate) {
-      dropout_blocks_accumulate(out, in, n, first, count, p, seed, stream);
+      dropout_blocks_accumulate(out, in, n, first, count, p, seed, stream, offset / 4);
     } else {
-      dropout_blocks_write(out, in, n, first, count, p, seed, stream);
+      dropout_blocks_write(out, in, n, first, count, p, seed, stream, offset / 4);
     }
   }
 }
@@ -202,13 +226,13 @@ void apply_dropout(float* out, const float* in, int64_t n, float p, uint64_t see
 }  // namespace
 
 void CpuBackend::dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
-                                 uint64_t stream) {
-  apply_dropout<false>(y, x, n, p, seed, stream);
+                                 uint64_t stream, uint64_t first) {
+  apply_dropout<false>(y, x, n, p, seed, stream, first);
 }
 
 void CpuBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                                  uint64_t stream) {
-  apply_dropout<true>(dx, dy, n, p, seed, stream);
+                                  uint64_t stream, uint64_t first) {
+  apply_dropout<true>(dx, dy, n, p, seed, stream, first);
 }
 
 void CpuBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,

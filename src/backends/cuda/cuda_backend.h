@@ -59,10 +59,10 @@ class CudaBackend final : public Backend {
   void relu_backward(float* dx, const float* x, const float* dy, int64_t n) override;
   void gelu_forward(float* y, const float* x, int64_t n) override;
   void gelu_backward(float* dx, const float* x, const float* dy, int64_t n) override;
-  void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
-                       uint64_t stream) override;
+  void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed, uint64_t stream,
+                       uint64_t first) override;
   void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                        uint64_t stream) override;
+                        uint64_t stream, uint64_t first) override;
   void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w,
                          const float* b, int64_t rows, int64_t cols, float eps) override;
   void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,

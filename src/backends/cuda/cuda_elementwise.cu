@@ -113,12 +113,16 @@ __global__ void gelu_backward_kernel(float* dx, const float* x, const float* dy,
 // FMA, so the values match the CPU's bit for bit.
 template <bool kAccumulate>
 __global__ void dropout_kernel(float* out, const float* in, int64_t n, float p, float scale,
-                               uint64_t seed, uint64_t stream) {
-  const int64_t blocks = (n + 3) / 4;
+                               uint64_t seed, uint64_t stream, uint64_t first) {
+  // The Philox blocks that cover elements [first, first + n) of the mask's numbering.
+  const uint64_t first_block = first / 4;
+  const int64_t blocks = static_cast<int64_t>((first + n + 3) / 4 - first_block);
   for (int64_t block = global_index(); block < blocks; block += grid_stride()) {
-    const PhiloxBlock bits = random_block(seed, stream, static_cast<uint64_t>(block));
+    const uint64_t counter = first_block + static_cast<uint64_t>(block);
+    const PhiloxBlock bits = random_block(seed, stream, counter);
     for (int lane = 0; lane < 4; ++lane) {
-      const int64_t i = block * 4 + lane;
+      const int64_t i = static_cast<int64_t>(counter * 4 + lane - first);
+      if (i < 0) continue;
       if (i >= n) break;
       const float value = uniform_from_bits(bits[lane]) >= p ? __fmul_rn(in[i], scale) : 0.0f;
       if (kAccumulate) {
@@ -297,19 +301,19 @@ void CudaBackend::gelu_backward(float* dx, const float* x, const float* dy, int6
 }
 
 void CudaBackend::dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
-                                  uint64_t stream) {
+                                  uint64_t stream, uint64_t first) {
   if (n <= 0) return;
   const float scale = 1.0f / (1.0f - p);
-  SAV_LAUNCH(dropout_kernel<false>, blocks_for((n + 3) / 4), kThreads, stream_, y, x, n, p, scale,
-             seed, stream);
+  SAV_LAUNCH(dropout_kernel<false>, blocks_for((n + 4) / 4), kThreads, stream_, y, x, n, p, scale,
+             seed, stream, first);
 }
 
 void CudaBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                                   uint64_t stream) {
+                                   uint64_t stream, uint64_t first) {
   if (n <= 0) return;
   const float scale = 1.0f / (1.0f - p);
-  SAV_LAUNCH(dropout_kernel<true>, blocks_for((n + 3) / 4), kThreads, stream_, dx, dy, n, p, scale,
-             seed, stream);
+  SAV_LAUNCH(dropout_kernel<true>, blocks_for((n + 4) / 4), kThreads, stream_, dx, dy, n, p, scale,
+             seed, stream, first);
 }
 
 void CudaBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
