@@ -18,6 +18,8 @@
 #include "cifar_files.h"
 #include "sav/data/loader.h"
 #include "sav/dist/communicator.h"
+#include "sav/error.h"
+#include "sav/optim/flat_gradients.h"
 #include "sav/train/checkpoint.h"
 #include "sav/train/trainer.h"
 #include "train_fixtures.h"
@@ -187,6 +189,24 @@ TEST(DataParallel, EvaluationSumsTheRanksShares) {
   const train::Evaluation shared = train::evaluate(model, data.train, 16, &world);
   EXPECT_NEAR(shared.loss, alone.loss, kLossTolerance * alone.loss);
   EXPECT_EQ(shared.accuracy, alone.accuracy);
+}
+
+// The gradients go into one buffer in the parameters' order, followed by the extras, and come
+// back; a parameter without a gradient yet contributes zeros and receives one.
+TEST(DataParallel, FlatGradientsGatherAndScatterEveryValue) {
+  Tensor a = Tensor::from_vector({2}, {0, 0}), b = Tensor::from_vector({3}, {0, 0, 0});
+  a.set_requires_grad();
+  b.set_requires_grad();
+  a.backward(Tensor::from_vector({2}, {1, 2}));
+  optim::FlatGradients flat({a, b}, 2);
+  const Tensor& buffer = flat.gather({7, 8});
+  EXPECT_EQ(buffer.to_vector(), (std::vector<float>{1, 2, 0, 0, 0, 7, 8}));
+  buffer.copy_from({10, 20, 30, 40, 50, 60, 70});
+  EXPECT_EQ(flat.scatter(), (std::vector<float>{60, 70}));
+  EXPECT_EQ(a.grad().to_vector(), (std::vector<float>{10, 20}));
+  EXPECT_EQ(b.grad().to_vector(), (std::vector<float>{30, 40, 50}));
+  EXPECT_THROW(flat.gather({1}), Error);
+  EXPECT_THROW(optim::FlatGradients({}, 0), Error);
 }
 
 // The shares of a batch cover it once, in order, whatever the number of ranks.

@@ -21,6 +21,7 @@ TEST(Communicator, RanksNumberTheProcessesOfTheJob) {
   EXPECT_FALSE(world.describe().empty());
   // The suite's ranks all run on this machine: local ranks are the ranks.
   EXPECT_EQ(world.local_rank(), world.rank());
+  EXPECT_EQ(world.local_size(), world.size());
 }
 
 // Rank r contributes r + 1 + i at position i: the sums are exact in float at these sizes. The

@@ -56,6 +56,11 @@ void set_device_tf32(Device device, bool enabled);
 // Waits until the device's queued work is done.
 void synchronize_device(Device device);
 
+// The queue the device's work goes to (a cudaStream_t for CUDA), for a library that queues its
+// own work behind sav's, such as NCCL (sav/dist/device_communicator.h); null where work is
+// synchronous (the CPU).
+void* device_stream(Device device);
+
 // Gives the memory the device keeps for reuse back to the system: for when the work ahead
 // allocates other sizes, or none.
 void release_device_cache(Device device);

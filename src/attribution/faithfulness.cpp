@@ -4,6 +4,7 @@
 #include "sav/attribution/faithfulness.h"
 
 #include <algorithm>
+#include <iterator>
 #include <memory>
 
 #include "sav/attribution/explain.h"
@@ -51,27 +52,6 @@ void check_measurement(const nn::VisionTransformer& model, const FaithfulnessIma
       options.forward_batch < 1) {
     fail("faithfulness: batch sizes must be positive");
   }
-}
-
-// A row for every judged method, then random's, with the mean curves zeroed for the sums.
-FaithfulnessResult empty_result(const FaithfulnessImages& images,
-                                const FaithfulnessOptions& options,
-                                const std::vector<Method>& judged) {
-  FaithfulnessResult result;
-  result.image_description = images.description;
-  result.target = options.true_class ? "true" : "predicted";
-  result.random_draws = options.random_draws;
-  result.grid = images.grid;
-  result.steps = curve_steps(images.grid, options.steps);
-  result.blur_sigma = options.blur_sigma;
-  result.fill = options.fill;
-  for (Method m : judged) result.methods.push_back({method_name(m), {}, {}, {}, {}, {}});
-  result.methods.push_back({method_name(Method::kRandom), {}, {}, {}, {}, {}});
-  for (MethodFaithfulness& m : result.methods) {
-    m.mean_deletion.assign(size_t(result.steps) + 1, 0.0);
-    m.mean_insertion.assign(size_t(result.steps) + 1, 0.0);
-  }
-  return result;
 }
 
 // What every batch of the measurement shares.
@@ -205,48 +185,36 @@ std::vector<CurveInput> curve_inputs(const Measurement& m, const ImageBatch& bat
   return inputs;
 }
 
-// Adds image i's curves (`curves`: the judged methods', then the draws') to the result's sums.
-void add_image(const Measurement& m, const ImageBatch& batch, int64_t i, const Curves* curves,
-               FaithfulnessResult& result) {
-  const size_t methods = m.judged.size();
-  const size_t points = size_t(result.steps) + 1;
-  for (size_t k = 0; k < methods; ++k) {
-    MethodFaithfulness& r = result.methods[k];
-    r.deletion_auc.push_back(trapezoid_auc(curves[k].deletion));
-    r.insertion_auc.push_back(trapezoid_auc(curves[k].insertion));
-    for (size_t s = 0; s < points; ++s) {
-      r.mean_deletion[s] += curves[k].deletion[s];
-      r.mean_insertion[s] += curves[k].insertion[s];
-    }
-    if (m.randomized) {
-      r.randomized_correlation.push_back(spearman_correlation(
+// Image i of the batch's part: its curves (`curves`: the judged methods', then the draws') and
+// the sanity check's correlations.
+ImageFaithfulness image_part(const Measurement& m, const ImageBatch& batch, int64_t i,
+                             std::vector<Curves>::iterator curves) {
+  ImageFaithfulness part;
+  const int64_t count = static_cast<int64_t>(m.judged.size()) + m.options->random_draws;
+  part.curves.assign(std::make_move_iterator(curves), std::make_move_iterator(curves + count));
+  if (m.randomized) {
+    for (size_t k = 0; k < m.judged.size(); ++k) {
+      part.randomized_correlation.push_back(spearman_correlation(
           batch.maps[size_t(i)].scores[k], batch.randomized_maps[size_t(i)].scores[k]));
     }
   }
-  // Random's AUCs are the mean of its draws', and so are its curves.
-  const int draws = m.options->random_draws;
-  MethodFaithfulness& random = result.methods.back();
-  double deletion = 0, insertion = 0;
-  for (int d = 0; d < draws; ++d) {
-    const Curves& c = curves[methods + size_t(d)];
-    deletion += trapezoid_auc(c.deletion);
-    insertion += trapezoid_auc(c.insertion);
-    for (size_t s = 0; s < points; ++s) {
-      random.mean_deletion[s] += c.deletion[s] / draws;
-      random.mean_insertion[s] += c.insertion[s] / draws;
-    }
-  }
-  random.deletion_auc.push_back(deletion / draws);
-  random.insertion_auc.push_back(insertion / draws);
+  return part;
 }
 
-// The sums of the curves become means.
-void finish_result(int64_t total, FaithfulnessResult& result) {
-  for (MethodFaithfulness& m : result.methods) {
-    for (double& v : m.mean_deletion) v /= static_cast<double>(total);
-    for (double& v : m.mean_insertion) v /= static_cast<double>(total);
+void check_part(const ImageFaithfulness& part, const FaithfulnessResult& result) {
+  const size_t judged = result.methods.size() - 1;
+  const size_t points = size_t(result.steps) + 1;
+  bool fits = part.curves.size() == judged + size_t(result.random_draws) &&
+              (part.randomized_correlation.empty() || part.randomized_correlation.size() == judged);
+  for (const Curves& c : part.curves) {
+    fits = fits && c.deletion.size() == points && c.insertion.size() == points;
   }
-  result.images = total;
+  if (!fits) {
+    fail("faithfulness: an image's part has ", part.curves.size(), " curves and ",
+         part.randomized_correlation.size(), " correlations; the result takes ",
+         judged + size_t(result.random_draws), " curves of ", points, " points and ", judged,
+         " correlations or none");
+  }
 }
 
 }  // namespace
@@ -294,28 +262,112 @@ PatchGrid model_grid(const nn::VitConfig& config, int patch) {
   return grid;
 }
 
+FaithfulnessResult empty_faithfulness(const FaithfulnessImages& images,
+                                      const FaithfulnessOptions& options) {
+  FaithfulnessResult result;
+  result.image_description = images.description;
+  result.target = options.true_class ? "true" : "predicted";
+  result.random_draws = options.random_draws;
+  result.grid = images.grid;
+  result.steps = curve_steps(images.grid, options.steps);
+  result.blur_sigma = options.blur_sigma;
+  result.fill = options.fill;
+  for (Method m : options.methods) {
+    if (m != Method::kRandom) result.methods.push_back({method_name(m), {}, {}, {}, {}, {}});
+  }
+  result.methods.push_back({method_name(Method::kRandom), {}, {}, {}, {}, {}});
+  for (MethodFaithfulness& m : result.methods) {
+    m.mean_deletion.assign(size_t(result.steps) + 1, 0.0);
+    m.mean_insertion.assign(size_t(result.steps) + 1, 0.0);
+  }
+  return result;
+}
+
+void add_image(const ImageFaithfulness& part, FaithfulnessResult& result) {
+  check_part(part, result);
+  const size_t methods = result.methods.size() - 1;
+  const size_t points = size_t(result.steps) + 1;
+  const std::vector<Curves>& curves = part.curves;
+  for (size_t k = 0; k < methods; ++k) {
+    MethodFaithfulness& r = result.methods[k];
+    r.deletion_auc.push_back(trapezoid_auc(curves[k].deletion));
+    r.insertion_auc.push_back(trapezoid_auc(curves[k].insertion));
+    for (size_t s = 0; s < points; ++s) {
+      r.mean_deletion[s] += curves[k].deletion[s];
+      r.mean_insertion[s] += curves[k].insertion[s];
+    }
+    if (!part.randomized_correlation.empty()) {
+      r.randomized_correlation.push_back(part.randomized_correlation[k]);
+    }
+  }
+  // Random's AUCs are the mean of its draws', and so are its curves.
+  const int draws = result.random_draws;
+  MethodFaithfulness& random = result.methods.back();
+  double deletion = 0, insertion = 0;
+  for (int d = 0; d < draws; ++d) {
+    const Curves& c = curves[methods + size_t(d)];
+    deletion += trapezoid_auc(c.deletion);
+    insertion += trapezoid_auc(c.insertion);
+    for (size_t s = 0; s < points; ++s) {
+      random.mean_deletion[s] += c.deletion[s] / draws;
+      random.mean_insertion[s] += c.insertion[s] / draws;
+    }
+  }
+  random.deletion_auc.push_back(deletion / draws);
+  random.insertion_auc.push_back(insertion / draws);
+  ++result.images;
+}
+
+void finish_faithfulness(FaithfulnessResult& result) {
+  for (MethodFaithfulness& m : result.methods) {
+    for (double& v : m.mean_deletion) v /= static_cast<double>(result.images);
+    for (double& v : m.mean_insertion) v /= static_cast<double>(result.images);
+  }
+}
+
+void measure_images(const nn::VisionTransformer& model, const FaithfulnessImages& images,
+                    const FaithfulnessOptions& options, int64_t first, int64_t last,
+                    const std::function<void(int64_t image, ImageFaithfulness&& part)>& take,
+                    const std::function<void(int64_t done, int64_t total)>& progress) {
+  check_measurement(model, images, options);
+  const int64_t total = static_cast<int64_t>(images.ids.size());
+  if (first < 0 || first > last || last > total) {
+    fail("faithfulness: images [", first, ", ", last, ") are not a share of ", total, " images");
+  }
+  if (first == last) return;
+  const Measurement m = prepare(model, images, options);
+  const int64_t curves_per_image = static_cast<int64_t>(m.judged.size()) + options.random_draws;
+  const int64_t batch_size = options.explain_batch;
+  // Every explanation batch that holds an image of the share, read and explained whole.
+  for (int64_t begin = first / batch_size * batch_size; begin < last; begin += batch_size) {
+    ImageBatch batch = read_batch(m, begin, std::min(batch_size, total - begin));
+    explain_batch(m, batch);
+    const int64_t from = std::max(first, begin), to = std::min(last, begin + batch.n);
+    const CurveShare share{size_t((from - begin) * curves_per_image),
+                           size_t((to - begin) * curves_per_image), options.forward_batch};
+    std::vector<Curves> curves =
+        compute_curve_share(m.curves, curve_inputs(m, batch), share, m.probabilities,
+                            m.curve_images, [&](int64_t done) {
+                              if (progress)
+                                progress(from - first + done / curves_per_image, last - first);
+                            });
+    for (int64_t i = from; i < to; ++i) {
+      take(i, image_part(m, batch, i - begin, curves.begin() + (i - from) * curves_per_image));
+    }
+    if (progress) progress(to - first, last - first);
+  }
+}
+
 FaithfulnessResult measure_faithfulness(
     const nn::VisionTransformer& model, const FaithfulnessImages& images,
     const FaithfulnessOptions& options,
     const std::function<void(int64_t done, int64_t total)>& progress) {
   check_measurement(model, images, options);
-  const Measurement m = prepare(model, images, options);
-  FaithfulnessResult result = empty_result(images, options, m.judged);
-  const int64_t total = static_cast<int64_t>(images.ids.size());
-  const int64_t curves_per_image = static_cast<int64_t>(m.judged.size()) + options.random_draws;
-  for (int64_t first = 0; first < total; first += options.explain_batch) {
-    ImageBatch batch = read_batch(m, first, std::min(options.explain_batch, total - first));
-    explain_batch(m, batch);
-    const std::vector<Curves> curves = compute_curves(
-        m.curves, curve_inputs(m, batch), m.probabilities, m.curve_images, [&](int64_t done) {
-          if (progress) progress(first + done / curves_per_image, total);
-        });
-    for (int64_t i = 0; i < batch.n; ++i) {
-      add_image(m, batch, i, curves.data() + i * curves_per_image, result);
-    }
-    if (progress) progress(first + batch.n, total);
-  }
-  finish_result(total, result);
+  FaithfulnessResult result = empty_faithfulness(images, options);
+  measure_images(
+      model, images, options, 0, static_cast<int64_t>(images.ids.size()),
+      [&](int64_t, ImageFaithfulness&& part) { add_image(part, result); }, progress);
+  finish_faithfulness(result);
   return result;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <numeric>
 #include <sstream>
 
@@ -213,21 +214,53 @@ void perturbed_images(const CurveSpec& spec, const CurveInput& input, float* out
 std::vector<Curves> compute_curves(const CurveSpec& spec, const std::vector<CurveInput>& inputs,
                                    const ProbabilityFn& model, int64_t batch_images,
                                    const std::function<void(int64_t done)>& progress) {
+  return compute_curve_share(spec, inputs, {0, inputs.size(), 1}, model, batch_images, progress);
+}
+
+std::vector<Curves> compute_curve_share(const CurveSpec& spec,
+                                        const std::vector<CurveInput>& inputs,
+                                        const CurveShare& share, const ProbabilityFn& model,
+                                        int64_t batch_images,
+                                        const std::function<void(int64_t done)>& progress) {
   const int steps = checked_steps(spec);
   for (size_t i = 0; i < inputs.size(); ++i) check_input(spec.grid, inputs[i], i);
+  if (share.first > share.last || share.last > inputs.size() || share.model_batch < 1) {
+    fail("faithfulness: inputs [", share.first, ", ", share.last, ") in model batches of ",
+         share.model_batch, " are not a share of ", inputs.size(), " inputs");
+  }
   const int points = steps + 1;
   const int64_t images_per_input = 2 * points;
-  const int64_t per_batch = std::max<int64_t>(1, batch_images / images_per_input);
+  const size_t input_images = static_cast<size_t>(images_per_input);
+  const size_t per_batch =
+      static_cast<size_t>(std::max<int64_t>(1, batch_images / images_per_input));
+  const size_t model_batch = static_cast<size_t>(share.model_batch);
   const size_t image_size = spec.grid.image_size();
-  std::vector<Curves> curves(inputs.size());
+  std::vector<Curves> curves(share.last - share.first);
+  if (share.first == share.last) return curves;
   std::vector<float> batch;
-  for (size_t first = 0; first < inputs.size(); first += static_cast<size_t>(per_batch)) {
-    const size_t count = std::min(inputs.size() - first, static_cast<size_t>(per_batch));
-    const int64_t images = static_cast<int64_t>(count) * images_per_input;
-    batch.resize(static_cast<size_t>(images) * image_size);
-    for (size_t i = 0; i < count; ++i) {
-      perturbed_images(spec, inputs[first + i],
-                       batch.data() + i * size_t(images_per_input) * image_size);
+  for (size_t first = share.first / per_batch * per_batch; first < share.last; first += per_batch) {
+    const size_t count = std::min(inputs.size() - first, per_batch);
+    // The share's inputs in this batch; the images, counted from the batch's first, of the model
+    // batches that hold theirs; and the inputs those images belong to.
+    const size_t wanted_first = std::max(first, share.first);
+    const size_t wanted_last = std::min(first + count, share.last);
+    const size_t image_first = (wanted_first - first) * input_images / model_batch * model_batch;
+    const size_t image_last =
+        std::min(count * input_images, ((wanted_last - first) * input_images + model_batch - 1) /
+                                           model_batch * model_batch);
+    const size_t input_first = first + image_first / input_images;
+    const size_t input_last = first + (image_last + input_images - 1) / input_images;
+    batch.resize((input_last - input_first) * input_images * image_size);
+    for (size_t i = input_first; i < input_last; ++i) {
+      perturbed_images(spec, inputs[i],
+                       batch.data() + (i - input_first) * input_images * image_size);
+    }
+    const size_t skipped = image_first - (input_first - first) * input_images;
+    const int64_t images = static_cast<int64_t>(image_last - image_first);
+    if (skipped != 0 || batch.size() != size_t(images) * image_size) {
+      batch = std::vector<float>(
+          batch.begin() + std::ptrdiff_t(skipped * image_size),
+          batch.begin() + std::ptrdiff_t((skipped + size_t(images)) * image_size));
     }
     const std::vector<float> probabilities = model(batch, images);
     if (probabilities.empty() || probabilities.size() % static_cast<size_t>(images) != 0) {
@@ -235,20 +268,20 @@ std::vector<Curves> compute_curves(const CurveSpec& spec, const std::vector<Curv
            " images");
     }
     const size_t classes = probabilities.size() / static_cast<size_t>(images);
-    for (size_t i = 0; i < count; ++i) {
-      const CurveInput& input = inputs[first + i];
+    for (size_t i = wanted_first; i < wanted_last; ++i) {
+      const CurveInput& input = inputs[i];
       if (input.target < 0 || static_cast<size_t>(input.target) >= classes) {
         fail("faithfulness: class ", input.target, " does not exist (the model has ", classes,
              " classes)");
       }
-      Curves& c = curves[first + i];
-      for (int64_t image = 0; image < images_per_input; ++image) {
-        const size_t row = i * size_t(images_per_input) + static_cast<size_t>(image);
+      Curves& c = curves[i - share.first];
+      for (size_t image = 0; image < input_images; ++image) {
+        const size_t row = (i - first) * input_images + image - image_first;
         const double p = probabilities[row * classes + static_cast<size_t>(input.target)];
-        (image < points ? c.deletion : c.insertion).push_back(p);
+        (image < size_t(points) ? c.deletion : c.insertion).push_back(p);
       }
     }
-    if (progress) progress(static_cast<int64_t>(first + count));
+    if (progress) progress(static_cast<int64_t>(wanted_last - share.first));
   }
   return curves;
 }

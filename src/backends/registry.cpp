@@ -4,9 +4,7 @@
 // built beside the programs) that is loaded only when a CUDA device is asked for: a run on the
 // CPU never maps the CUDA libraries.
 #include <dlfcn.h>
-#include <unistd.h>
 
-#include <climits>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -17,6 +15,7 @@
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
 #include "sav/error.h"
+#include "sav/module_path.h"
 
 namespace sav {
 namespace {
@@ -64,18 +63,7 @@ CudaModule load_cuda_module() {
   if (dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL) == nullptr) {
     return CudaModule{nullptr, nullptr, "no CUDA driver (libcuda.so.1) on this machine"};
   }
-  // Beside the running program first (the programs and the module are built into one folder),
-  // then where the build put it.
-  std::vector<std::string> candidates;
-  char exe[PATH_MAX];
-  const ssize_t length = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (length > 0) {
-    std::string folder(exe, static_cast<size_t>(length));
-    folder.resize(folder.rfind('/') + 1);
-    candidates.push_back(folder + "libsav_cuda.so");
-  }
-  candidates.push_back(SAV_CUDA_MODULE);
-  return open_cuda_module(candidates);
+  return open_cuda_module(module_candidates("libsav_cuda.so", SAV_CUDA_MODULE));
 #else
   return CudaModule{nullptr, nullptr, "this build of sav has no CUDA backend"};
 #endif

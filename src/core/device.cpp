@@ -31,6 +31,7 @@ void set_device_threads(Device device, int threads) {
 int device_threads(Device device) { return backend_for(device).num_threads(); }
 void set_device_tf32(Device device, bool enabled) { backend_for(device).set_tf32(enabled); }
 void synchronize_device(Device device) { backend_for(device).synchronize(); }
+void* device_stream(Device device) { return backend_for(device).native_stream(); }
 void release_device_cache(Device device) { backend_for(device).release_cached_memory(); }
 MemoryStats device_memory(Device device) { return backend_for(device).memory_stats(); }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <numeric>
 
 #include "sav/dist/communicator.h"
@@ -30,6 +31,7 @@ class MpiWorld final : public Communicator {
     MPI_Comm node;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
     MPI_Comm_rank(node, &local_rank_);
+    MPI_Comm_size(node, &local_size_);
     MPI_Comm_free(&node);
   }
 
@@ -42,6 +44,7 @@ class MpiWorld final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   int local_rank() const override { return local_rank_; }
+  int local_size() const override { return local_size_; }
 
   void all_reduce_sum(float* values, size_t count) override {
     reduce_pieces(values, count, MPI_FLOAT);
@@ -122,14 +125,27 @@ class MpiWorld final : public Communicator {
     }
   }
 
-  int rank_ = 0, size_ = 1, local_rank_ = 0;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
 };
 
 }  // namespace
 
 bool built_with_mpi() { return true; }
 
+// Whether a launcher started this process as part of a job: Open MPI's mpirun, or another MPI's
+// (Hydra's PMI, PMIx) sets these in every process it starts.
+bool launched_as_job() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"}) {
+    if (std::getenv(name) != nullptr) return true;
+  }
+  return false;
+}
+
 Communicator& world() {
+  if (!launched_as_job()) {
+    static const std::unique_ptr<Communicator> one = single_process();
+    return *one;
+  }
   static MpiWorld mpi;
   return mpi;
 }

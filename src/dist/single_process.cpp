@@ -13,6 +13,7 @@ class SingleProcess final : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   int local_rank() const override { return 0; }
+  int local_size() const override { return 1; }
   void all_reduce_sum(float*, size_t) override {}
   void all_reduce_sum(int64_t*, size_t) override {}
   void broadcast(void*, size_t, int root) override { check_root(root); }

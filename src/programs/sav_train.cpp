@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "sav/data/cifar10.h"
 #include "sav/device.h"
 #include "sav/dist/communicator.h"
+#include "sav/dist/device_communicator.h"
 #include "sav/error.h"
 #include "sav/train/trainer.h"
 
@@ -181,7 +183,8 @@ void declare_flags(CLI::App& app, Flags& f) {
   app.add_option("--data", f.data_dir, "folder of the CIFAR-10 binary batches")
       ->capture_default_str();
   declare_config_flags(app, f);
-  app.add_option("--threads", f.threads, "CPU threads, 0 for all cores")
+  app.add_option("--threads", f.threads,
+                 "CPU threads, 0 for all cores (under mpirun: shared by the ranks on a machine)")
       ->check(number_above(0, true))
       ->capture_default_str();
   app.add_option("--device", f.device_name, "cpu, cuda, cuda:N or auto (CUDA where usable)")
@@ -219,18 +222,12 @@ train::Config configuration(const Flags& f) {
   return config;
 }
 
-// The device a rank trains on: under mpirun, `cuda` and `auto` mean this rank's own GPU of its
-// machine, cuda:<local rank>; a device named with its index is taken as given.
 Device prepare_device(const Flags& f, const dist::Communicator& world) {
-  Device device = parse_device(f.device_name);
-  if (device.type == DeviceType::kCuda && world.size() > 1 &&
-      (f.device_name == "cuda" || f.device_name == "auto")) {
-    device = Device::cuda(world.local_rank());
-  }
+  const Device device = job_device(f.device_name, world);
   if (f.device_name == "auto" && device == Device::cpu() && world.is_root()) {
     std::cout << "no usable GPU: training on the CPU" << std::endl;
   }
-  set_device_threads(device, f.threads);
+  set_device_threads(device, job_threads(f.threads, world));
   set_device_tf32(device, f.tf32);
   if (f.tf32 && device.type == DeviceType::kCpu && world.is_root()) {
     std::cout << "note: --tf32 changes GPU products only; the CPU computes in FP32" << std::endl;
@@ -260,8 +257,8 @@ void print_plan(const Flags& f, const train::Config& config, Device device,
 }
 
 // What a stopped run says, and its exit status.
-int report_stop(const train::TrainResult& result, const std::string& out_dir, int argc,
-                char** argv) {
+int report_stop(const train::TrainResult& result, const std::string& out_dir, int argc, char** argv,
+                int ranks) {
   const train::TrainingState& s = result.state;
   if (result.progress.steps > 0) {
     std::cout << "stopped within epoch " << s.epoch + 1 << " after its step "
@@ -271,6 +268,7 @@ int report_stop(const train::TrainResult& result, const std::string& out_dir, in
   }
   std::cout << " (step " << s.step << "); " << out_dir
             << "/checkpoints/last.safetensors holds it. To go on, run:\n  "
+            << (ranks > 1 ? "mpirun -np " + std::to_string(ranks) + " " : std::string())
             << resume_command(argc, argv) << std::endl;
   return stop_signal.load() != 0 ? 128 + stop_signal.load() : 1;
 }
@@ -315,6 +313,18 @@ int run(int argc, char** argv) {
   options.force = f.force;
   options.stop_requested = &stop_requested;
   options.communicator = &world;
+  // Ranks on GPUs sum their gradients with NCCL, on the devices, where this build has it.
+  std::unique_ptr<dist::Communicator> nccl;
+  if (world.size() > 1 && device.type == DeviceType::kCuda) {
+    if (dist::built_with_nccl()) {
+      nccl = dist::device_communicator(world, device);
+      options.gradient_communicator = nccl.get();
+    } else if (world.is_root()) {
+      std::cout << "note: this build has no NCCL: the GPUs' gradients are summed through host "
+                   "memory with MPI"
+                << std::endl;
+    }
+  }
   // Before the data is read: a run that cannot start says so at once, with or without data.
   const train::OutputLock lock = train::claim_output(options);
 
@@ -335,7 +345,7 @@ int run(int argc, char** argv) {
   if (result.stopped) {
     if (!world.is_root()) return stop_signal.load() != 0 ? 128 + stop_signal.load() : 1;
     progress.clear();
-    return report_stop(result, f.out_dir, argc, argv);
+    return report_stop(result, f.out_dir, argc, argv, world.size());
   }
   if (world.is_root()) report_end(result, f.out_dir, split.validation.size() > 0);
   return 0;

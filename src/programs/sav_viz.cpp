@@ -1,4 +1,5 @@
-// sav_viz: heat maps of what a trained ViT's decisions rest on, as PNGs.
+// sav_viz: heat maps of what a trained ViT's decisions rest on, as PNGs. Under mpirun the ranks
+// share out the images and rank 0 alone prints and writes, what one process would.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "programs/command_line.h"
 #include "programs/run_program.h"
 #include "programs/viz_faithfulness.h"
 #include "programs/viz_request.h"
@@ -15,6 +17,7 @@
 #include "sav/data/cifar10.h"
 #include "sav/data/images.h"
 #include "sav/device.h"
+#include "sav/dist/communicator.h"
 #include "sav/error.h"
 #include "sav/image/png.h"
 #include "sav/io/npy.h"
@@ -245,23 +248,6 @@ int report_faithfulness(const VizRequest& r, const std::vector<attribution::Meth
   return 0;
 }
 
-// The maps of every image and method, explained in batches of about 3,200 patches (50 CIFAR
-// images, 16 at 224 / 16).
-std::vector<attribution::ImageExplanation> explain_subjects(
-    const ExplainedModel& model, const std::vector<Subject>& subjects,
-    const attribution::ExplainOptions& options) {
-  std::vector<attribution::ImageExplanation> explanations;
-  const size_t batch = std::max<size_t>(1, 3200 / static_cast<size_t>(model.vit->config().patches));
-  for (size_t first = 0; first < subjects.size(); first += batch) {
-    const size_t n = std::min(batch, subjects.size() - first);
-    for (auto& e : attribution::explain(*model.vit, subject_batch(model, subjects, first, n),
-                                        options, first)) {
-      explanations.push_back(std::move(e));
-    }
-  }
-  return explanations;
-}
-
 std::string percent(double p) {
   char text[16];
   std::snprintf(text, sizeof text, "%.1f%%", 100 * p);
@@ -434,8 +420,8 @@ int run(int argc, char** argv) {
   const viz::HeatStyle flag_style = heat_style(request);
   attribution::ExplainOptions options = explain_options(request, methods);
 
-  const Device device = parse_device(request.device_name);
-  set_device_threads(device, request.threads);
+  const Device device = job_device(request.device_name, dist::world());
+  set_device_threads(device, job_threads(request.threads, dist::world()));
   const ExplainedModel model = load_model(request, device);
   const viz::HeatStyle style = model_style(request, flag_style, model);
   if (!request.class_text.empty()) {
@@ -449,6 +435,7 @@ int run(int argc, char** argv) {
   const std::vector<Subject> subjects = load_subjects(request, model, device);
   const std::vector<attribution::ImageExplanation> explanations =
       explain_subjects(model, subjects, options);
+  if (!dist::world().is_root()) return 0;  // rank 0 draws the figures from every rank's maps
   for (const std::string& path :
        write_figures(request, model, methods, style, subjects, explanations)) {
     std::cout << "wrote " << path << "\n";

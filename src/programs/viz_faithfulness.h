@@ -34,7 +34,10 @@ attribution::FaithfulnessImages cifar_test_images(const data::Cifar10& cifar,
 // Deletion's fill for CIFAR-10: the training set's channel means, which reads all of it.
 attribution::DeletionFill cifar_training_means(const data::Cifar10& cifar);
 
-// Measures, prints the table and writes the files; returns the paths written.
+// Measures, prints the table and writes the files; returns the paths written. In a job of several
+// processes (mpirun) rank r measures images [floor(r n / N), floor((r + 1) n / N)) of the n, in
+// the batches one process would put them in, and rank 0 gathers them, prints and writes the
+// report one process would; the other ranks print nothing and return no paths.
 std::vector<std::string> run_faithfulness(const nn::VisionTransformer& model,
                                           const attribution::FaithfulnessImages& images,
                                           const attribution::DeletionFill& fill,

@@ -2,8 +2,11 @@
 #include "programs/viz_request.h"
 
 #include <CLI/CLI.hpp>
+#include <iostream>
+#include <sstream>
 
 #include "programs/command_line.h"
+#include "sav/dist/communicator.h"
 
 namespace sav {
 namespace {
@@ -95,7 +98,8 @@ void add_output_flags(CLI::App& app, VizRequest& r) {
                  "write the maps as NumPy .npy [images, grid rows, grid columns] (8 x 8 for a "
                  "sav checkpoint, 14 x 14 for a ViT at 224 / 16)");
   app.add_option("--out", r.out_dir, "folder for the PNGs")->capture_default_str();
-  app.add_option("--threads", r.threads, "CPU threads, 0 for all cores")
+  app.add_option("--threads", r.threads,
+                 "CPU threads, 0 for all cores (under mpirun: shared by the ranks on a machine)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--device", r.device_name, "cpu, cuda, cuda:N or auto")->capture_default_str();
@@ -119,6 +123,23 @@ void add_faithfulness_flags(CLI::App& app, VizRequest& r) {
       ->capture_default_str();
 }
 
+// Sends what is written to std::cout and std::cerr nowhere while it lives.
+class Silenced {
+ public:
+  Silenced() : out_(std::cout.rdbuf(&sink_)), err_(std::cerr.rdbuf(&sink_)) {}
+  ~Silenced() {
+    std::cout.rdbuf(out_);
+    std::cerr.rdbuf(err_);
+  }
+  Silenced(const Silenced&) = delete;
+  Silenced& operator=(const Silenced&) = delete;
+
+ private:
+  std::stringbuf sink_;
+  std::streambuf* out_;
+  std::streambuf* err_;
+};
+
 }  // namespace
 
 std::optional<int> parse_viz_flags(int argc, char** argv, VizRequest& request) {
@@ -139,7 +160,16 @@ std::optional<int> parse_viz_flags(int argc, char** argv, VizRequest& request) {
   add_method_setting_flags(app, request);
   add_output_flags(app, request);
   add_faithfulness_flags(app, request);
-  if (const std::optional<int> done = parse_command_line(app, argc, argv)) return done;
+  // In a job of several processes every rank reads the same command line, and rank 0 alone says
+  // what is wrong with it, or prints --help.
+  std::optional<int> done;
+  if (dist::world().is_root()) {
+    done = parse_command_line(app, argc, argv);
+  } else {
+    const Silenced silenced;
+    done = parse_command_line(app, argc, argv);
+  }
+  if (done) return done;
   request.images_given = static_cast<bool>(*given.images);
   request.count_given = given.count->count() != 0;
   request.method_given = given.method->count() != 0;

@@ -29,7 +29,7 @@ struct VizRequest {
 };
 
 // Parses the command line into `request`; returns the exit status when the run ends here
-// (--help, or a flag refused).
+// (--help, or a flag refused). In a job of several processes only rank 0 prints why.
 std::optional<int> parse_viz_flags(int argc, char** argv, VizRequest& request);
 
 }  // namespace sav

@@ -4,7 +4,9 @@
 #include <cctype>
 #include <filesystem>
 
+#include "programs/viz_shares.h"
 #include "sav/data/images.h"
+#include "sav/dist/communicator.h"
 #include "sav/error.h"
 #include "sav/hub/published.h"
 #include "sav/image/resample.h"
@@ -45,6 +47,43 @@ bool is_photo_name(const fs::path& path) {
   std::transform(extension.begin(), extension.end(), extension.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return extension == ".jpg" || extension == ".jpeg" || extension == ".png";
+}
+
+// What a rank sends rank 0 for one image: its explanation.
+void write_explanation(const attribution::ImageExplanation& e, std::vector<uint8_t>& bytes) {
+  ByteWriter out(bytes);
+  out.put<int32_t>(e.predicted);
+  out.put<int32_t>(e.explained);
+  out.put<float>(e.probability);
+  out.put_all(e.probabilities);
+  out.put<uint64_t>(e.scores.size());
+  for (const std::vector<float>& scores : e.scores) out.put_all(scores);
+}
+
+attribution::ImageExplanation read_explanation(ByteReader& in) {
+  attribution::ImageExplanation e;
+  e.predicted = in.get<int32_t>();
+  e.explained = in.get<int32_t>();
+  e.probability = in.get<float>();
+  e.probabilities = in.get_all<float>();
+  for (uint64_t m = in.get<uint64_t>(); m > 0; --m) e.scores.push_back(in.get_all<float>());
+  return e;
+}
+
+// Subjects [first, last), `batch` at a time from `first`.
+std::vector<attribution::ImageExplanation> explain_range(const ExplainedModel& model,
+                                                         const std::vector<Subject>& subjects,
+                                                         const attribution::ExplainOptions& options,
+                                                         size_t first, size_t last, size_t batch) {
+  std::vector<attribution::ImageExplanation> explanations;
+  for (size_t begin = first; begin < last; begin += batch) {
+    const size_t n = std::min(batch, last - begin);
+    for (auto& e : attribution::explain(*model.vit, subject_batch(model, subjects, begin, n),
+                                        options, begin)) {
+      explanations.push_back(std::move(e));
+    }
+  }
+  return explanations;
 }
 
 }  // namespace
@@ -154,6 +193,32 @@ Tensor subject_batch(const ExplainedModel& model, const std::vector<Subject>& su
   }
   return Tensor::from_vector({static_cast<int64_t>(n), c.patches, c.patch_features}, tokens,
                              model.vit->device());
+}
+
+std::vector<attribution::ImageExplanation> explain_subjects(
+    const ExplainedModel& model, const std::vector<Subject>& subjects,
+    const attribution::ExplainOptions& options) {
+  const size_t batch = std::max<size_t>(1, 3200 / static_cast<size_t>(model.vit->config().patches));
+  dist::Communicator& world = dist::world();
+  if (world.size() == 1) return explain_range(model, subjects, options, 0, subjects.size(), batch);
+  const int64_t batches = static_cast<int64_t>((subjects.size() + batch - 1) / batch);
+  const Share share = share_of(batches, world.rank(), world.size());
+  const size_t first = std::min(subjects.size(), static_cast<size_t>(share.first) * batch);
+  const size_t last = std::min(subjects.size(), static_cast<size_t>(share.last) * batch);
+  std::vector<uint8_t> bytes;
+  for (const auto& e : explain_range(model, subjects, options, first, last, batch)) {
+    write_explanation(e, bytes);
+  }
+  const std::vector<uint8_t> gathered = world.gather(bytes.data(), bytes.size(), 0);
+  std::vector<attribution::ImageExplanation> explanations;
+  if (!world.is_root()) return explanations;
+  ByteReader in(gathered.data(), gathered.size());
+  while (!in.done()) explanations.push_back(read_explanation(in));
+  if (explanations.size() != subjects.size()) {
+    fail("rank 0 gathered the maps of ", explanations.size(), " images from the job's ranks, not ",
+         subjects.size());
+  }
+  return explanations;
 }
 
 }  // namespace sav

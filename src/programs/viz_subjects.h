@@ -1,7 +1,8 @@
 // sav_viz's two kinds of model and the images they explain: a checkpoint sav_train wrote (the
 // CIFAR-10 model, 32 x 32 images) or a published ViT (timm, Hugging Face) and photographs. Both
 // end as the same thing: a model, its class names, and subjects that carry the picture to draw
-// over and the patch tokens the model takes.
+// over and the patch tokens the model takes; then the subjects' maps, which the processes of a job
+// share out.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "sav/attribution/explain.h"
 #include "sav/data/cifar10.h"
 #include "sav/device.h"
 #include "sav/image/canvas.h"
@@ -66,5 +68,14 @@ std::vector<std::string> photos_in(const std::string& folder, size_t limit);
 // The tokens [n, patches, features] of subjects [first, first + n), on the model's device.
 Tensor subject_batch(const ExplainedModel& model, const std::vector<Subject>& subjects,
                      size_t first, size_t n);
+
+// The maps of every subject and method, explained in batches of about 3,200 patches (50 CIFAR
+// images, 16 at 224 / 16). In a job of several processes (mpirun) rank r explains a contiguous
+// share of the batches, [floor(r B / N), floor((r + 1) B / N)) of the B, each whole, so that every
+// image's maps are computed beside the same images as by one process, bit for bit; rank 0 gathers
+// them all, and the other ranks get none.
+std::vector<attribution::ImageExplanation> explain_subjects(
+    const ExplainedModel& model, const std::vector<Subject>& subjects,
+    const attribution::ExplainOptions& options);
 
 }  // namespace sav

@@ -44,19 +44,22 @@ StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
 }
 
 ParallelStep::ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam,
-                           dist::Communicator& comm)
-    : model_(model), adam_(adam), comm_(comm), parameters_(model.parameter_tensors()) {
-  size_t values = 0;
-  for (const Tensor& p : parameters_) values += static_cast<size_t>(p.numel());
-  flat_.resize(values + 3);
+                           dist::Communicator& comm, dist::Communicator* gradients)
+    : model_(model),
+      adam_(adam),
+      comm_(comm),
+      gradients_(gradients),
+      flat_(model.parameter_tensors(), 3) {
+  if (gradients_ != nullptr &&
+      (!gradients_->device_buffers() || gradients_->size() != comm.size())) {
+    fail("train step: the gradients' communicator must take device buffers and have the job's ",
+         comm.size(), " ranks");
+  }
 }
 
 StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, uint64_t step,
                              bool& stop) {
-  if (comm_.size() == 1) {
-    const StepResult result = train_step(model_, adam_, share, dropout_seed, step);
-    return result;
-  }
+  if (comm_.size() == 1) return train_step(model_, adam_, share, dropout_seed, step);
   const int64_t whole = share.global_size;
   if (whole < 1 || share.first < 0 || share.first + share.size > whole) {
     fail("train step: a share of images ", share.first, " to ", share.first + share.size,
@@ -80,34 +83,24 @@ StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, ui
     }
   }
   // One buffer, one all-reduce: the gradients, then the loss, the count right and the stops.
-  float* at = flat_.data();
-  for (const Tensor& p : parameters_) {
-    const Tensor grad = p.grad();
-    if (grad.defined()) {
-      const std::vector<float> values = grad.to_vector();
-      std::copy(values.begin(), values.end(), at);
-    } else {
-      std::fill(at, at + p.numel(), 0.0f);
-    }
-    at += p.numel();
+  const Tensor& buffer = flat_.gather({loss_sum, correct, stop ? 1.0f : 0.0f});
+  if (gradients_ != nullptr) {
+    gradients_->all_reduce_sum(buffer.data(), static_cast<size_t>(buffer.numel()));
+  } else if (model_.device().type == DeviceType::kCpu) {
+    comm_.all_reduce_sum(buffer.data(), static_cast<size_t>(buffer.numel()));
+  } else {
+    host_ = buffer.to_vector();
+    comm_.all_reduce_sum(host_.data(), host_.size());
+    buffer.copy_from(host_);
   }
-  at[0] = loss_sum;
-  at[1] = correct;
-  at[2] = stop ? 1.0f : 0.0f;
-  comm_.all_reduce_sum(flat_.data(), flat_.size());
-  stop = at[2] > 0;
+  const std::vector<float> sums = flat_.scatter();
+  stop = sums[2] > 0;
   StepResult result;
-  result.loss = at[0] / static_cast<float>(whole);
+  result.loss = sums[0] / static_cast<float>(whole);
   if (!std::isfinite(result.loss)) return result;
-  const float* from = flat_.data();
-  for (const Tensor& p : parameters_) {
-    p.grad_data();  // a share that took no gradient (no images) has none yet
-    p.grad().copy_from(std::vector<float>(from, from + p.numel()));
-    from += p.numel();
-  }
   adam_.step();
   result.updated = true;
-  result.correct = static_cast<int64_t>(at[1]);
+  result.correct = static_cast<int64_t>(sums[1]);
   return result;
 }
 

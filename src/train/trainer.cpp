@@ -158,7 +158,7 @@ class Run {
         comm_(options.communicator != nullptr ? *options.communicator : *one_process_),
         root_(comm_.is_root()),
         observer_(root_ ? observer : silent_),
-        step_(model_, adam_, comm_) {}
+        step_(model_, adam_, comm_, options.gradient_communicator) {}
 
   TrainResult go() {
     resume_or_initialize();

@@ -95,4 +95,36 @@ FaithfulnessResult measure_faithfulness(
     const FaithfulnessOptions& options,
     const std::function<void(int64_t done, int64_t total)>& progress = {});
 
+// The measurement in parts, for processes that each measure a share of the images: one image's
+// part is what the result is summed from, and the sums taken in image order give
+// measure_faithfulness's result, bit for bit.
+struct ImageFaithfulness {
+  // The judged methods' curves (options' order, random left out), then each random draw's.
+  std::vector<Curves> curves;
+  std::vector<double> randomized_correlation;  // per judged method; empty without the check
+};
+
+// Measures images [first, last) of `images` and hands each image's part to `take`, in order.
+// Every image is computed in the batches, beside the neighbours, that measure_faithfulness puts
+// it in (the explanation batch and the model batches that hold it are run whole), so that its
+// part does not depend on which share it is measured in: a matrix product may treat an image's
+// rows by where they sit in a batch. `progress(done, total)` counts the share's images. Bad images
+// (none), grid, steps, fill or draws throw as in measure_faithfulness whatever the share, before
+// any work; an image that cannot be read, or has no class to follow, throws where it is read.
+void measure_images(const nn::VisionTransformer& model, const FaithfulnessImages& images,
+                    const FaithfulnessOptions& options, int64_t first, int64_t last,
+                    const std::function<void(int64_t image, ImageFaithfulness&& part)>& take,
+                    const std::function<void(int64_t done, int64_t total)>& progress = {});
+
+// A result with no image in it yet: every method's row, in options' order, then random's.
+FaithfulnessResult empty_faithfulness(const FaithfulnessImages& images,
+                                      const FaithfulnessOptions& options);
+
+// Adds the next image's part to the result's sums. Throws sav::Error when its curves and
+// correlations are not the result's methods, draws and points.
+void add_image(const ImageFaithfulness& part, FaithfulnessResult& result);
+
+// Turns the sums into means once every image is added.
+void finish_faithfulness(FaithfulnessResult& result);
+
 }  // namespace sav::attribution

@@ -90,4 +90,24 @@ std::vector<Curves> compute_curves(const CurveSpec& spec, const std::vector<Curv
                                    const ProbabilityFn& model, int64_t batch_images,
                                    const std::function<void(int64_t done)>& progress = {});
 
+// Some of compute_curves' inputs, [first, last), for a process that computes a share of them.
+// `model_batch` is how many images the model takes at a time (vit_probabilities' batch): a
+// matrix product may treat a row by where it sits in its batch (a block's edge rows take other
+// kernels), so an input's probabilities are the same, bit for bit, only from the same batches.
+struct CurveShare {
+  size_t first = 0, last = 0;
+  int64_t model_batch = 1;
+};
+
+// The curves of inputs [share.first, share.last), in order, as compute_curves over all of
+// `inputs` computes them: of each batch it would send the model, the model is sent the run of
+// whole model batches that holds the share's images (neighbouring inputs' images included), and
+// no batch that holds none of them. `progress`, when given, is called after each batch with the
+// number of the share's inputs done.
+std::vector<Curves> compute_curve_share(const CurveSpec& spec,
+                                        const std::vector<CurveInput>& inputs,
+                                        const CurveShare& share, const ProbabilityFn& model,
+                                        int64_t batch_images,
+                                        const std::function<void(int64_t done)>& progress = {});
+
 }  // namespace sav::attribution

@@ -22,6 +22,8 @@ class Communicator {
   // This process's place among the job's processes on its own machine (0 .. those - 1): the GPU
   // it takes is cuda:<local_rank>.
   virtual int local_rank() const = 0;
+  // How many of the job's processes run on this machine: they share its cores.
+  virtual int local_size() const = 0;
   // Whether the collectives below take device memory instead of host memory: true for NCCL's
   // communicator on a GPU (sav/dist/device_communicator.h).
   virtual bool device_buffers() const { return false; }
@@ -54,8 +56,8 @@ std::unique_ptr<Communicator> single_process();
 bool built_with_mpi();
 
 // The job's communicator, made on first use and kept for the process's lifetime (MPI is
-// finalised at exit): MPI's world where sav is built with MPI, otherwise single_process(). Built
-// with MPI and started without mpirun, MPI makes a world of one.
+// finalised at exit): MPI's world where sav is built with MPI and the process was started by
+// mpirun (or another MPI's launcher), otherwise single_process(), without starting MPI.
 Communicator& world();
 
 }  // namespace sav::dist

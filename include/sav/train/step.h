@@ -10,6 +10,7 @@
 #include "sav/dist/communicator.h"
 #include "sav/nn/vit.h"
 #include "sav/optim/adam.h"
+#include "sav/optim/flat_gradients.h"
 
 namespace sav::train {
 
@@ -34,9 +35,14 @@ StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
 // rank takes the same Adam step: the step one process takes on the whole batch, up to the order
 // of floating-point sums. Dropout draws each image's mask from its place in the whole batch.
 // The result is the whole batch's. With one rank it is train_step above, bit for bit.
+//
+// The sum runs on `gradients` when given (a communicator of device buffers: NCCL's on the
+// model's GPU, sav/dist/device_communicator.h), otherwise on `comm`: in place where the model is
+// on the CPU, through a host copy where it is on a GPU.
 class ParallelStep {
  public:
-  ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam, dist::Communicator& comm);
+  ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam, dist::Communicator& comm,
+               dist::Communicator* gradients = nullptr);
 
   // `stop`: in, whether this rank was asked to stop; out, whether any rank was, so that all
   // stop after the same step.
@@ -46,8 +52,9 @@ class ParallelStep {
   const nn::VisionTransformer& model_;
   optim::Adam& adam_;
   dist::Communicator& comm_;
-  std::vector<Tensor> parameters_;
-  std::vector<float> flat_;  // the gradients, then the loss, the count right and the stop flags
+  dist::Communicator* gradients_;
+  optim::FlatGradients flat_;  // the gradients, then the loss, the count right and the stop flags
+  std::vector<float> host_;    // the buffer's host copy, for a GPU model summed on the host
 };
 
 // The loss and the number classified right of one batch, dropout off, no gradients recorded.

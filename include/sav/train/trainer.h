@@ -58,6 +58,9 @@ struct TrainOptions {
   // to resume, out_dir/checkpoints/last.safetensors: on several machines these must be on a
   // file system they share.
   dist::Communicator* communicator = nullptr;
+  // Where the gradients are summed when the model is on a GPU: a communicator of device buffers
+  // over the same ranks (NCCL's, sav/dist/device_communicator.h); null: through host memory.
+  dist::Communicator* gradient_communicator = nullptr;
 };
 
 struct TrainResult {
