@@ -49,7 +49,9 @@ ParallelStep::ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam
       adam_(adam),
       comm_(comm),
       gradients_(gradients),
-      flat_(model.parameter_tensors(), 3) {
+      flat_(comm.size() > 1
+                ? std::optional<optim::FlatGradients>(std::in_place, model.parameter_tensors(), 3)
+                : std::nullopt) {
   if (gradients_ != nullptr &&
       (!gradients_->device_buffers() || gradients_->size() != comm.size())) {
     fail("train step: the gradients' communicator must take device buffers and have the job's ",
@@ -83,7 +85,7 @@ StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, ui
     }
   }
   // One buffer, one all-reduce: the gradients, then the loss, the count right and the stops.
-  const Tensor& buffer = flat_.gather({loss_sum, correct, stop ? 1.0f : 0.0f});
+  const Tensor& buffer = flat_->gather({loss_sum, correct, stop ? 1.0f : 0.0f});
   if (gradients_ != nullptr) {
     gradients_->all_reduce_sum(buffer.data(), static_cast<size_t>(buffer.numel()));
   } else if (model_.device().type == DeviceType::kCpu) {
@@ -93,7 +95,7 @@ StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, ui
     comm_.all_reduce_sum(host_.data(), host_.size());
     buffer.copy_from(host_);
   }
-  const std::vector<float> sums = flat_.scatter();
+  const std::vector<float> sums = flat_->scatter();
   stop = sums[2] > 0;
   StepResult result;
   result.loss = sums[0] / static_cast<float>(whole);

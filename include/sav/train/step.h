@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "sav/data/loader.h"
@@ -53,8 +54,10 @@ class ParallelStep {
   optim::Adam& adam_;
   dist::Communicator& comm_;
   dist::Communicator* gradients_;
-  optim::FlatGradients flat_;  // the gradients, then the loss, the count right and the stop flags
-  std::vector<float> host_;    // the buffer's host copy, for a GPU model summed on the host
+  // The gradients, then the loss, the count right and the stop flags; only in a job of several
+  // ranks (one process runs train_step and needs no buffer).
+  std::optional<optim::FlatGradients> flat_;
+  std::vector<float> host_;  // the buffer's host copy, for a GPU model summed on the host
 };
 
 // The loss and the number classified right of one batch, dropout off, no gradients recorded.
