@@ -14,6 +14,7 @@
 #include "sav/nn/vit.h"
 #include "sav/ops.h"
 #include "sav/optim/adam.h"
+#include "sav/optim/flat_gradients.h"
 #include "sav/train/step.h"
 
 namespace sav::testing {
@@ -82,6 +83,25 @@ TEST(Cuda, DropoutDrawsTheCpuMask) {
         ops::dropout(Tensor::from_vector({5, row}, part, Device::cuda()), 0.1f, 42, 7, 3);
     EXPECT_EQ(on_gpu.to_vector(), on_cpu.to_vector()) << "rows of " << row;
   }
+}
+
+// A data-parallel step's buffer on the GPU: the gradients gathered on the device in the
+// parameters' order, the extras uploaded after them, and back.
+TEST(Cuda, FlatGradientsGatherAndScatterOnTheDevice) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  Tensor a = Tensor::from_vector({2}, {0, 0}, Device::cuda());
+  Tensor b = Tensor::from_vector({3}, {0, 0, 0}, Device::cuda());
+  a.set_requires_grad();
+  b.set_requires_grad();
+  a.backward(Tensor::from_vector({2}, {1, 2}, Device::cuda()));
+  optim::FlatGradients flat({a, b}, 2);
+  const Tensor& buffer = flat.gather({7, 8});
+  EXPECT_EQ(buffer.device(), Device::cuda());
+  EXPECT_EQ(buffer.to_vector(), (std::vector<float>{1, 2, 0, 0, 0, 7, 8}));
+  buffer.copy_from({10, 20, 30, 40, 50, 60, 70});
+  EXPECT_EQ(flat.scatter(), (std::vector<float>{60, 70}));
+  EXPECT_EQ(a.grad().to_vector(), (std::vector<float>{10, 20}));
+  EXPECT_EQ(b.grad().to_vector(), (std::vector<float>{30, 40, 50}));
 }
 
 // Five Adam steps of a tiny ViT from the same weights on the same batch: the GPU's losses follow
