@@ -1,5 +1,6 @@
 #include "sav/optim/adam.h"
 
+#include <cmath>
 #include <vector>
 
 #include "backends/backend.h"
@@ -44,6 +45,11 @@ void Adam::step() {
   parameters_.front().backend().adam_update(tensors.data(), static_cast<int>(tensors.size()),
                                             options_.lr, options_.beta1, options_.beta2,
                                             options_.eps, options_.weight_decay, steps_);
+}
+
+void Adam::set_lr(float lr) {
+  if (!(lr > 0.0f) || !std::isfinite(lr)) fail("adam: learning rate must be positive, got ", lr);
+  options_.lr = lr;
 }
 
 void Adam::zero_grad() {

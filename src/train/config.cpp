@@ -107,7 +107,8 @@ Config parse_config(const std::string& json_text, const std::string& source) {
                  source);
   reject_unknown(model, "model", {"d_model", "h", "N", "d_ff", "dropout"}, source);
   reject_unknown(training, "training",
-                 {"batch_size", "lr", "epochs", "betas", "eps", "weight_decay", "val_split"},
+                 {"batch_size", "lr", "epochs", "betas", "eps", "weight_decay", "val_split",
+                  "lr_schedule", "warmup_epochs", "min_lr"},
                  source);
 
   read(data, "data", "random_seed", c.seed, source);
@@ -133,6 +134,19 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read(training, "training", "eps", c.eps, source);
   read(training, "training", "weight_decay", c.weight_decay, source);
   read(training, "training", "val_split", c.val_split, source);
+  read(training, "training", "warmup_epochs", c.warmup_epochs, source);
+  read(training, "training", "min_lr", c.min_lr, source);
+  if (training.contains("lr_schedule")) {
+    const json& shape = training["lr_schedule"];
+    if (shape == "constant") {
+      c.lr_schedule = LrShape::kConstant;
+    } else if (shape == "cosine") {
+      c.lr_schedule = LrShape::kCosine;
+    } else {
+      usage_fail(source, ": training.lr_schedule must be \"constant\" or \"cosine\", got ",
+                 shown(shape));
+    }
+  }
   if (training.contains("betas")) {
     const json& b = training["betas"];
     if (!b.is_array() || b.size() != 2 || !b[0].is_number() || !b[1].is_number()) {
@@ -219,6 +233,14 @@ void validate_config(const Config& c, const std::string& source) {
     usage_fail(source, ": training.weight_decay must be a finite number, not negative, got ",
                c.weight_decay);
   }
+  if (!(c.warmup_epochs >= 0 && c.warmup_epochs <= static_cast<double>(c.epochs))) {
+    usage_fail(source, ": training.warmup_epochs must be from 0 to training.epochs (", c.epochs,
+               "), got ", c.warmup_epochs);
+  }
+  if (!(c.min_lr >= 0 && c.min_lr <= c.lr)) {
+    usage_fail(source, ": training.min_lr must be from 0 to training.lr (", c.lr, "), got ",
+               c.min_lr);
+  }
   if (c.channels != 3 || c.patch_size != 4 || c.classes != 10) {
     usage_fail(source,
                ": sav trains on CIFAR-10: data.channels must be 3, data.patch_size "
@@ -260,18 +282,29 @@ std::string config_to_json(const Config& c) {
   j["training"] = {{"batch_size", c.batch_size},  {"lr", c.lr},   {"epochs", c.epochs},
                    {"betas", {c.beta1, c.beta2}}, {"eps", c.eps}, {"weight_decay", c.weight_decay},
                    {"val_split", c.val_split}};
+  if (c.lr_schedule != LrShape::kConstant || c.warmup_epochs != 0 || c.min_lr != 0) {
+    j["training"]["lr_schedule"] = c.lr_schedule == LrShape::kCosine ? "cosine" : "constant";
+    j["training"]["warmup_epochs"] = c.warmup_epochs;
+    j["training"]["min_lr"] = c.min_lr;
+  }
   return j.dump();
 }
 
 std::string first_difference(const Config& a, const Config& b,
                              const std::vector<std::string>& ignore) {
+  // Every key either side writes; one written by one side only (an optional key at its default
+  // on the other) shows as "(default)".
   const json ja = json::parse(config_to_json(a)), jb = json::parse(config_to_json(b));
-  for (const auto& [section, keys] : ja.items()) {
-    for (const auto& [key, value] : keys.items()) {
-      const std::string name = section + "." + key;
-      if (std::find(ignore.begin(), ignore.end(), name) != ignore.end()) continue;
-      if (value != jb[section][key]) {
-        return name + " (" + value.dump() + " vs " + jb[section][key].dump() + ")";
+  auto value_of = [](const json& j, const std::string& section, const std::string& key) {
+    return j[section].contains(key) ? j[section][key] : json("(default)");
+  };
+  for (const json* side : {&ja, &jb}) {
+    for (const auto& [section, keys] : side->items()) {
+      for (const auto& [key, unused] : keys.items()) {
+        const std::string name = section + "." + key;
+        if (std::find(ignore.begin(), ignore.end(), name) != ignore.end()) continue;
+        const json x = value_of(ja, section, key), y = value_of(jb, section, key);
+        if (x != y) return name + " (" + x.dump() + " vs " + y.dump() + ")";
       }
     }
   }

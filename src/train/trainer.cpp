@@ -24,6 +24,7 @@
 #include "sav/io/input_file.h"
 #include "sav/optim/adam.h"
 #include "sav/random.h"
+#include "sav/train/schedule.h"
 #include "sav/train/step.h"
 
 namespace sav::train {
@@ -242,6 +243,7 @@ class Run {
     loader_.emplace(data_.train, loader_options);
     dropout_seed_ = derive_seed(config_.seed, SeedPurpose::kDropout);
     result_.steps_per_epoch = loader_->batches_per_epoch();
+    schedule_ = lr_schedule(config_, result_.steps_per_epoch);
     if (resumed_.steps > result_.steps_per_epoch || resumed_.seen > data_.train.size()) {
       usage_fail(files_.last, " stopped after step ", resumed_.steps, " of an epoch, but an epoch ",
                  "now has ", result_.steps_per_epoch, " steps: the training set differs (resume ",
@@ -264,6 +266,7 @@ class Run {
     data::Batch batch;
     while (loader_->next(batch)) {
       bool stop = stop_requested();
+      adam_.set_lr(static_cast<float>(schedule_.at(state.step)));
       const StepResult step = step_.run(batch, dropout_seed_, state.step, stop);
       if (!step.updated) {
         fail("the training loss became ", step.loss, " at epoch ", epoch, ", step ", state.step,
@@ -321,6 +324,7 @@ class Run {
     report.train_loss = sums.loss_sum / sums.seen;
     report.train_accuracy = static_cast<double>(sums.correct) / sums.seen;
     report.images_per_second = sums.seen / epoch_train_seconds;
+    report.lr = schedule_.at(state.step - 1);
     report.elapsed_seconds = elapsed();
     // Without a validation set there is nothing to choose by: the latest is the best.
     report.best = data_.validation.size() == 0 || report.val_accuracy > state.best_val_accuracy;
@@ -414,6 +418,7 @@ class Run {
   std::string kept_;
   std::optional<data::BatchLoader> loader_;
   uint64_t dropout_seed_ = 0;
+  LrSchedule schedule_;
   double elapsed_before_ = 0, epoch_seconds_before_ = 0;
   Clock::time_point run_start_, epoch_start_;
 };

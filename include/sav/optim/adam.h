@@ -27,6 +27,10 @@ class Adam {
   // Zeroes every parameter's gradient.
   void zero_grad();
 
+  // The learning rate of the steps to come (a schedule sets it before each step). Throws
+  // sav::Error unless positive and finite.
+  void set_lr(float lr);
+
   int64_t steps() const { return steps_; }
   const AdamOptions& options() const { return options_; }
   // The moments m and v, one per parameter, in parameter order (for checkpoints).

@@ -27,6 +27,9 @@ constexpr int64_t kMaxParameters = int64_t{1} << 30;  // 4 GiB of float32 (the s
 constexpr int64_t kMaxActivationValues = int64_t{1} << 32;
 constexpr uint64_t kMaxConfigBytes = 1 << 20;  // the seed's file has 250 bytes
 
+// How the learning rate moves over a run (sav/train/schedule.h).
+enum class LrShape { kConstant, kCosine };
+
 struct Config {
   // "data"
   uint64_t seed = 42;    // random_seed: initialisation, dropout and data order
@@ -44,6 +47,11 @@ struct Config {
   int64_t epochs = 100;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
   int64_t val_split = 5000;  // training images held out to choose the best checkpoint
+  // The recipe's schedule (off in the seed's: a constant lr). Written to a checkpoint's
+  // configuration only when not the default, so that the seed's checkpoints stay as they were.
+  LrShape lr_schedule = LrShape::kConstant;  // lr_schedule: "constant" or "cosine"
+  double warmup_epochs = 0;                  // linear warm-up from 0 to lr over these epochs
+  double min_lr = 0;                         // where the cosine ends
 
   nn::VitConfig vit() const;
 };

@@ -27,6 +27,7 @@ struct EpochReport {
   double val_loss = 0, val_accuracy = 0;      // NaN without a validation set
   double test_loss = 0, test_accuracy = 0;
   double images_per_second = 0;  // training throughput of the epoch
+  double lr = 0;                 // the learning rate of the epoch's last step
   double elapsed_seconds = 0;    // since the run began, across resumptions
   bool best = false;             // this epoch's checkpoint became best.safetensors
 };

@@ -1,0 +1,110 @@
+// The learning-rate schedule: values at chosen steps, the configuration keys that ask for it,
+// and a run that follows it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "sav/error.h"
+#include "sav/train/config.h"
+#include "sav/train/schedule.h"
+#include "sav/train/trainer.h"
+#include "train_fixtures.h"
+
+namespace sav::testing {
+namespace {
+
+TEST(LrSchedule, ConstantIsTheSeedsRecipe) {
+  const train::LrSchedule s = train::lr_schedule(train::Config{}, 450);
+  for (const int64_t step : {0, 1, 449, 44999, 45000, 100000}) EXPECT_EQ(s.at(step), 1e-4);
+}
+
+TEST(LrSchedule, WarmUpThenCosineToTheFloor) {
+  train::Config c;
+  c.lr = 1e-3;
+  c.min_lr = 1e-5;
+  c.epochs = 10;
+  c.warmup_epochs = 2;
+  c.lr_schedule = train::LrShape::kCosine;
+  const train::LrSchedule s = train::lr_schedule(c, 100);  // 1,000 steps, 200 of warm-up
+  EXPECT_EQ(s.warmup_steps, 200);
+  EXPECT_EQ(s.total_steps, 1000);
+  EXPECT_DOUBLE_EQ(s.at(0), 1e-3 / 200);
+  EXPECT_DOUBLE_EQ(s.at(99), 1e-3 * 100 / 200);
+  EXPECT_DOUBLE_EQ(s.at(199), 1e-3);
+  EXPECT_DOUBLE_EQ(s.at(200), 1e-3);  // the cosine starts at its peak
+  EXPECT_DOUBLE_EQ(s.at(599), 1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + std::cos(M_PI * 399 / 799)));
+  EXPECT_NEAR(s.at(599), (1e-3 + 1e-5) / 2, 2e-6);  // about halfway down
+  EXPECT_DOUBLE_EQ(s.at(999), 1e-5);                // the last step is at the floor
+  EXPECT_DOUBLE_EQ(s.at(5000), 1e-5);
+  for (int64_t step = 200; step < 999; ++step) EXPECT_GE(s.at(step), s.at(step + 1));
+}
+
+TEST(LrSchedule, WarmUpAloneStaysAtThePeak) {
+  train::Config c;
+  c.warmup_epochs = 0.5;
+  const train::LrSchedule s = train::lr_schedule(c, 10);  // 5 steps of warm-up
+  EXPECT_DOUBLE_EQ(s.at(0), 1e-4 / 5);
+  EXPECT_DOUBLE_EQ(s.at(4), 1e-4);
+  EXPECT_DOUBLE_EQ(s.at(500), 1e-4);
+}
+
+TEST(LrSchedule, ConfigurationKeysAndTheirRefusals) {
+  const train::Config c = train::parse_config(
+      R"({"training": {"lr": 0.001, "epochs": 20, "lr_schedule": "cosine",
+          "warmup_epochs": 2.5, "min_lr": 1e-6}})",
+      "recipe.json");
+  EXPECT_EQ(c.lr_schedule, train::LrShape::kCosine);
+  EXPECT_EQ(c.warmup_epochs, 2.5);
+  EXPECT_EQ(c.min_lr, 1e-6);
+  // Stored with a checkpoint, read back the same; the seed's configuration writes none of them.
+  const train::Config back = train::parse_config(train::config_to_json(c), "stored");
+  EXPECT_EQ(train::first_difference(c, back), "");
+  EXPECT_EQ(train::config_to_json(train::Config{}).find("lr_schedule"), std::string::npos);
+  EXPECT_NE(train::first_difference(train::Config{}, c), "");
+  train::Config other = c;
+  other.lr_schedule = train::LrShape::kConstant;
+  other.warmup_epochs = 0;
+  other.min_lr = 0;
+  other.lr = c.lr;
+  other.epochs = c.epochs;
+  EXPECT_EQ(train::first_difference(other, c),
+            "training.lr_schedule (\"(default)\" vs \"cosine\")");
+
+  for (const auto& [json, message] :
+       {std::pair{R"({"training": {"lr_schedule": "linear"}})",
+                  "training.lr_schedule must be \"constant\" or \"cosine\""},
+        {R"({"training": {"epochs": 5, "warmup_epochs": 6}})",
+         "training.warmup_epochs must be from 0 to training.epochs (5), got 6"},
+        {R"({"training": {"lr": 0.001, "min_lr": 0.01}})",
+         "training.min_lr must be from 0 to training.lr (0.001), got 0.01"},
+        {R"({"training": {"min_lr": -1}})", "training.min_lr must be from 0"}}) {
+    const std::string got = error_of([&] { train::parse_config(json, "recipe.json"); });
+    EXPECT_NE(got.find(message), std::string::npos) << got;
+  }
+}
+
+// A run with the schedule: Adam's rate at the end is the schedule's at the last step.
+TEST(LrSchedule, TrainingFollowsIt) {
+  TempFolder folder;
+  train::TrainOptions options;
+  options.config = tiny_train_config(3);
+  options.config.epochs = 2;
+  options.config.lr = 1e-3;
+  options.config.min_lr = 1e-4;
+  options.config.warmup_epochs = 1;
+  options.config.lr_schedule = train::LrShape::kCosine;
+  options.out_dir = folder.file("run");
+  SilentObserver silent;
+  const train::TrainResult result = train::train(options, tiny_train_data(folder), silent);
+  EXPECT_EQ(result.state.step, 14);  // 7 steps an epoch, the first 7 warming up
+  ASSERT_EQ(result.history.size(), 2u);
+  EXPECT_DOUBLE_EQ(result.history[0].lr, 1e-3);  // the warm-up's end
+  EXPECT_DOUBLE_EQ(result.history[1].lr, 1e-4);  // the floor, at the last step
+  const train::Checkpoint last =
+      train::read_checkpoint(folder.file("run/checkpoints/last.safetensors"));
+  EXPECT_EQ(last.config.lr_schedule, train::LrShape::kCosine);
+  EXPECT_EQ(last.config.warmup_epochs, 1);
+}
+
+}  // namespace
+}  // namespace sav::testing
