@@ -108,7 +108,7 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   reject_unknown(model, "model", {"d_model", "h", "N", "d_ff", "dropout"}, source);
   reject_unknown(training, "training",
                  {"batch_size", "lr", "epochs", "betas", "eps", "weight_decay", "val_split",
-                  "lr_schedule", "warmup_epochs", "min_lr"},
+                  "lr_schedule", "warmup_epochs", "min_lr", "label_smoothing"},
                  source);
 
   read(data, "data", "random_seed", c.seed, source);
@@ -136,6 +136,7 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read(training, "training", "val_split", c.val_split, source);
   read(training, "training", "warmup_epochs", c.warmup_epochs, source);
   read(training, "training", "min_lr", c.min_lr, source);
+  read(training, "training", "label_smoothing", c.label_smoothing, source);
   if (training.contains("lr_schedule")) {
     const json& shape = training["lr_schedule"];
     if (shape == "constant") {
@@ -237,6 +238,9 @@ void validate_config(const Config& c, const std::string& source) {
     usage_fail(source, ": training.warmup_epochs must be from 0 to training.epochs (", c.epochs,
                "), got ", c.warmup_epochs);
   }
+  if (!(c.label_smoothing >= 0 && c.label_smoothing < 1)) {
+    usage_fail(source, ": training.label_smoothing must be in [0, 1), got ", c.label_smoothing);
+  }
   if (!(c.min_lr >= 0 && c.min_lr <= c.lr)) {
     usage_fail(source, ": training.min_lr must be from 0 to training.lr (", c.lr, "), got ",
                c.min_lr);
@@ -287,6 +291,7 @@ std::string config_to_json(const Config& c) {
     j["training"]["warmup_epochs"] = c.warmup_epochs;
     j["training"]["min_lr"] = c.min_lr;
   }
+  if (c.label_smoothing != 0) j["training"]["label_smoothing"] = c.label_smoothing;
   return j.dump();
 }
 

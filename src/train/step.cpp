@@ -27,12 +27,30 @@ int64_t count_correct(const std::vector<float>& logits, const std::vector<int32_
   return correct;
 }
 
+Tensor training_loss(const Tensor& logits, const std::vector<int32_t>& labels,
+                     float label_smoothing) {
+  if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f)) {
+    fail("training loss: label smoothing must be in [0, 1), got ", label_smoothing);
+  }
+  const Tensor hard = ops::cross_entropy(logits, labels);
+  if (label_smoothing == 0.0f) return hard;
+  const int64_t classes = logits.shape()[1];
+  Tensor uniform;  // sum over c of CE(logits, c): every row's label set to c
+  for (int32_t c = 0; c < classes; ++c) {
+    const Tensor term = ops::cross_entropy(logits, std::vector<int32_t>(labels.size(), c));
+    uniform = uniform.defined() ? ops::add(uniform, term) : term;
+  }
+  return ops::add(ops::scale(hard, 1.0f - label_smoothing),
+                  ops::scale(uniform, label_smoothing / static_cast<float>(classes)));
+}
+
 StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
-                      const data::Batch& batch, uint64_t dropout_seed, uint64_t step) {
+                      const data::Batch& batch, uint64_t dropout_seed, uint64_t step,
+                      float label_smoothing) {
   const Tensor x = upload_patches(batch, model.device());
   adam.zero_grad();
   const nn::VitOutput forward = model.forward_training(x, dropout_seed, step);
-  const Tensor loss = ops::cross_entropy(forward.logits, batch.labels);
+  const Tensor loss = training_loss(forward.logits, batch.labels, label_smoothing);
   StepResult result;
   result.loss = loss.item();
   if (!std::isfinite(result.loss)) return result;
@@ -44,11 +62,13 @@ StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
 }
 
 ParallelStep::ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam,
-                           dist::Communicator& comm, dist::Communicator* gradients)
+                           dist::Communicator& comm, dist::Communicator* gradients,
+                           float label_smoothing)
     : model_(model),
       adam_(adam),
       comm_(comm),
       gradients_(gradients),
+      label_smoothing_(label_smoothing),
       flat_(comm.size() > 1
                 ? std::optional<optim::FlatGradients>(std::in_place, model.parameter_tensors(), 3)
                 : std::nullopt) {
@@ -61,7 +81,9 @@ ParallelStep::ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam
 
 StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, uint64_t step,
                              bool& stop) {
-  if (comm_.size() == 1) return train_step(model_, adam_, share, dropout_seed, step);
+  if (comm_.size() == 1) {
+    return train_step(model_, adam_, share, dropout_seed, step, label_smoothing_);
+  }
   const int64_t whole = share.global_size;
   if (whole < 1 || share.first < 0 || share.first + share.size > whole) {
     fail("train step: a share of images ", share.first, " to ", share.first + share.size,
@@ -73,7 +95,7 @@ StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, ui
   if (share.size > 0) {
     const Tensor x = upload_patches(share, model_.device());
     const nn::VitOutput forward = model_.forward_training(x, dropout_seed, step, share.first);
-    const Tensor loss = ops::cross_entropy(forward.logits, share.labels);
+    const Tensor loss = training_loss(forward.logits, share.labels, label_smoothing_);
     const float mean = loss.item();
     loss_sum = mean * static_cast<float>(share.size);
     if (std::isfinite(mean)) {

@@ -159,7 +159,8 @@ class Run {
         comm_(options.communicator != nullptr ? *options.communicator : *one_process_),
         root_(comm_.is_root()),
         observer_(root_ ? observer : silent_),
-        step_(model_, adam_, comm_, options.gradient_communicator) {}
+        step_(model_, adam_, comm_, options.gradient_communicator,
+              static_cast<float>(config_.label_smoothing)) {}
 
   TrainResult go() {
     resume_or_initialize();

@@ -52,6 +52,7 @@ struct Config {
   LrShape lr_schedule = LrShape::kConstant;  // lr_schedule: "constant" or "cosine"
   double warmup_epochs = 0;                  // linear warm-up from 0 to lr over these epochs
   double min_lr = 0;                         // where the cosine ends
+  double label_smoothing = 0;                // targets (1 - e) on the label, e / classes on all
 
   nn::VitConfig vit() const;
 };

@@ -26,8 +26,18 @@ struct StepResult {
 // finite, takes its gradient and one Adam step on `adam`, whose parameters are the model's.
 // A loss that is not finite is returned with `updated` false and nothing changed, so that the
 // caller can report it while the weights are still those of the last good step.
+// With `label_smoothing` e, the loss is the cross-entropy against the targets (1 - e) on the
+// label and e / classes on every class (training_loss).
 StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
-                      const data::Batch& batch, uint64_t dropout_seed, uint64_t step);
+                      const data::Batch& batch, uint64_t dropout_seed, uint64_t step,
+                      float label_smoothing = 0);
+
+// The training loss of `logits` [batch, classes]: the mean cross-entropy against the labels,
+// or with `label_smoothing` e in (0, 1) against the smoothed targets (Szegedy et al. 2016):
+// (1 - e) CE(logits, labels) + e / classes * sum over c of CE(logits, c), the same loss and
+// gradient ((softmax - targets) / batch) as a cross-entropy with soft targets.
+Tensor training_loss(const Tensor& logits, const std::vector<int32_t>& labels,
+                     float label_smoothing);
 
 // One step of a data-parallel job: every rank of `comm` holds its share of the step's batch
 // (data::LoaderOptions::shards; batch.first, batch.global_size), takes the gradient of its
@@ -43,7 +53,7 @@ StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
 class ParallelStep {
  public:
   ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam, dist::Communicator& comm,
-               dist::Communicator* gradients = nullptr);
+               dist::Communicator* gradients = nullptr, float label_smoothing = 0);
 
   // `stop`: in, whether this rank was asked to stop; out, whether any rank was, so that all
   // stop after the same step.
@@ -54,6 +64,7 @@ class ParallelStep {
   optim::Adam& adam_;
   dist::Communicator& comm_;
   dist::Communicator* gradients_;
+  float label_smoothing_;
   // The gradients, then the loss, the count right and the stop flags; only in a job of several
   // ranks (one process runs train_step and needs no buffer).
   std::optional<optim::FlatGradients> flat_;

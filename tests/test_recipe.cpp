@@ -1,12 +1,15 @@
-// The learning-rate schedule: values at chosen steps, the configuration keys that ask for it,
-// and a run that follows it.
+// The recipe's features beyond the seed's: the learning-rate schedule (values at chosen steps,
+// the configuration keys that ask for it, a run that follows it) and label smoothing (its loss
+// and gradient against the cross-entropy with soft targets, computed directly).
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "sav/error.h"
+#include "sav/ops.h"
 #include "sav/train/config.h"
 #include "sav/train/schedule.h"
+#include "sav/train/step.h"
 #include "sav/train/trainer.h"
 #include "train_fixtures.h"
 
@@ -104,6 +107,46 @@ TEST(LrSchedule, TrainingFollowsIt) {
       train::read_checkpoint(folder.file("run/checkpoints/last.safetensors"));
   EXPECT_EQ(last.config.lr_schedule, train::LrShape::kCosine);
   EXPECT_EQ(last.config.warmup_epochs, 1);
+}
+
+// Smoothed targets t = (1 - e) onehot + e / C: the loss is mean over rows of -sum t log softmax,
+// its gradient (softmax - t) / rows; both computed here in double from the logits.
+TEST(LabelSmoothing, IsTheCrossEntropyWithSoftTargets) {
+  const int64_t rows = 3, classes = 4;
+  const std::vector<float> z = {0.5f,  -1.0f, 2.0f,  0.0f,  1.5f,  1.5f,
+                                -0.5f, 3.0f,  -2.0f, 0.25f, 0.75f, 1.0f};
+  const std::vector<int32_t> labels = {2, 0, 3};
+  for (const float e : {0.0f, 0.1f, 0.5f}) {
+    SCOPED_TRACE("smoothing " + std::to_string(e));
+    Tensor logits = Tensor::from_vector({rows, classes}, z);
+    logits.set_requires_grad();
+    const Tensor loss = train::training_loss(logits, labels, e);
+    loss.backward();
+    double expected = 0;
+    std::vector<double> gradient(rows * classes);
+    for (int64_t i = 0; i < rows; ++i) {
+      double top = z[i * classes], sum = 0;
+      for (int64_t j = 0; j < classes; ++j) top = std::max<double>(top, z[i * classes + j]);
+      for (int64_t j = 0; j < classes; ++j) sum += std::exp(z[i * classes + j] - top);
+      for (int64_t j = 0; j < classes; ++j) {
+        const double target = (j == labels[i] ? 1.0 - e : 0.0) + e / static_cast<double>(classes);
+        const double log_p = z[i * classes + j] - top - std::log(sum);
+        expected -= target * log_p / rows;
+        gradient[i * classes + j] = (std::exp(log_p) - target) / rows;
+      }
+    }
+    // Float softmax and sums of 1 + C cross-entropies: within 1e-6 relative of the double values.
+    EXPECT_NEAR(loss.item(), expected, 1e-6 * expected);
+    const std::vector<float> got = logits.grad().to_vector();
+    for (size_t k = 0; k < got.size(); ++k) EXPECT_NEAR(got[k], gradient[k], 1e-6) << k;
+  }
+  const Tensor logits = Tensor::from_vector({rows, classes}, z);
+  EXPECT_NE(error_of([&] { train::training_loss(logits, labels, 1.0f); }).find("[0, 1)"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              train::parse_config(R"({"training": {"label_smoothing": -0.1}})", "r.json");
+            }).find("training.label_smoothing must be in [0, 1), got -0.1"),
+            std::string::npos);
 }
 
 }  // namespace
