@@ -7,7 +7,9 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
+#include "sav/data/augment.h"
 #include "sav/data/loader.h"
 
 namespace sav {
@@ -61,6 +63,52 @@ BENCHMARK(BM_LoaderEpoch)
     ->Arg(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+// The same epoch as torchvision's CIFAR-10 recipes augment it: flip, crop, then a policy. Arg: 1
+// TrivialAugment, 2 RandAugment (2 operations at magnitude 9). The policy runs on the loader's
+// one background thread, so this is that thread's rate.
+void BM_LoaderEpochPolicy(benchmark::State& state) {
+  data::LoaderOptions options;
+  options.batch_size = 100;
+  options.flip = true;
+  options.crop_padding = 4;
+  options.augment.kind =
+      state.range(0) == 1 ? data::AugmentKind::kTrivialAugment : data::AugmentKind::kRandAugment;
+  data::BatchLoader loader(data::RecordSet::open({synthetic_file()}), options);
+  data::Batch batch;
+  uint64_t epoch = 0;
+  for (auto _ : state) {
+    loader.start_epoch(epoch++);
+    while (loader.next(batch)) benchmark::DoNotOptimize(batch.patches.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kRecords);
+  state.SetBytesProcessed(state.iterations() * kRecords * data::kRecordBytes);
+}
+BENCHMARK(BM_LoaderEpochPolicy)
+    ->ArgName("policy")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// One operation on one 32 x 32 image, at TrivialAugment's middle bin (15): what each costs.
+// Arg: the operation's index (augment.h's order; the label names it).
+void BM_AugmentOp(benchmark::State& state) {
+  const auto op = static_cast<data::AugmentOp>(state.range(0));
+  const float magnitude = data::augment_magnitude(data::AugmentKind::kTrivialAugment, op, 15);
+  std::vector<uint8_t> image(data::kPixelBytes), pixels(data::kPixelBytes);
+  std::mt19937 rng(2);
+  for (uint8_t& v : image) v = static_cast<uint8_t>(rng() & 0xff);
+  for (auto _ : state) {
+    pixels = image;
+    data::apply_augment_op(op, magnitude, pixels.data());
+    benchmark::DoNotOptimize(pixels.data());
+  }
+  state.SetLabel(data::augment_op_name(op));
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * data::kPixelBytes);
+}
+BENCHMARK(BM_AugmentOp)->DenseRange(0, data::kAugmentOps - 1)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace sav

@@ -149,5 +149,45 @@ TEST(LabelSmoothing, IsTheCrossEntropyWithSoftTargets) {
             std::string::npos);
 }
 
+// The augmentation policy's keys, stored with a checkpoint, and a run that draws it.
+TEST(AugmentPolicy, ConfigurationKeysAndARun) {
+  const train::Config c = train::parse_config(
+      R"({"data": {"augment": true, "augment_policy": "rand_augment", "rand_augment_ops": 3,
+          "rand_augment_magnitude": 12}})",
+      "recipe.json");
+  EXPECT_EQ(c.augment_policy.kind, data::AugmentKind::kRandAugment);
+  EXPECT_EQ(c.augment_policy.num_ops, 3);
+  EXPECT_EQ(c.augment_policy.magnitude, 12);
+  EXPECT_EQ(train::first_difference(c, train::parse_config(train::config_to_json(c), "stored")),
+            "");
+  EXPECT_EQ(train::config_to_json(train::Config{}).find("augment_policy"), std::string::npos);
+  for (const auto& [json, message] :
+       {std::pair{R"({"data": {"augment_policy": "autoaugment"}})",
+                  "data.augment_policy must be \"none\", \"trivial_augment\" or"},
+        {R"({"data": {"rand_augment_ops": 0}})", "data.rand_augment_ops must be from 1 to 16"},
+        {R"({"data": {"rand_augment_magnitude": 31}})",
+         "data.rand_augment_magnitude from 0 to 30, got 2 and 31"}}) {
+    const std::string got = error_of([&] { train::parse_config(json, "recipe.json"); });
+    EXPECT_NE(got.find(message), std::string::npos) << got;
+  }
+
+  // The same run with TrivialAugment on trains another model than without it.
+  TempFolder folder;
+  const train::TrainData data = tiny_train_data(folder);
+  SilentObserver silent;
+  train::TrainOptions options;
+  options.config = tiny_train_config(4);
+  options.config.epochs = 1;
+  options.out_dir = folder.file("plain");
+  const train::TrainResult plain = train::train(options, data, silent);
+  options.config.augment_policy.kind = data::AugmentKind::kTrivialAugment;
+  options.out_dir = folder.file("trivial");
+  const train::TrainResult trivial = train::train(options, data, silent);
+  EXPECT_NE(plain.history[0].train_loss, trivial.history[0].train_loss);
+  EXPECT_EQ(train::read_checkpoint(folder.file("trivial/checkpoints/last.safetensors"))
+                .config.augment_policy.kind,
+            data::AugmentKind::kTrivialAugment);
+}
+
 }  // namespace
 }  // namespace sav::testing

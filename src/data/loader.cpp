@@ -9,13 +9,17 @@
 namespace sav::data {
 namespace {
 
-// Philox streams: each epoch has one for its shuffle and one for its augmentations.
+// Philox streams: each epoch has one for its shuffle and one for its flips and crops.
 uint64_t shuffle_stream(uint64_t epoch) { return 2 * epoch; }
 uint64_t augment_stream(uint64_t epoch) { return 2 * epoch + 1; }
 
 }  // namespace
 
 int64_t shard_begin(int64_t size, int shard, int shards) { return size * shard / shards; }
+
+// Above 2^63: apart from the shuffle's and the flip and crop's streams (2 epoch, 2 epoch + 1) for
+// every epoch below 2^62, so that adding it changed neither.
+uint64_t policy_stream(uint64_t epoch) { return (uint64_t{1} << 63) | epoch; }
 
 BatchLoader::BatchLoader(RecordSet records, LoaderOptions options)
     : records_(std::move(records)), options_(options) {
@@ -24,6 +28,7 @@ BatchLoader::BatchLoader(RecordSet records, LoaderOptions options)
   if (options_.crop_padding < 0 || options_.crop_padding > kImageSide / 2) {
     fail("crop padding must be in [0, ", kImageSide / 2, "], got ", options_.crop_padding);
   }
+  check_augment_policy(options_.augment);
   if (options_.prefetch < 1) fail("prefetch must be at least 1 batch, got ", options_.prefetch);
   if (options_.shards < 1 || options_.shard < 0 || options_.shard >= options_.shards) {
     fail("loader: share ", options_.shard, " of ", options_.shards, " does not exist");
@@ -83,11 +88,12 @@ void BatchLoader::decode(uint64_t epoch, const int64_t* records, int64_t count,
   batch.labels.resize(count);
   batch.records.assign(records, records + count);
   const bool augment = options_.flip || options_.crop_padding > 0;
+  const bool policy = options_.augment.kind != AugmentKind::kNone;
   const int span = 2 * options_.crop_padding + 1;
   uint8_t pixels[kPixelBytes], transformed[kPixelBytes];
   for (int64_t i = 0; i < count; ++i) {
     batch.labels[i] = records_.read(records[i], pixels);
-    const uint8_t* image = pixels;
+    uint8_t* image = pixels;
     if (augment) {
       const PhiloxBlock bits = random_block(options_.seed, augment_stream(epoch), records[i]);
       const bool flip = options_.flip && (bits[0] & 1u);
@@ -95,6 +101,9 @@ void BatchLoader::decode(uint64_t epoch, const int64_t* records, int64_t count,
       const int shift_x = static_cast<int>(bits[2] % span) - options_.crop_padding;
       transform_image(pixels, flip, shift_y, shift_x, transformed);
       image = transformed;
+    }
+    if (policy) {
+      augment_image(options_.augment, options_.seed, policy_stream(epoch), records[i], image);
     }
     image_to_patches(image, options_.normalization,
                      batch.patches.data() + i * kPatches * kPatchFeatures);

@@ -103,7 +103,9 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   const json& data = root.contains("data") ? root["data"] : empty;
   const json& model = root.contains("model") ? root["model"] : empty;
   const json& training = root.contains("training") ? root["training"] : empty;
-  reject_unknown(data, "data", {"random_seed", "channels", "patch_size", "n_classes", "augment"},
+  reject_unknown(data, "data",
+                 {"random_seed", "channels", "patch_size", "n_classes", "augment", "augment_policy",
+                  "rand_augment_ops", "rand_augment_magnitude"},
                  source);
   reject_unknown(model, "model", {"d_model", "h", "N", "d_ff", "dropout"}, source);
   reject_unknown(training, "training",
@@ -115,6 +117,30 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read(data, "data", "channels", c.channels, source);
   read(data, "data", "n_classes", c.classes, source);
   read(data, "data", "augment", c.augment, source);
+  if (data.contains("augment_policy")) {
+    const json& policy = data["augment_policy"];
+    if (policy == "none") {
+      c.augment_policy.kind = data::AugmentKind::kNone;
+    } else if (policy == "trivial_augment") {
+      c.augment_policy.kind = data::AugmentKind::kTrivialAugment;
+    } else if (policy == "rand_augment") {
+      c.augment_policy.kind = data::AugmentKind::kRandAugment;
+    } else {
+      usage_fail(source,
+                 ": data.augment_policy must be \"none\", \"trivial_augment\" or "
+                 "\"rand_augment\", got ",
+                 shown(policy));
+    }
+  }
+  int64_t ops = c.augment_policy.num_ops, magnitude = c.augment_policy.magnitude;
+  read(data, "data", "rand_augment_ops", ops, source);
+  read(data, "data", "rand_augment_magnitude", magnitude, source);
+  if (ops < 1 || ops > data::kMaxAugmentOps || magnitude < 0 || magnitude > 30) {
+    usage_fail(source, ": data.rand_augment_ops must be from 1 to ", data::kMaxAugmentOps,
+               " and data.rand_augment_magnitude from 0 to 30, got ", ops, " and ", magnitude);
+  }
+  c.augment_policy.num_ops = static_cast<int>(ops);
+  c.augment_policy.magnitude = static_cast<int>(magnitude);
   if (data.contains("patch_size")) {
     const json& p = data["patch_size"];
     if (!p.is_array() || p.size() != 2 || !fits_int64(p[0]) || !fits_int64(p[1]) || p[0] != p[1]) {
@@ -278,6 +304,13 @@ std::string config_to_json(const Config& c) {
                {"patch_size", {c.patch_size, c.patch_size}},
                {"n_classes", c.classes},
                {"augment", c.augment}};
+  if (c.augment_policy.kind != data::AugmentKind::kNone) {
+    j["data"]["augment_policy"] = c.augment_policy.kind == data::AugmentKind::kTrivialAugment
+                                      ? "trivial_augment"
+                                      : "rand_augment";
+    j["data"]["rand_augment_ops"] = c.augment_policy.num_ops;
+    j["data"]["rand_augment_magnitude"] = c.augment_policy.magnitude;
+  }
   j["model"] = {{"d_model", c.d_model},
                 {"h", c.heads},
                 {"N", c.layers},

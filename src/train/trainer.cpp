@@ -239,6 +239,7 @@ class Run {
     loader_options.seed = derive_seed(config_.seed, SeedPurpose::kData);
     loader_options.flip = config_.augment;
     loader_options.crop_padding = config_.augment ? 4 : 0;
+    loader_options.augment = config_.augment_policy;
     loader_options.shard = comm_.rank();
     loader_options.shards = comm_.size();
     loader_.emplace(data_.train, loader_options);

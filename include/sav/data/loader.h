@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "sav/data/augment.h"
 #include "sav/data/cifar10.h"
 #include "sav/data/images.h"
 
@@ -23,7 +24,11 @@ struct LoaderOptions {
   // Training augmentations (off in the seed recipe), drawn per (seed, epoch, record).
   bool flip = false;     // horizontal mirror with probability 1/2
   int crop_padding = 0;  // random crop of the image zero-padded by this many pixels (e.g. 4)
-  int prefetch = 2;      // batches decoded ahead of the model
+  // TrivialAugment or RandAugment (augment.h; off by default), on the bytes after the crop and
+  // the flip, as torchvision's recipes order them (RandomCrop, RandomHorizontalFlip, then the
+  // policy). Drawn from Philox stream policy_stream(epoch) by record (draw_augment_ops).
+  AugmentPolicy augment;
+  int prefetch = 2;  // batches decoded ahead of the model
   // A rank's share of every batch, when `shards` ranks split it (data-parallel training): rows
   // [shard_begin(shard), shard_begin(shard + 1)) of each batch of batch_size, where
   // shard_begin(s) = floor(s * size / shards) for a batch of `size` images. The order, the
@@ -34,6 +39,10 @@ struct LoaderOptions {
 
 // Where share `shard` of `shards` begins in a batch of `size` images.
 int64_t shard_begin(int64_t size, int shard, int shards);
+
+// The Philox stream of epoch `epoch`'s TrivialAugment / RandAugment draws (under
+// LoaderOptions::seed): apart from the streams of the order and of the flip and crop.
+uint64_t policy_stream(uint64_t epoch);
 
 struct Batch {
   int64_t size = 0;

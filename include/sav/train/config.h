@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "sav/data/augment.h"
 #include "sav/nn/vit.h"
 
 namespace sav::train {
@@ -37,6 +38,10 @@ struct Config {
   int64_t patch_size = 4;
   int64_t classes = 10;
   bool augment = false;  // random crop (zero padding 4) and horizontal flip
+  // After the crop and flip: "none" (the seed's), "trivial_augment" or "rand_augment"
+  // (sav/data/augment.h), with RandAugment's number of operations and magnitude bin. Written to
+  // a checkpoint only when not "none".
+  data::AugmentPolicy augment_policy;
   // "model"
   int64_t d_model = 256, heads = 8, layers = 6;
   int64_t d_ff = 0;  // 0: 4 * d_model
