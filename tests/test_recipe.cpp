@@ -7,6 +7,7 @@
 
 #include "sav/error.h"
 #include "sav/ops.h"
+#include "sav/optim/adam.h"
 #include "sav/train/config.h"
 #include "sav/train/schedule.h"
 #include "sav/train/step.h"
@@ -187,6 +188,46 @@ TEST(AugmentPolicy, ConfigurationKeysAndARun) {
   EXPECT_EQ(train::read_checkpoint(folder.file("trivial/checkpoints/last.safetensors"))
                 .config.augment_policy.kind,
             data::AugmentKind::kTrivialAugment);
+}
+
+// AdamW's decay on the parameters flagged only: with zero gradients, a decayed parameter shrinks
+// by (1 - lr wd) a step and the other stays as it is.
+TEST(WeightDecay, OnlyOnTheParametersFlagged) {
+  Tensor a = Tensor::from_vector({2}, {1.0f, -2.0f}), b = Tensor::from_vector({2}, {3.0f, 4.0f});
+  a.set_requires_grad();
+  b.set_requires_grad();
+  optim::AdamOptions options;
+  options.lr = 0.1f;
+  options.weight_decay = 0.5f;
+  optim::Adam adam({a, b}, options, {true, false});
+  a.grad_data();  // zero gradients
+  b.grad_data();
+  adam.step();
+  adam.step();
+  EXPECT_FLOAT_EQ(a.to_vector()[0], 0.95f * 0.95f);
+  EXPECT_FLOAT_EQ(a.to_vector()[1], -2.0f * 0.95f * 0.95f);
+  EXPECT_EQ(b.to_vector(), (std::vector<float>{3.0f, 4.0f}));
+  EXPECT_THROW(optim::Adam({a, b}, options, {true}), Error);
+  EXPECT_TRUE(train::parse_config(R"({"training": {"decay_matrices_only": true}})", "r.json")
+                  .decay_matrices_only);
+  EXPECT_EQ(train::config_to_json(train::Config{}).find("decay_matrices_only"), std::string::npos);
+
+  // On the model: the products' matrices, not the biases, norms or the class token.
+  train::Config config = tiny_train_config(1);
+  const nn::VisionTransformer model(config.vit(), Device::cpu());
+  for (const bool bool_flag : {false, true}) {
+    config.decay_matrices_only = bool_flag;
+    const std::vector<bool> flags = train::decayed_parameters(model, config);
+    ASSERT_EQ(flags.size(), model.parameters().size());
+    for (size_t i = 0; i < flags.size(); ++i) {
+      const std::string& name = model.parameters()[i].name;
+      const bool matrix = name == "patch_embed.weight" || name == "head.weight" ||
+                          name.find("attn.") != std::string::npos ||
+                          name.find("ffn.fc") != std::string::npos;
+      const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+      EXPECT_EQ(flags[i], !bool_flag || (matrix && !bias)) << name;
+    }
+  }
 }
 
 }  // namespace

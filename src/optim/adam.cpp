@@ -8,8 +8,11 @@
 
 namespace sav::optim {
 
-Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
-    : parameters_(std::move(parameters)), options_(options) {
+Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options, std::vector<bool> decayed)
+    : parameters_(std::move(parameters)), options_(options), decayed_(std::move(decayed)) {
+  if (!decayed_.empty() && decayed_.size() != parameters_.size()) {
+    fail("adam: ", decayed_.size(), " decay flags given for ", parameters_.size(), " parameters");
+  }
   if (!(options_.lr > 0.0f)) fail("adam: learning rate must be positive, got ", options_.lr);
   if (!(options_.beta1 >= 0.0f && options_.beta1 < 1.0f) ||
       !(options_.beta2 >= 0.0f && options_.beta2 < 1.0f)) {
@@ -34,17 +37,22 @@ Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
 
 void Adam::step() {
   ++steps_;
-  std::vector<AdamTensor> tensors;
+  // One backend call for the parameters weight decay applies to, one for the others (if any).
+  std::vector<AdamTensor> tensors[2];
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     const Tensor grad = p.grad();
     if (!grad.defined()) continue;
-    tensors.push_back({p.data(), grad.data(), m_[i].data(), v_[i].data(), p.numel()});
+    const bool decayed = decayed_.empty() || decayed_[i];
+    tensors[decayed ? 0 : 1].push_back(
+        {p.data(), grad.data(), m_[i].data(), v_[i].data(), p.numel()});
   }
-  if (tensors.empty()) return;
-  parameters_.front().backend().adam_update(tensors.data(), static_cast<int>(tensors.size()),
-                                            options_.lr, options_.beta1, options_.beta2,
-                                            options_.eps, options_.weight_decay, steps_);
+  for (int group = 0; group < 2; ++group) {
+    if (tensors[group].empty()) continue;
+    parameters_.front().backend().adam_update(
+        tensors[group].data(), static_cast<int>(tensors[group].size()), options_.lr, options_.beta1,
+        options_.beta2, options_.eps, group == 0 ? options_.weight_decay : 0.0f, steps_);
+  }
 }
 
 void Adam::set_lr(float lr) {

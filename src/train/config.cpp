@@ -108,10 +108,11 @@ Config parse_config(const std::string& json_text, const std::string& source) {
                   "rand_augment_ops", "rand_augment_magnitude"},
                  source);
   reject_unknown(model, "model", {"d_model", "h", "N", "d_ff", "dropout"}, source);
-  reject_unknown(training, "training",
-                 {"batch_size", "lr", "epochs", "betas", "eps", "weight_decay", "val_split",
-                  "lr_schedule", "warmup_epochs", "min_lr", "label_smoothing"},
-                 source);
+  reject_unknown(
+      training, "training",
+      {"batch_size", "lr", "epochs", "betas", "eps", "weight_decay", "val_split", "lr_schedule",
+       "warmup_epochs", "min_lr", "label_smoothing", "decay_matrices_only"},
+      source);
 
   read(data, "data", "random_seed", c.seed, source);
   read(data, "data", "channels", c.channels, source);
@@ -163,6 +164,7 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read(training, "training", "warmup_epochs", c.warmup_epochs, source);
   read(training, "training", "min_lr", c.min_lr, source);
   read(training, "training", "label_smoothing", c.label_smoothing, source);
+  read(training, "training", "decay_matrices_only", c.decay_matrices_only, source);
   if (training.contains("lr_schedule")) {
     const json& shape = training["lr_schedule"];
     if (shape == "constant") {
@@ -325,6 +327,7 @@ std::string config_to_json(const Config& c) {
     j["training"]["min_lr"] = c.min_lr;
   }
   if (c.label_smoothing != 0) j["training"]["label_smoothing"] = c.label_smoothing;
+  if (c.decay_matrices_only) j["training"]["decay_matrices_only"] = true;
   return j.dump();
 }
 

@@ -155,7 +155,8 @@ class Run {
         data_(data),
         files_(options.out_dir),
         model_(config_.vit(), options.device),
-        adam_(model_.parameter_tensors(), adam_options(config_)),
+        adam_(model_.parameter_tensors(), adam_options(config_),
+              decayed_parameters(model_, config_)),
         comm_(options.communicator != nullptr ? *options.communicator : *one_process_),
         root_(comm_.is_root()),
         observer_(root_ ? observer : silent_),
@@ -529,6 +530,17 @@ OutputLock claim_output(const TrainOptions& options) {
     }
   }
   return lock;
+}
+
+std::vector<bool> decayed_parameters(const nn::VisionTransformer& model, const Config& config) {
+  std::vector<bool> flags;
+  for (const nn::NamedTensor& p : model.parameters()) {
+    const std::string& name = p.name;
+    const bool matrix = p.tensor.shape().rank() == 2 && name.size() > 7 &&
+                        name.compare(name.size() - 7, 7, ".weight") == 0;
+    flags.push_back(!config.decay_matrices_only || matrix);
+  }
+  return flags;
 }
 
 optim::AdamOptions adam_options(const Config& config) {

@@ -20,7 +20,9 @@ struct AdamOptions {
 class Adam {
  public:
   // Throws sav::Error for a parameter that does not require a gradient or bad options.
-  Adam(std::vector<Tensor> parameters, const AdamOptions& options);
+  // `decayed`, when given, says per parameter whether weight_decay applies to it (AdamW recipes
+  // leave biases, norms, position embeddings and tokens out); empty: to all.
+  Adam(std::vector<Tensor> parameters, const AdamOptions& options, std::vector<bool> decayed = {});
 
   // One update of every parameter that has a gradient.
   void step();
@@ -43,6 +45,7 @@ class Adam {
  private:
   std::vector<Tensor> parameters_, m_, v_;
   AdamOptions options_;
+  std::vector<bool> decayed_;
   int64_t steps_ = 0;
 };
 

@@ -57,6 +57,8 @@ struct Config {
   LrShape lr_schedule = LrShape::kConstant;  // lr_schedule: "constant" or "cosine"
   double warmup_epochs = 0;                  // linear warm-up from 0 to lr over these epochs
   double min_lr = 0;                         // where the cosine ends
+  bool decay_matrices_only = false;          // weight decay on the 2-D weights only (not on biases,
+                                             // norms, position embeddings or tokens)
   double label_smoothing = 0;                // targets (1 - e) on the label, e / classes on all
 
   nn::VitConfig vit() const;

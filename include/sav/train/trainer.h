@@ -110,6 +110,11 @@ OutputLock claim_output(const TrainOptions& options);
 // key, for a value that single precision turns into 0 or infinity (an eps of 1e-300).
 optim::AdamOptions adam_options(const Config& config);
 
+// Which of the model's parameters weight decay applies to, in parameter order: all, or with
+// training.decay_matrices_only the 2-D weights (".weight" of rank 2: the products' matrices),
+// not biases, norms, position embeddings or tokens.
+std::vector<bool> decayed_parameters(const nn::VisionTransformer& model, const Config& config);
+
 // Trains, writing after every epoch <out>/checkpoints/best.safetensors (when the validation
 // accuracy is the best so far), then last.safetensors (with Adam's state), outputs/train_log.csv
 // and outputs/curves.png. Claims the output folder first (claim_output) unless given its lock.
