@@ -230,5 +230,46 @@ TEST(WeightDecay, OnlyOnTheParametersFlagged) {
   }
 }
 
+// Clipping by global norm: the norm of all gradients together, and a step on gradients of norm
+// 5 clipped to 1 equals the step on those gradients divided by 5.
+TEST(GradientClipping, ScalesTheGradientsToTheBound) {
+  auto make = [](const std::vector<float>& a_grad, const std::vector<float>& b_grad) {
+    Tensor a = Tensor::from_vector({2}, {1.0f, 2.0f}), b = Tensor::from_vector({1, 1}, {3.0f});
+    a.set_requires_grad();
+    b.set_requires_grad();
+    a.backward(Tensor::from_vector({2}, a_grad));
+    b.backward(Tensor::from_vector({1, 1}, b_grad));
+    return std::pair{a, b};
+  };
+  const auto [a, b] = make({3.0f, 0.0f}, {4.0f});  // norm 5
+  EXPECT_FLOAT_EQ(optim::gradient_norm({a, b}), 5.0f);
+  EXPECT_EQ(optim::gradient_norm({Tensor::zeros({3})}), 0.0f);  // no gradient: nothing to add
+  const auto [c, d] = make({0.6f, 0.0f}, {0.8f});               // the same, divided by 5
+  optim::Adam clipped({a, b}, {}), plain({c, d}, {});
+  train::StepOptions options;
+  options.clip_grad_norm = 1.0f;
+  for (int step = 0; step < 3; ++step) {
+    train::take_step(clipped, options);
+    train::take_step(plain, {});
+  }
+  // Adam's steps hardly see a gradient's scale; its moments do (m = 0.1 g after one step), so
+  // both are compared. Products of 1/5 and 5 in float: within a few units in the last place.
+  for (size_t i = 0; i < 2; ++i) {
+    for (const auto& [x, y] : {std::pair{clipped.parameters()[i], plain.parameters()[i]},
+                               std::pair{clipped.first_moments()[i], plain.first_moments()[i]},
+                               std::pair{clipped.second_moments()[i], plain.second_moments()[i]}}) {
+      const std::vector<float> u = x.to_vector(), v = y.to_vector();
+      for (size_t k = 0; k < u.size(); ++k) EXPECT_NEAR(u[k], v[k], 1e-6f) << i << ", " << k;
+    }
+  }
+  EXPECT_EQ(
+      train::parse_config(R"({"training": {"clip_grad_norm": 1.5}})", "r.json").clip_grad_norm,
+      1.5);
+  EXPECT_NE(error_of([&] {
+              train::parse_config(R"({"training": {"clip_grad_norm": -1}})", "r.json");
+            }).find("training.clip_grad_norm must be 0 (off) or a positive number, got -1"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace sav::testing

@@ -181,10 +181,11 @@ class Backend {
   // One Adam step (Kingma & Ba) on every tensor listed, with decoupled weight decay (AdamW) when
   // weight_decay > 0: param *= 1 - lr * weight_decay; m = beta1 m + (1 - beta1) grad;
   // v = beta2 v + (1 - beta2) grad^2; param -= lr * m_hat / (sqrt(v_hat) + eps), where
-  // m_hat = m / (1 - beta1^step) and v_hat = v / (1 - beta2^step). step counts from 1. One launch
-  // on a GPU for the whole model, not one a tensor.
+  // m_hat = m / (1 - beta1^step) and v_hat = v / (1 - beta2^step). step counts from 1. grad is
+  // the stored gradient times grad_scale (1, or the factor of clipping by global norm). One
+  // launch on a GPU for the whole model, not one a tensor.
   virtual void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
-                           float eps, float weight_decay, int64_t step) = 0;
+                           float eps, float weight_decay, int64_t step, float grad_scale) = 0;
 
   // Tokens to heads: [batch, n, heads * head_dim] -> [batch, heads, n, head_dim].
   virtual void split_heads(float* dst, const float* src, const HeadLayout& layout) = 0;

@@ -4,7 +4,9 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "sav/autograd.h"
 #include "sav/error.h"
+#include "sav/ops.h"
 
 namespace sav::optim {
 
@@ -35,7 +37,7 @@ Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options, std::vect
   }
 }
 
-void Adam::step() {
+void Adam::step(float grad_scale) {
   ++steps_;
   // One backend call for the parameters weight decay applies to, one for the others (if any).
   std::vector<AdamTensor> tensors[2];
@@ -51,7 +53,8 @@ void Adam::step() {
     if (tensors[group].empty()) continue;
     parameters_.front().backend().adam_update(
         tensors[group].data(), static_cast<int>(tensors[group].size()), options_.lr, options_.beta1,
-        options_.beta2, options_.eps, group == 0 ? options_.weight_decay : 0.0f, steps_);
+        options_.beta2, options_.eps, group == 0 ? options_.weight_decay : 0.0f, steps_,
+        grad_scale);
   }
 }
 
@@ -86,6 +89,19 @@ void Adam::restore(const std::vector<std::vector<float>>& m,
     v_[i] = Tensor::from_vector(parameters_[i].shape(), v[i], parameters_[i].device());
   }
   steps_ = steps;
+}
+
+float gradient_norm(const std::vector<Tensor>& parameters) {
+  NoGradGuard no_grad;
+  Tensor total;  // [1, 1]: the sum of the squares, on the device
+  for (const Tensor& p : parameters) {
+    const Tensor grad = p.grad();
+    if (!grad.defined()) continue;
+    const Tensor row = grad.view({1, grad.numel()});
+    const Tensor squares = ops::linear(row, row);  // g . g, one product on the device
+    total = total.defined() ? ops::add(total, squares) : squares;
+  }
+  return total.defined() ? std::sqrt(total.item()) : 0.0f;
 }
 
 }  // namespace sav::optim

@@ -111,7 +111,7 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   reject_unknown(
       training, "training",
       {"batch_size", "lr", "epochs", "betas", "eps", "weight_decay", "val_split", "lr_schedule",
-       "warmup_epochs", "min_lr", "label_smoothing", "decay_matrices_only"},
+       "warmup_epochs", "min_lr", "label_smoothing", "decay_matrices_only", "clip_grad_norm"},
       source);
 
   read(data, "data", "random_seed", c.seed, source);
@@ -165,6 +165,7 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read(training, "training", "min_lr", c.min_lr, source);
   read(training, "training", "label_smoothing", c.label_smoothing, source);
   read(training, "training", "decay_matrices_only", c.decay_matrices_only, source);
+  read(training, "training", "clip_grad_norm", c.clip_grad_norm, source);
   if (training.contains("lr_schedule")) {
     const json& shape = training["lr_schedule"];
     if (shape == "constant") {
@@ -266,6 +267,10 @@ void validate_config(const Config& c, const std::string& source) {
     usage_fail(source, ": training.warmup_epochs must be from 0 to training.epochs (", c.epochs,
                "), got ", c.warmup_epochs);
   }
+  if (!(c.clip_grad_norm >= 0 && c.clip_grad_norm < 1e30)) {
+    usage_fail(source, ": training.clip_grad_norm must be 0 (off) or a positive number, got ",
+               c.clip_grad_norm);
+  }
   if (!(c.label_smoothing >= 0 && c.label_smoothing < 1)) {
     usage_fail(source, ": training.label_smoothing must be in [0, 1), got ", c.label_smoothing);
   }
@@ -328,6 +333,7 @@ std::string config_to_json(const Config& c) {
   }
   if (c.label_smoothing != 0) j["training"]["label_smoothing"] = c.label_smoothing;
   if (c.decay_matrices_only) j["training"]["decay_matrices_only"] = true;
+  if (c.clip_grad_norm != 0) j["training"]["clip_grad_norm"] = c.clip_grad_norm;
   return j.dump();
 }
 

@@ -44,18 +44,27 @@ Tensor training_loss(const Tensor& logits, const std::vector<int32_t>& labels,
                   ops::scale(uniform, label_smoothing / static_cast<float>(classes)));
 }
 
+void take_step(optim::Adam& adam, const StepOptions& options) {
+  if (!(options.clip_grad_norm > 0)) {
+    adam.step();
+    return;
+  }
+  const float norm = optim::gradient_norm(adam.parameters());
+  adam.step(norm > options.clip_grad_norm ? options.clip_grad_norm / norm : 1.0f);
+}
+
 StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
                       const data::Batch& batch, uint64_t dropout_seed, uint64_t step,
-                      float label_smoothing) {
+                      const StepOptions& options) {
   const Tensor x = upload_patches(batch, model.device());
   adam.zero_grad();
   const nn::VitOutput forward = model.forward_training(x, dropout_seed, step);
-  const Tensor loss = training_loss(forward.logits, batch.labels, label_smoothing);
+  const Tensor loss = training_loss(forward.logits, batch.labels, options.label_smoothing);
   StepResult result;
   result.loss = loss.item();
   if (!std::isfinite(result.loss)) return result;
   loss.backward();
-  adam.step();
+  take_step(adam, options);
   result.updated = true;
   result.correct = count_correct(forward.logits.to_vector(), batch.labels, model.config().classes);
   return result;
@@ -63,12 +72,12 @@ StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
 
 ParallelStep::ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam,
                            dist::Communicator& comm, dist::Communicator* gradients,
-                           float label_smoothing)
+                           const StepOptions& options)
     : model_(model),
       adam_(adam),
       comm_(comm),
       gradients_(gradients),
-      label_smoothing_(label_smoothing),
+      options_(options),
       flat_(comm.size() > 1
                 ? std::optional<optim::FlatGradients>(std::in_place, model.parameter_tensors(), 3)
                 : std::nullopt) {
@@ -82,7 +91,7 @@ ParallelStep::ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam
 StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, uint64_t step,
                              bool& stop) {
   if (comm_.size() == 1) {
-    return train_step(model_, adam_, share, dropout_seed, step, label_smoothing_);
+    return train_step(model_, adam_, share, dropout_seed, step, options_);
   }
   const int64_t whole = share.global_size;
   if (whole < 1 || share.first < 0 || share.first + share.size > whole) {
@@ -95,7 +104,7 @@ StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, ui
   if (share.size > 0) {
     const Tensor x = upload_patches(share, model_.device());
     const nn::VitOutput forward = model_.forward_training(x, dropout_seed, step, share.first);
-    const Tensor loss = training_loss(forward.logits, share.labels, label_smoothing_);
+    const Tensor loss = training_loss(forward.logits, share.labels, options_.label_smoothing);
     const float mean = loss.item();
     loss_sum = mean * static_cast<float>(share.size);
     if (std::isfinite(mean)) {
@@ -122,7 +131,7 @@ StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, ui
   StepResult result;
   result.loss = sums[0] / static_cast<float>(whole);
   if (!std::isfinite(result.loss)) return result;
-  adam_.step();
+  take_step(adam_, options_);
   result.updated = true;
   result.correct = static_cast<int64_t>(sums[1]);
   return result;

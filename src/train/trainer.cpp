@@ -144,6 +144,13 @@ void plot(const std::string& path, const std::vector<EpochReport>& history) {
   image::plot_curves(path, {train_loss, val_loss, test_loss}, {train_acc, val_acc, test_acc});
 }
 
+StepOptions step_options(const Config& config) {
+  StepOptions options;
+  options.label_smoothing = static_cast<float>(config.label_smoothing);
+  options.clip_grad_norm = static_cast<float>(config.clip_grad_norm);
+  return options;
+}
+
 // One call of train(): the model and its optimizer, what was resumed, and the files written.
 // Its parts are the run's three phases: resume or initialise; train an epoch; end the epoch
 // (evaluate, choose the best, save, log).
@@ -160,8 +167,7 @@ class Run {
         comm_(options.communicator != nullptr ? *options.communicator : *one_process_),
         root_(comm_.is_root()),
         observer_(root_ ? observer : silent_),
-        step_(model_, adam_, comm_, options.gradient_communicator,
-              static_cast<float>(config_.label_smoothing)) {}
+        step_(model_, adam_, comm_, options.gradient_communicator, step_options(config_)) {}
 
   TrainResult go() {
     resume_or_initialize();

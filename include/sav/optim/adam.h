@@ -24,8 +24,8 @@ class Adam {
   // leave biases, norms, position embeddings and tokens out); empty: to all.
   Adam(std::vector<Tensor> parameters, const AdamOptions& options, std::vector<bool> decayed = {});
 
-  // One update of every parameter that has a gradient.
-  void step();
+  // One update of every parameter that has a gradient, each gradient taken times grad_scale.
+  void step(float grad_scale = 1.0f);
   // Zeroes every parameter's gradient.
   void zero_grad();
 
@@ -34,6 +34,7 @@ class Adam {
   void set_lr(float lr);
 
   int64_t steps() const { return steps_; }
+  const std::vector<Tensor>& parameters() const { return parameters_; }
   const AdamOptions& options() const { return options_; }
   // The moments m and v, one per parameter, in parameter order (for checkpoints).
   const std::vector<Tensor>& first_moments() const { return m_; }
@@ -48,5 +49,9 @@ class Adam {
   std::vector<bool> decayed_;
   int64_t steps_ = 0;
 };
+
+// The L2 norm of all the parameters' gradients together (those that have one), computed on their
+// device; what clipping by global norm compares with its bound.
+float gradient_norm(const std::vector<Tensor>& parameters);
 
 }  // namespace sav::optim

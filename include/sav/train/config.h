@@ -59,6 +59,7 @@ struct Config {
   double min_lr = 0;                         // where the cosine ends
   bool decay_matrices_only = false;          // weight decay on the 2-D weights only (not on biases,
                                              // norms, position embeddings or tokens)
+  double clip_grad_norm = 0;                 // > 0: gradients scaled down to this global L2 norm
   double label_smoothing = 0;                // targets (1 - e) on the label, e / classes on all
 
   nn::VitConfig vit() const;

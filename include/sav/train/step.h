@@ -26,11 +26,22 @@ struct StepResult {
 // finite, takes its gradient and one Adam step on `adam`, whose parameters are the model's.
 // A loss that is not finite is returned with `updated` false and nothing changed, so that the
 // caller can report it while the weights are still those of the last good step.
-// With `label_smoothing` e, the loss is the cross-entropy against the targets (1 - e) on the
-// label and e / classes on every class (training_loss).
+// The recipe's choices within a step (all off in the seed's).
+struct StepOptions {
+  // The loss is the cross-entropy against the targets (1 - e) on the label and e / classes on
+  // every class (training_loss).
+  float label_smoothing = 0;
+  // When positive, the gradients are scaled down to this global L2 norm where theirs is larger
+  // (optim::gradient_norm; the scale is applied within Adam's step).
+  float clip_grad_norm = 0;
+};
+
 StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
                       const data::Batch& batch, uint64_t dropout_seed, uint64_t step,
-                      float label_smoothing = 0);
+                      const StepOptions& options = {});
+
+// Adam's step on the gradients as they are, or clipped to options.clip_grad_norm.
+void take_step(optim::Adam& adam, const StepOptions& options);
 
 // The training loss of `logits` [batch, classes]: the mean cross-entropy against the labels,
 // or with `label_smoothing` e in (0, 1) against the smoothed targets (Szegedy et al. 2016):
@@ -53,7 +64,7 @@ Tensor training_loss(const Tensor& logits, const std::vector<int32_t>& labels,
 class ParallelStep {
  public:
   ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam, dist::Communicator& comm,
-               dist::Communicator* gradients = nullptr, float label_smoothing = 0);
+               dist::Communicator* gradients = nullptr, const StepOptions& options = {});
 
   // `stop`: in, whether this rank was asked to stop; out, whether any rank was, so that all
   // stop after the same step.
@@ -64,7 +75,7 @@ class ParallelStep {
   optim::Adam& adam_;
   dist::Communicator& comm_;
   dist::Communicator* gradients_;
-  float label_smoothing_;
+  StepOptions options_;
   // The gradients, then the loss, the count right and the stop flags; only in a job of several
   // ranks (one process runs train_step and needs no buffer).
   std::optional<optim::FlatGradients> flat_;

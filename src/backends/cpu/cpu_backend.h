@@ -63,7 +63,7 @@ class CpuBackend final : public Backend {
                               const float* dloss, int64_t batch, int64_t classes) override;
 
   void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
-                   float eps, float weight_decay, int64_t step) override;
+                   float eps, float weight_decay, int64_t step, float grad_scale) override;
 
   void split_heads(float* dst, const float* src, const HeadLayout& layout) override;
   void merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) override;

@@ -236,15 +236,17 @@ void CpuBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p
 }
 
 void CpuBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
-                             float beta2, float eps, float weight_decay, int64_t step) {
+                             float beta2, float eps, float weight_decay, int64_t step,
+                             float grad_scale) {
   const AdamScales scales = adam_scales(lr, beta1, beta2, weight_decay, step);
   const float m_scale = scales.m, v_scale = scales.v, decay = scales.decay;
   for (int k = 0; k < count; ++k) {
     const AdamTensor& a = tensors[k];
 #pragma omp parallel for if (a.n > kParallelGrain)
     for (int64_t i = 0; i < a.n; ++i) {
-      a.m[i] = beta1 * a.m[i] + (1.0f - beta1) * a.grad[i];
-      a.v[i] = beta2 * a.v[i] + (1.0f - beta2) * a.grad[i] * a.grad[i];
+      const float g = a.grad[i] * grad_scale;
+      a.m[i] = beta1 * a.m[i] + (1.0f - beta1) * g;
+      a.v[i] = beta2 * a.v[i] + (1.0f - beta2) * g * g;
       a.param[i] =
           a.param[i] * decay - lr * (a.m[i] * m_scale) / (std::sqrt(a.v[i] * v_scale) + eps);
     }

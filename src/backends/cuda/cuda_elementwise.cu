@@ -159,10 +159,11 @@ void launch_in_lists(const T* items, int count, Launch launch) {
 
 // One AdamW step on each listed tensor; m_scale and v_scale are the bias corrections.
 __global__ void adam_kernel(KernelList<AdamTensor> list, float lr, float beta1, float beta2,
-                            float eps, float decay, float m_scale, float v_scale) {
+                            float eps, float decay, float m_scale, float v_scale,
+                            float grad_scale) {
   const AdamTensor t = list.items[blockIdx.y];
   for (int64_t i = global_index(); i < t.n; i += grid_stride()) {
-    const float g = t.grad[i];
+    const float g = __fmul_rn(t.grad[i], grad_scale);
     const float m_i = beta1 * t.m[i] + (1.0f - beta1) * g;
     const float v_i = beta2 * t.v[i] + (1.0f - beta2) * g * g;
     t.m[i] = m_i;
@@ -317,11 +318,12 @@ void CudaBackend::dropout_backward(float* dx, const float* dy, int64_t n, float 
 }
 
 void CudaBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
-                              float beta2, float eps, float weight_decay, int64_t step) {
+                              float beta2, float eps, float weight_decay, int64_t step,
+                              float grad_scale) {
   const AdamScales scales = adam_scales(lr, beta1, beta2, weight_decay, step);
   launch_in_lists(tensors, count, [&](const KernelList<AdamTensor>& list, dim3 grid) {
     SAV_LAUNCH(adam_kernel, grid, kThreads, stream_, list, lr, beta1, beta2, eps, scales.decay,
-               scales.m, scales.v);
+               scales.m, scales.v, grad_scale);
   });
 }
 
