@@ -18,8 +18,6 @@ import os
 import struct
 import sys
 
-import numpy as np
-
 try:
     import torch
     from torch import nn
@@ -33,8 +31,20 @@ class CheckpointError(Exception):
     pass
 
 
+def require_numpy():
+    """NumPy, imported only where files are read: bench/compare_pytorch.py takes the model from
+    this module and runs where PyTorch is installed without NumPy."""
+    try:
+        import numpy as np
+    except ImportError:
+        sys.exit("error: NumPy is required to read checkpoints and CIFAR-10 files "
+                 "(pip install numpy, or apt-get install python3-numpy)")
+    return np
+
+
 def read_safetensors(path):
     """Returns (tensors: name -> float32 ndarray, metadata: str -> str)."""
+    np = require_numpy()
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 8:
@@ -140,6 +150,7 @@ def model_from_config(config):
 
 
 def load_cifar_test(folder, count, channels, p):
+    np = require_numpy()
     path = os.path.join(folder, "test_batch.bin")
     raw = np.fromfile(path, dtype=np.uint8)
     record = 1 + channels * IMAGE_SIDE * IMAGE_SIDE
