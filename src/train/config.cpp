@@ -53,6 +53,21 @@ void read(const json& section, const std::string& section_name, const char* key,
   out = value.get<T>();
 }
 
+// Reads `section.key`, one of the strings `names`, as its index in them; `current` when absent.
+int read_choice(const json& section, const std::string& section_name, const char* key,
+                const std::vector<std::string>& names, int current, const std::string& source) {
+  if (!section.contains(key)) return current;
+  const json& value = section.at(key);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (value == names[i]) return static_cast<int>(i);
+  }
+  std::string choices;
+  for (size_t i = 0; i < names.size(); ++i) {
+    choices += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + ("\"" + names[i] + "\"");
+  }
+  usage_fail(source, ": ", section_name, ".", key, " must be ", choices, ", got ", shown(value));
+}
+
 void reject_unknown(const json& section, const std::string& section_name,
                     const std::set<std::string>& known, const std::string& source) {
   if (!section.is_object()) usage_fail(source, ": \"", section_name, "\" must be an object");
@@ -118,21 +133,9 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read(data, "data", "channels", c.channels, source);
   read(data, "data", "n_classes", c.classes, source);
   read(data, "data", "augment", c.augment, source);
-  if (data.contains("augment_policy")) {
-    const json& policy = data["augment_policy"];
-    if (policy == "none") {
-      c.augment_policy.kind = data::AugmentKind::kNone;
-    } else if (policy == "trivial_augment") {
-      c.augment_policy.kind = data::AugmentKind::kTrivialAugment;
-    } else if (policy == "rand_augment") {
-      c.augment_policy.kind = data::AugmentKind::kRandAugment;
-    } else {
-      usage_fail(source,
-                 ": data.augment_policy must be \"none\", \"trivial_augment\" or "
-                 "\"rand_augment\", got ",
-                 shown(policy));
-    }
-  }
+  c.augment_policy.kind = static_cast<data::AugmentKind>(
+      read_choice(data, "data", "augment_policy", {"none", "trivial_augment", "rand_augment"},
+                  static_cast<int>(c.augment_policy.kind), source));
   int64_t ops = c.augment_policy.num_ops, magnitude = c.augment_policy.magnitude;
   read(data, "data", "rand_augment_ops", ops, source);
   read(data, "data", "rand_augment_magnitude", magnitude, source);
@@ -166,17 +169,10 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read(training, "training", "label_smoothing", c.label_smoothing, source);
   read(training, "training", "decay_matrices_only", c.decay_matrices_only, source);
   read(training, "training", "clip_grad_norm", c.clip_grad_norm, source);
-  if (training.contains("lr_schedule")) {
-    const json& shape = training["lr_schedule"];
-    if (shape == "constant") {
-      c.lr_schedule = LrShape::kConstant;
-    } else if (shape == "cosine") {
-      c.lr_schedule = LrShape::kCosine;
-    } else {
-      usage_fail(source, ": training.lr_schedule must be \"constant\" or \"cosine\", got ",
-                 shown(shape));
-    }
-  }
+  c.lr_schedule =
+      static_cast<LrShape>(read_choice(training, "training", "lr_schedule", {"constant", "cosine"},
+                                       static_cast<int>(c.lr_schedule), source));
+
   if (training.contains("betas")) {
     const json& b = training["betas"];
     if (!b.is_array() || b.size() != 2 || !b[0].is_number() || !b[1].is_number()) {
