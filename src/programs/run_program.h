@@ -4,9 +4,11 @@
 // the others would otherwise wait for it in their next collective forever.
 #pragma once
 
+#include <chrono>
 #include <exception>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "sav/dist/communicator.h"
 #include "sav/error.h"
@@ -23,6 +25,10 @@ inline int report_failure(const char* name, const char* message, int status) {
   }
   std::cerr << name << " (rank " << world.rank() << " of " << world.size() << "): " << message
             << std::endl;
+  // A rank's output reaches mpirun through Open MPI's daemons; ending the job at once can lose
+  // the lines still on their way, this message among them. Two seconds let them arrive, even on
+  // a busy machine.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
   world.abort(status);
   return status;  // not reached: abort ends the job
 }
