@@ -36,6 +36,11 @@ expect 2 "training.eps 1e-300 is out of single precision's range" --config "$wor
   --data "$work/nowhere" --out "$work/eps"
 expect 2 "unknown device 'gpu'" --device gpu
 expect 1 "cannot open $work/nowhere" --data "$work/nowhere" --device cpu --out "$work/nodata"
+# The recipes in data/recipes/ are valid configurations (a bad key or value would exit 2).
+for recipe in data/recipes/*.json; do
+  expect 1 "cannot open $work/nowhere" --config "$recipe" --data "$work/nowhere" --device cpu \
+    --out "$work/recipe"
+done
 
 # What needs no data is checked before the data is read, so these hold on a fresh clone too.
 expect 2 "nothing to resume" --resume --out "$work/empty" --data "$data" --device cpu
@@ -121,6 +126,15 @@ JSON
     --val-split 100 --data "$data" --out "$work/run" --epochs 3 --resume --threads 1
   expect 0 "best validation checkpoint (epoch 1" --config "$work/tiny.json" --limit-train 200 \
     --val-split 100 --data "$data" --out "$work/run" --threads 1 --force
+  # The strong recipe on a tiny model: every feature of it in one run, said in the plan, and
+  # the moving average kept beside the weights.
+  sed -e 's/"d_model": 256/"d_model": 16/' -e 's/"h": 8/"h": 2/' -e 's/"N": 6/"N": 1/' \
+    data/recipes/cifar10-strong.json > "$work/strong.json"
+  expect 0 "recipe: cosine lr to 1e-05 after 10 warm-up epochs; weight decay 0.05 (matrices only); TrivialAugment; Mixup 0.8; CutMix 1; label smoothing 0.1; drop path 0.1; gradients clipped to norm 1; evaluated on a moving average of the weights (decay 0.9995)" \
+    --config "$work/strong.json" --epochs 10 --batch-size 50 --limit-train 200 --val-split 100 \
+    --data "$data" --out "$work/strong" --threads 1 --device cpu
+  grep -q "ema.head.weight" "$work/strong/checkpoints/best.safetensors" ||
+    fail_check "the strong recipe's best.safetensors holds no moving average (ema.head.weight)"
   # The OpenBLAS kernels sav asks for are the ones it uses, and it says which.
   export SAV_OPENBLAS_CORETYPE=Haswell
   expect 0 "(Haswell kernels)" --config "$work/tiny.json" --limit-train 100 --val-split 50 \

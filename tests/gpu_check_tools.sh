@@ -261,13 +261,17 @@ EOS
 cat > "$fake/programs/sav_train" <<'EOS'
 #!/usr/bin/env bash
 if [[ $FAKE_GPU == 0 ]]; then echo "sav_train: device cuda:0 is not available: no CUDA driver"; exit 1; fi
+epochs=""
 while [[ $# -gt 0 ]]; do case $1 in --out) out=$2; shift 2 ;; --epochs) epochs=$2; shift 2 ;; *) shift ;; esac; done
+stopped=0
+if [[ -z $epochs ]]; then epochs=4 stopped=1; fi  # as if SIGINT came after 4 epochs
 echo "data: 45000 training, 5000 validation, 10000 test images from somewhere"
 mkdir -p "$out/outputs"
 echo "epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,images_per_second,elapsed_seconds" > "$out/outputs/train_log.csv"
 for ((e = 1; e <= epochs; e++)); do
   echo "$e,2,0.3,2,0.3,2,0.$((40 + e)),9000,$((7 + 5 * e))" >> "$out/outputs/train_log.csv"
 done
+if [[ $stopped -eq 1 ]]; then echo "stopped after epoch 4 (step 352)"; exit 130; fi
 EOS
 chmod +x "$fake/bin/"* "$fake/programs/"*
 
@@ -298,7 +302,7 @@ expect_line "$summary" cuda-tests PASS "38 passed, 1 skipped"
 expect_line "$summary" bench-cuda PASS "TrainStep tf32:0 12.3 ms; TrainStep tf32:1 9.87 ms; Inference tf32:0 3.21 ms"
 expect_line "$summary" compare-tf32 PASS "train step sav 5231.4 i/s, PyTorch 9120.3 i/s (sav/PyTorch 0.57x); inference sav 20187.7 i/s"
 expect_line "$summary" train-seed PASS "3 epochs, 5.0 s/epoch after the first, 9000 img/s, test accuracy 0.430; 100 epochs projected 507 s (45000 training"
-expect_line "$summary" train-strong PASS "2 epochs, 5.0 s/epoch after the first, 9000 img/s, test accuracy 0.420; 300 epochs projected 1507 s"
+expect_line "$summary" train-strong PASS "4 epochs, 5.0 s/epoch after the first, 9000 img/s, test accuracy 0.440; 300 epochs projected 1507 s (45000 training, 5000 validation, 10000 test images); stopped when its time was up"
 if [[ "$(tail -n 1 "$summary")" == "gpu-check: 9 passed, 0 failed, 1 skipped in "* &&
       -f "$tmp/with-gpu/train-seed_log.csv" && -f "$tmp/with-gpu/cuda-tests.log" ]]; then
   ok "with a GPU: the totals, and the logs beside summary.txt"

@@ -6,9 +6,11 @@ namespace sav::testing {
 
 const std::vector<std::string>& op_set() {
   static const std::vector<std::string> names = {
-      "linear",       "add",           "scale",   "layernorm",
-      "relu",         "gelu",          "dropout", "multi_head_attention",
-      "slice_tokens", "concat_tokens", "reshape", "cross_entropy"};
+      "linear",       "add",           "scale",
+      "layernorm",    "relu",          "gelu",
+      "dropout",      "drop_path",     "multi_head_attention",
+      "slice_tokens", "concat_tokens", "reshape",
+      "cross_entropy"};
   return names;
 }
 
@@ -41,6 +43,10 @@ const std::vector<OpCase>& all_op_cases() {
       // Over [-3, 3], GELU's curved part and both tails; smooth everywhere, so no gap at 0.
       {"gelu", {{{4, 9}, -3.0f, 3.0f}}, [](const V& in) { return ops::gelu(in[0]); }},
       {"dropout", {{{4, 9}}}, [](const V& in) { return ops::dropout(in[0], 0.3f, 42, 5); }},
+      // Six images at p = 0.5 under this seed: some kept, some dropped (DropPath tests both).
+      {"drop_path",
+       {{{6, 3, 4}}},
+       [](const V& in) { return ops::drop_path(in[0], 0.5f, 42, 5, 3); }},
       {"multi_head_attention",
        {{{2, 5, 8}}, {{2, 5, 8}}, {{2, 5, 8}}},
        [](const V& in) { return ops::multi_head_attention(in[0], in[1], in[2], 2).out; }},

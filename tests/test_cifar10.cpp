@@ -286,6 +286,51 @@ TEST(Loader, RestartingOrDestroyingMidEpochDoesNotHang) {
   loader.reset();
 }
 
+// Several workers decode the batches of one worker, in the same order, from any first batch,
+// and stop cleanly in the middle of an epoch.
+TEST(Loader, WorkersDeliverTheBatchesOfOneWorker) {
+  TempFolder folder;
+  const RecordSet set = two_files(folder);
+  LoaderOptions options;
+  options.batch_size = 16;
+  options.flip = true;
+  options.crop_padding = 4;
+  options.augment.kind = data::AugmentKind::kTrivialAugment;
+  options.mix.cutmix_alpha = 1.0;
+  options.mix.mixup_alpha = 0.8;
+  BatchLoader one(set, options);
+  for (const int workers : {2, 3, 7}) {
+    SCOPED_TRACE(std::to_string(workers) + " workers");
+    LoaderOptions many_options = options;
+    many_options.workers = workers;
+    many_options.prefetch = 1;
+    BatchLoader many(set, many_options);
+    for (const int64_t first : {0, 5}) {
+      one.start_epoch(1, first);
+      many.start_epoch(1, first);
+      Batch a, b;
+      int64_t count = 0;
+      while (one.next(a)) {
+        ASSERT_TRUE(many.next(b));
+        EXPECT_EQ(a.records, b.records);
+        EXPECT_EQ(a.patches, b.patches);
+        EXPECT_EQ(a.partner_labels, b.partner_labels);
+        EXPECT_EQ(a.mix_lambda, b.mix_lambda);
+        ++count;
+      }
+      EXPECT_FALSE(many.next(b));
+      EXPECT_EQ(count, one.batches_per_epoch() - first);
+    }
+    many.start_epoch(2);
+    Batch batch;
+    ASSERT_TRUE(many.next(batch));
+    many.start_epoch(3);  // restarted with workers waiting
+  }
+  options.workers = 0;
+  EXPECT_NE(error_of([&] { BatchLoader(set, options); }).find("workers must be from 1 to 64"),
+            std::string::npos);
+}
+
 TEST(Loader, RejectsBadOptions) {
   TempFolder folder;
   const RecordSet set = two_files(folder);
@@ -375,18 +420,21 @@ TEST(BadInput, LabelAboveNineNamesFileAndRecordThroughTheLoader) {
     f.seekp(13 * 3073);
     f.put(10);
   }
-  LoaderOptions options;
-  options.batch_size = 5;
-  options.shuffle = false;
-  BatchLoader loader(RecordSet::open({folder.file("bad.bin")}), options);
-  loader.start_epoch(0);
-  Batch batch;
-  ASSERT_TRUE(loader.next(batch));  // records 0-4
-  ASSERT_TRUE(loader.next(batch));  // records 5-9
-  const std::string message = error_of([&] { loader.next(batch); });
-  EXPECT_EQ(message, folder.file("bad.bin") +
-                         " record 13: label byte 10 is not a class (0-9); is this a CIFAR-10 "
-                         "binary file (not CIFAR-100)?");
+  for (const int workers : {1, 3}) {  // with several, the batches before the bad one still come
+    LoaderOptions options;
+    options.batch_size = 5;
+    options.shuffle = false;
+    options.workers = workers;
+    BatchLoader loader(RecordSet::open({folder.file("bad.bin")}), options);
+    loader.start_epoch(0);
+    Batch batch;
+    ASSERT_TRUE(loader.next(batch));  // records 0-4
+    ASSERT_TRUE(loader.next(batch));  // records 5-9
+    const std::string message = error_of([&] { loader.next(batch); });
+    EXPECT_EQ(message, folder.file("bad.bin") +
+                           " record 13: label byte 10 is not a class (0-9); is this a CIFAR-10 "
+                           "binary file (not CIFAR-100)?");
+  }
 }
 
 TEST(BadInput, FileThatShrinksWhileBeingRead) {

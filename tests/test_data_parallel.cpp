@@ -141,6 +141,15 @@ TEST(DataParallel, AnOddBatchAndAnEmptyShareTrainTheSameModel) {
   expect_ranks_train_one_model(parallel_config(11, 2));
 }
 
+TEST(DataParallel, TheWholeRecipeTrainsTheSameModel) {
+  // Mixup / CutMix pair images across the ranks' shares (batch 11: shares of 5 and 6), drop path
+  // draws per image of the whole batch, and every rank keeps the same moving average.
+  train::Config config = tiny_strong_config(23);
+  config.batch_size = 11;
+  config.epochs = 2;
+  expect_ranks_train_one_model(config);
+}
+
 // A checkpoint written by the ranks resumes in one process, and one process's in the ranks:
 // both end where an uninterrupted run of the ranks ends.
 TEST(DataParallel, CheckpointsResumeWithAnotherNumberOfRanks) {

@@ -5,9 +5,12 @@
 
 #include <cmath>
 
+#include "gradcheck.h"
 #include "sav/error.h"
 #include "sav/ops.h"
 #include "sav/optim/adam.h"
+#include "sav/optim/weight_average.h"
+#include "sav/random.h"
 #include "sav/train/config.h"
 #include "sav/train/schedule.h"
 #include "sav/train/step.h"
@@ -268,6 +271,121 @@ TEST(GradientClipping, ScalesTheGradientsToTheBound) {
   EXPECT_NE(error_of([&] {
               train::parse_config(R"({"training": {"clip_grad_norm": -1}})", "r.json");
             }).find("training.clip_grad_norm must be 0 (off) or a positive number, got -1"),
+            std::string::npos);
+}
+
+// Drop path keeps or drops each image's whole branch, kept ones scaled by 1 / (1 - p), each
+// image drawing element first_row + i as dropout numbers them; a share of a batch takes the
+// whole batch's draws; its gradient is the same mask (the op table's central differences check
+// it, and here with a whole model).
+TEST(DropPath, WholeImagesKeptOrDroppedAsTheBatchDraws) {
+  const int64_t rows = 64, cols = 6;
+  std::vector<float> values(rows * cols);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = 0.25f + static_cast<float>(i % 7);
+  const Tensor x = Tensor::from_vector({rows, 2, 3}, values);
+  const float p = 0.25f;
+  const std::vector<float> y = ops::drop_path(x, p, 42, 9).to_vector();
+  int64_t kept = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const bool keep = uniform_from_bits(random_block(42, 9, r / 4)[r % 4]) >= p;
+    kept += keep;
+    for (int64_t c = 0; c < cols; ++c) {
+      EXPECT_EQ(y[r * cols + c], keep ? values[r * cols + c] * (1.0f / (1.0f - p)) : 0.0f) << r;
+    }
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_LT(kept, rows);
+  // Rows 37.. of the batch, alone: the batch's draws for them.
+  const Tensor share = Tensor::from_vector(
+      {rows - 37, 2, 3}, std::vector<float>(values.begin() + 37 * cols, values.end()));
+  EXPECT_EQ(ops::drop_path(share, p, 42, 9, 37).to_vector(),
+            std::vector<float>(y.begin() + 37 * cols, y.end()));
+  EXPECT_EQ(ops::drop_path(x, 0.0f, 42, 9).to_vector(), values);  // 0: the input itself
+  EXPECT_NE(error_of([&] { ops::drop_path(x, 1.0f, 1, 1); }).find("[0, 1)"), std::string::npos);
+
+  // A model with drop path (dropout off, so that drop path's masks are what the backward pass
+  // must replay): its gradient against central differences; its training forward pass differs
+  // from the same model's without, its inference does not.
+  train::Config config = tiny_train_config(3);
+  config.drop_path = 0.5;
+  config.dropout = 0.0;
+  nn::VisionTransformer model(config.vit(), Device::cpu());
+  model.initialize(5);
+  std::vector<float> input(4 * 64 * 48);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = std::sin(0.37f * static_cast<float>(i));
+  const Tensor patches = Tensor::from_vector({4, 64, 48}, input);
+  const GradCheckResult check = check_model_gradient(model, patches, {1, 2, 3, 4});
+  EXPECT_TRUE(check.passed) << check.report;
+  const std::vector<float> with = model.forward_training(patches, 11, 5).logits.to_vector();
+  config.drop_path = 0.0;
+  nn::VisionTransformer plain(config.vit(), Device::cpu());
+  plain.initialize(5);
+  EXPECT_NE(plain.forward_training(patches, 11, 5).logits.to_vector(), with);
+  EXPECT_EQ(plain.forward(patches).logits.to_vector(), model.forward(patches).logits.to_vector());
+}
+
+// The moving average: its decay schedule, its values after updates worked out by hand, and a
+// run that keeps one: evaluated instead of the weights, and saved beside them.
+TEST(WeightAverage, AveragesTheWeightsAndIsWhatARunEvaluates) {
+  Tensor w = Tensor::from_vector({2}, {1.0f, 2.0f}), a = Tensor::zeros({2});
+  optim::WeightAverage average({w}, {a}, 0.9);
+  EXPECT_EQ(a.to_vector(), w.to_vector());  // starts at the weights
+  EXPECT_FLOAT_EQ(average.decay_at(0), 0.1f);
+  EXPECT_FLOAT_EQ(average.decay_at(8), 0.5f);
+  EXPECT_FLOAT_EQ(average.decay_at(1000), 0.9f);
+  w.copy_from({3.0f, 6.0f});
+  average.update();  // d = 0.1: 0.1 * 1 + 0.9 * 3
+  EXPECT_FLOAT_EQ(a.to_vector()[0], 2.8f);
+  EXPECT_FLOAT_EQ(a.to_vector()[1], 5.6f);
+  average.restore(1000);
+  w.copy_from({0.0f, 0.0f});
+  average.update();  // d = 0.9
+  EXPECT_FLOAT_EQ(a.to_vector()[0], 2.52f);
+  EXPECT_EQ(average.updates(), 1001);
+  EXPECT_THROW(optim::WeightAverage({w}, {a}, 1.0), Error);
+  EXPECT_THROW(optim::WeightAverage({w}, {Tensor::zeros({3})}, 0.5), Error);
+
+  TempFolder folder;
+  const train::TrainData data = tiny_train_data(folder);
+  SilentObserver silent;
+  train::TrainOptions options;
+  options.config = tiny_train_config(6);
+  options.config.epochs = 2;
+  options.config.ema_decay = 0.9;
+  options.out_dir = folder.file("run");
+  const train::TrainResult result = train::train(options, data, silent);
+  for (const char* name : {"last", "best"}) {
+    const train::Checkpoint checkpoint =
+        train::read_checkpoint(options.out_dir + "/checkpoints/" + name + ".safetensors");
+    ASSERT_TRUE(train::holds_average(checkpoint));
+    nn::VisionTransformer trained(checkpoint.config.vit(), Device::cpu()),
+        averaged(checkpoint.config.vit(), Device::cpu());
+    train::load_weights(checkpoint, trained);
+    train::load_weights(checkpoint, averaged, train::WeightSet::kAveraged);
+    EXPECT_NE(trained.parameters()[0].tensor.to_vector(),
+              averaged.parameters()[0].tensor.to_vector());
+    // The accuracy the run recorded is the average's, not the weights'.
+    const train::Evaluation val = train::evaluate(averaged, data.validation, 16);
+    const train::Evaluation test = train::evaluate(averaged, data.test, 16);
+    if (std::string(name) == "last") {
+      EXPECT_EQ(val.accuracy, result.history.back().val_accuracy);
+      EXPECT_EQ(test.loss, result.history.back().test_loss);
+      EXPECT_NE(train::evaluate(trained, data.test, 16).loss, test.loss);
+    } else {
+      EXPECT_EQ(val.accuracy, result.state.best_val_accuracy);
+    }
+  }
+  // A checkpoint without an average has none to load.
+  options.config.ema_decay = 0;
+  options.out_dir = folder.file("plain");
+  train::train(options, data, silent);
+  const train::Checkpoint plain =
+      train::read_checkpoint(options.out_dir + "/checkpoints/last.safetensors");
+  EXPECT_FALSE(train::holds_average(plain));
+  nn::VisionTransformer model(plain.config.vit(), Device::cpu());
+  EXPECT_NE(error_of([&] {
+              train::load_weights(plain, model, train::WeightSet::kAveraged);
+            }).find("holds no moving average"),
             std::string::npos);
 }
 

@@ -70,12 +70,16 @@ std::string log_without_timings(const std::string& path) {
 
 // Runs stopped after the steps listed (counted from each start), each resumed, against one run
 // never stopped: every tensor and metadata value of both checkpoints, the results and the log.
-TEST(TrainInterrupt, StoppedAndResumedRunsEqualAnUninterruptedRun) {
+// With the seed's choices, and with every feature of the strong recipe on (Mixup and CutMix,
+// drop path, the moving average, the schedule...).
+class TrainInterruptRecipe : public ::testing::TestWithParam<bool> {};
+
+TEST_P(TrainInterruptRecipe, StoppedAndResumedRunsEqualAnUninterruptedRun) {
   TempFolder folder;
   const train::TrainData data = tiny_data(folder);
   Silent silent;
   train::TrainOptions straight;
-  straight.config = tiny_config();
+  straight.config = GetParam() ? tiny_strong_config(11) : tiny_config();
   straight.out_dir = folder.file("straight");
   const train::TrainResult full = train::train(straight, data, silent);
 
@@ -127,6 +131,11 @@ TEST(TrainInterrupt, StoppedAndResumedRunsEqualAnUninterruptedRun) {
               log_without_timings(straight.out_dir + "/outputs/train_log.csv"));
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(TrainInterrupt, TrainInterruptRecipe, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "StrongRecipe" : "SeedChoices";
+                         });
 
 // A stop requested before the first step: the run takes that step, then stops and saves it.
 TEST(TrainInterrupt, StopRequestedBeforeAnyStepStillSavesAStep) {

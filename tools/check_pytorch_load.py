@@ -5,7 +5,9 @@ The safetensors file is parsed with the standard library and NumPy only (no `saf
 package). The model configuration is read from the "config" metadata entry, a PyTorch
 module with the checkpoint's parameter names is built, and the weights are loaded with
 load_state_dict(strict=True): every name and shape must match exactly. Optimizer moments
-("optim.m.*", "optim.v.*", saved for resuming) are skipped.
+("optim.m.*", "optim.v.*", saved for resuming) are skipped. A checkpoint that keeps a moving
+average of its weights ("ema.*", training.ema_decay) loads the average, which is what its run
+evaluated and what sav_viz explains.
 
 With --cifar DIR the model is also evaluated on the first --count images of
 DIR/test_batch.bin (CIFAR-10 binary format), a cross-check that the weights compute the
@@ -189,7 +191,11 @@ def main():
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{args.checkpoint}: unusable model configuration ({e!r})")
 
-        state = {k: torch.from_numpy(v) for k, v in tensors.items() if not k.startswith("optim.")}
+        averaged = any(k.startswith("ema.") for k in tensors)
+        if averaged:
+            state = {k[4:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("ema.")}
+        else:
+            state = {k: torch.from_numpy(v) for k, v in tensors.items() if not k.startswith("optim.")}
         skipped = len(tensors) - len(state)
         try:
             model.load_state_dict(state, strict=True)
@@ -202,7 +208,11 @@ def main():
               f"step: {metadata.get('step', '?')}")
         print(f"model: d_model {m['d_model']}, heads {m['h']}, layers {m['N']}, "
               f"d_ff {m.get('d_ff', 4 * int(m['d_model']))}, patch {p}x{p}")
-        print(f"tensors: {len(state)} model, {skipped} optimizer (optim.*) skipped")
+        if averaged:
+            print(f"tensors: {len(state)} of the weights' moving average (ema.*) loaded, "
+                  f"{skipped} others (the weights, optim.*) skipped")
+        else:
+            print(f"tensors: {len(state)} model, {skipped} optimizer (optim.*) skipped")
         print(f"parameters: {sum(t.numel() for t in model.parameters()):,}")
         print("strict load: OK")
 

@@ -11,7 +11,8 @@
 #   compare-tf32  the same with --tf32
 #   train-seed    sav_train --device cuda --tf32 on data/config.json for --epochs epochs, and the
 #                 100-epoch time it projects
-#   train-strong  the same for --strong-config (data/recipes/cifar10-strong.json), if it exists
+#   train-strong  --strong-config (data/recipes/cifar10-strong.json), if it exists, for as many of
+#                 its epochs as fit: stopped by SIGINT when its time is up (it saves and exits)
 # Each step has a share of the time budget (unused time passes to the steps after it) and is
 # stopped when it runs out; a failed step does not stop the others. Figures and logs go to
 # OUT_DIR, with summary.txt: one line a step, PASS, FAIL, TIMEOUT or SKIP, and its figures.
@@ -26,7 +27,7 @@
 #   --build-dir DIR      CMake build folder (default build)
 #   --epochs N           epochs of the seed's recipe to time (default 3)
 #   --strong-config FILE the strong recipe (default data/recipes/cifar10-strong.json)
-#   --strong-epochs N    its epochs to time (default 2)
+#   --strong-epochs N    its epochs to time (default: the recipe's, until the time is up)
 #   --budget SECONDS     time for everything (default 530: 9 minutes with room to stop)
 #   --jobs N             build jobs (default: the number of cores)
 #   --force              write into an OUT_DIR that is not empty
@@ -48,7 +49,7 @@ positive_int() { [[ "$2" =~ ^[0-9]+$ && "$2" -gt 0 ]] || die "$1 needs a positiv
 debs="$repo/.gpu-deps/debs" debs_given=0 prefix="" system_deps=0
 data="$repo/data/cifar-10-batches-bin" data_given=0
 build="$repo/build" epochs=3 strong_config="$repo/data/recipes/cifar10-strong.json"
-strong_epochs=2 budget=530 jobs=$(nproc 2>/dev/null || echo 4) force=0 dry_run=0 out=""
+strong_epochs=0 budget=530 jobs=$(nproc 2>/dev/null || echo 4) force=0 dry_run=0 out=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -177,9 +178,14 @@ plan() {
     train-seed | train-strong)
       local config="$repo/data/config.json" n=$epochs
       if [[ "$1" == train-strong ]]; then config=$strong_config n=$strong_epochs; fi
-      what="$n epochs of $config on the GPU, timed"
-      cmd=("$build/sav_train" --config "$config" --data "$data" --device cuda --tf32 --epochs "$n"
-           --out "$build/gpu-check/$1")
+      if [[ $n -gt 0 ]]; then
+        what="$n epochs of $config on the GPU, timed"
+      else
+        what="$config on the GPU until its time is up, timed"
+      fi
+      cmd=("$build/sav_train" --config "$config" --data "$data" --device cuda --tf32)
+      [[ $n -eq 0 ]] || cmd+=(--epochs "$n")
+      cmd+=(--out "$build/gpu-check/$1")
       if [[ $have_data -eq 0 ]]; then
         why_not="no CIFAR-10 in $data (run 'make data', or pass --data DIR)"
       elif [[ ! -f "$config" ]]; then
@@ -244,7 +250,12 @@ record() {
 # LOG; returns its status (124 when it ran out of time).
 run_logged() {
   { printf '$'; printf ' %q' "${cmd[@]}"; printf '\n'; } >> "$2"
-  timeout --kill-after=10 "${allotted[$1]}" "${cmd[@]}" >> "$2" 2>&1 < /dev/null
+  if [[ $1 == train-strong && $strong_epochs -eq 0 ]]; then
+    # Ctrl-C's signal: sav_train ends the step in progress, saves, and exits with 130.
+    timeout -s INT --kill-after=30 "${allotted[$1]}" "${cmd[@]}" >> "$2" 2>&1 < /dev/null
+  else
+    timeout --kill-after=10 "${allotted[$1]}" "${cmd[@]}" >> "$2" 2>&1 < /dev/null
+  fi
 }
 
 # The line of LOG that says why its command failed: CMake's error, or the last line.
@@ -402,6 +413,10 @@ run_step() {
       rm -rf "$build/gpu-check/$s"  # no figures from an earlier run
       run_logged "$s" "$log"
       status=$?
+      local stopped=""
+      if [[ $s == train-strong && $strong_epochs -eq 0 && $status -eq 130 ]]; then
+        status=0 stopped="; stopped when its time was up"
+      fi
       local csv="$build/gpu-check/$s/outputs/train_log.csv" figures="no epoch finished"
       if [[ -f "$csv" ]]; then
         cp "$csv" "$out/${s}_log.csv"
@@ -411,7 +426,7 @@ run_step() {
       local images
       images=$(sed -n 's/^data: \([0-9]*\) training, \([0-9]*\) validation, \([0-9]*\) test images.*/\1 training, \2 validation, \3 test images/p' "$log")
       [[ -z "$images" ]] || figures+=" ($images)"
-      finish_run "$s" $status "$log" "$figures"
+      finish_run "$s" $status "$log" "$figures$stopped"
       ;;
   esac
 }

@@ -37,6 +37,12 @@ Tensor gelu(const Tensor& x);
 // would drop from those images.
 Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row = 0);
 
+// Stochastic depth (drop path, Huang et al. 2016) on a residual branch x [batch, ...] with
+// probability p in [0, 1): each image's branch is kept whole and scaled by 1 / (1 - p), or
+// dropped whole, image first_row + i of the batch drawing element first_row + i of (seed, stream)
+// (as dropout numbers its elements). The same arguments give the same draws on every backend.
+Tensor drop_path(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row = 0);
+
 // Multi-head scaled dot-product self-attention, one op:
 //   split q, k, v [batch, n, heads * d_k] into heads; A = softmax(Q K^T / sqrt(d_k)) per head;
 //   out = merge(A V) [batch, n, heads * d_k].

@@ -154,6 +154,16 @@ class Backend {
   virtual void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
                                 uint64_t stream, uint64_t first) = 0;
 
+  // Stochastic depth (drop path, Huang et al. 2016): y = x * keep(r) / (1 - p) over every element
+  // of row r of x (rows x cols), keep(r) drawn as dropout draws element first_row + r: lane
+  // (first_row + r) % 4 of Philox block (first_row + r) / 4 of (seed, stream). A row is one image:
+  // its residual branch is kept or dropped whole.
+  virtual void drop_path_forward(float* y, const float* x, int64_t rows, int64_t cols, float p,
+                                 uint64_t seed, uint64_t stream, uint64_t first_row) = 0;
+  // dx += dy * keep(r) / (1 - p).
+  virtual void drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols, float p,
+                                  uint64_t seed, uint64_t stream, uint64_t first_row) = 0;
+
   // LayerNorm over the last dimension of x (rows x cols): y = (x - mean) * rstd * w + b with
   // rstd = 1 / sqrt(var + eps), var the biased variance. mean and rstd (rows) are kept for the
   // backward pass.

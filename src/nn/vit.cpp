@@ -94,6 +94,9 @@ void check_config(const VitConfig& c) {
   if (!(c.dropout >= 0.0f && c.dropout < 1.0f)) {
     fail("vit: dropout must be in [0, 1), got ", c.dropout);
   }
+  if (!(c.drop_path >= 0.0f && c.drop_path < 1.0f)) {
+    fail("vit: drop path must be in [0, 1), got ", c.drop_path);
+  }
   if (!(c.layernorm_eps > 0.0f)) fail("vit: LayerNorm eps must be positive, got ", c.layernorm_eps);
   const bool seed = c.token_style == TokenStyle::kSeed;
   if (c.distillation_head && !c.distillation_token) {
@@ -242,7 +245,8 @@ VitOutput VisionTransformer::forward(const Tensor& patches) const {
 
 VitOutput VisionTransformer::forward_training(const Tensor& patches, uint64_t dropout_seed,
                                               uint64_t step, int64_t first_image) const {
-  return forward_pass(patches, DropoutDraw{config_.dropout, dropout_seed, first_image}, step);
+  return forward_pass(
+      patches, DropoutDraw{config_.dropout, config_.drop_path, dropout_seed, first_image}, step);
 }
 
 // patches [batch, patches, features] -> tokens [batch, tokens, d_model] with their positions.
@@ -256,9 +260,18 @@ Tensor VisionTransformer::embed(const Tensor& patches) const {
   return ops::add(x, positions_);
 }
 
-// One encoder block; `probs` receives its attention probabilities.
-Tensor VisionTransformer::block(const Block& b, const Tensor& x, const DropoutDraw& drop,
-                                uint64_t& stream, Tensor& probs) const {
+// The Philox streams of drop path: above 2^63, apart from dropout's (step * 2 * layers + call)
+// for every step below 2^63 / (2 * layers).
+namespace {
+uint64_t drop_path_stream(uint64_t step, size_t block, int branch, int64_t layers) {
+  return (uint64_t{1} << 63) | (step * static_cast<uint64_t>(2 * layers) + 2 * block + branch);
+}
+}  // namespace
+
+// Encoder block `index`; `probs` receives its attention probabilities.
+Tensor VisionTransformer::block(const Block& b, size_t index, const Tensor& x,
+                                const DropoutDraw& drop, uint64_t step, uint64_t& stream,
+                                Tensor& probs) const {
   const VitConfig& c = config_;
   const float eps = c.layernorm_eps;
   const bool pre = c.norm == NormPlacement::kPre;
@@ -272,6 +285,17 @@ Tensor VisionTransformer::block(const Block& b, const Tensor& x, const DropoutDr
   auto dropout = [&](const Tensor& in) {
     return ops::dropout(in, drop.p, drop.seed, stream++, drop.first_image);
   };
+  // A residual branch after its dropout: kept or dropped whole per image (drop path), at this
+  // block's share of the rate.
+  const float path_p =
+      c.layers > 1 ? drop.drop_path * static_cast<float>(index) / static_cast<float>(c.layers - 1)
+                   : drop.drop_path;
+  auto branch = [&](const Tensor& in, int which) {
+    const Tensor dropped = dropout(in);
+    if (path_p == 0.0f) return dropped;
+    return ops::drop_path(dropped, path_p, drop.seed,
+                          drop_path_stream(step, index, which, c.layers), drop.first_image);
+  };
   auto mlp = [&](const Tensor& in) {
     const Tensor hidden = ops::linear(in, b.fc1_weight, b.fc1_bias);
     const Tensor active = c.activation == Activation::kGelu ? ops::gelu(hidden) : ops::relu(hidden);
@@ -279,13 +303,13 @@ Tensor VisionTransformer::block(const Block& b, const Tensor& x, const DropoutDr
   };
   if (pre) {
     Tensor y = ops::layernorm(x, b.ln1_weight, b.ln1_bias, eps);
-    y = ops::add(x, dropout(attention(y)));
+    y = ops::add(x, branch(attention(y), 0));
     const Tensor h = ops::layernorm(y, b.ln2_weight, b.ln2_bias, eps);
-    return ops::add(y, dropout(mlp(h)));
+    return ops::add(y, branch(mlp(h), 1));
   }
   const Tensor y =
-      ops::layernorm(ops::add(x, dropout(attention(x))), b.ln1_weight, b.ln1_bias, eps);
-  return ops::layernorm(ops::add(y, dropout(mlp(y))), b.ln2_weight, b.ln2_bias, eps);
+      ops::layernorm(ops::add(x, branch(attention(x), 0)), b.ln1_weight, b.ln1_bias, eps);
+  return ops::layernorm(ops::add(y, branch(mlp(y), 1)), b.ln2_weight, b.ln2_bias, eps);
 }
 
 // The final tokens -> logits from the CLS token (averaged with the distillation token's head).
@@ -317,7 +341,7 @@ VitOutput VisionTransformer::forward_pass(const Tensor& patches, const DropoutDr
   for (size_t i = 0; i < blocks_.size(); ++i) {
     if (i + 1 == blocks_.size()) out.last_layer_input = x;
     Tensor probs;
-    x = block(blocks_[i], x, drop, stream, probs);
+    x = block(blocks_[i], i, x, drop, step, stream, probs);
     out.attention.push_back(probs);
   }
   out.logits = head(x);

@@ -1,4 +1,4 @@
-// Element-wise ops: relu, gelu and dropout.
+// Element-wise ops: relu, gelu, dropout and drop path.
 #include "backends/backend.h"
 #include "ops/checks.h"
 #include "sav/autograd.h"
@@ -43,6 +43,24 @@ Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t
       y, "dropout", {x}, [x = x.gradient_only(), p, seed, stream, first](const Tensor& dy) {
         dy.backend().dropout_backward(x.grad_data(), dy.data(), x.numel(), p, seed, stream, first);
       });
+}
+
+Tensor drop_path(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row) {
+  detail::require_defined("drop path", {{"input", &x}});
+  if (!(p >= 0.0f && p < 1.0f)) fail("drop path: probability must be in [0, 1), got ", p);
+  if (first_row < 0) fail("drop path: first_row must be 0 or more, got ", first_row);
+  if (x.shape().rank() == 0) fail("drop path: a scalar has no images");
+  if (p == 0.0f) return x;
+  const int64_t rows = x.shape()[0];
+  const int64_t cols = rows == 0 ? 0 : x.numel() / rows;
+  const uint64_t first = static_cast<uint64_t>(first_row);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  x.backend().drop_path_forward(y.data(), x.data(), rows, cols, p, seed, stream, first);
+  return record(y, "drop_path", {x},
+                [x = x.gradient_only(), rows, cols, p, seed, stream, first](const Tensor& dy) {
+                  dy.backend().drop_path_backward(x.grad_data(), dy.data(), rows, cols, p, seed,
+                                                  stream, first);
+                });
 }
 
 }  // namespace sav::ops

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -235,6 +236,35 @@ Device prepare_device(const Flags& f, const dist::Communicator& world) {
   return device;
 }
 
+// The recipe's choices beyond the seed's, as "; "-separated phrases ("" for the seed's).
+std::string recipe_summary(const train::Config& c) {
+  std::ostringstream out;
+  auto add = [&out](const auto&... parts) {
+    out << (out.tellp() > 0 ? "; " : "");
+    (out << ... << parts);
+  };
+  if (c.lr_schedule == train::LrShape::kCosine) {
+    add("cosine lr to ", c.min_lr, " after ", c.warmup_epochs, " warm-up epochs");
+  } else if (c.warmup_epochs > 0) {
+    add(c.warmup_epochs, " warm-up epochs");
+  }
+  if (c.weight_decay > 0) {
+    add("weight decay ", c.weight_decay, c.decay_matrices_only ? " (matrices only)" : "");
+  }
+  if (c.augment_policy.kind == data::AugmentKind::kTrivialAugment) add("TrivialAugment");
+  if (c.augment_policy.kind == data::AugmentKind::kRandAugment) {
+    add("RandAugment ", c.augment_policy.num_ops, " ops at ", c.augment_policy.magnitude);
+  }
+  if (c.mix.mixup_alpha > 0) add("Mixup ", c.mix.mixup_alpha);
+  if (c.mix.cutmix_alpha > 0) add("CutMix ", c.mix.cutmix_alpha);
+  if (c.label_smoothing > 0) add("label smoothing ", c.label_smoothing);
+  if (c.drop_path > 0) add("drop path ", c.drop_path);
+  if (c.clip_grad_norm > 0) add("gradients clipped to norm ", c.clip_grad_norm);
+  if (c.ema_decay > 0)
+    add("evaluated on a moving average of the weights (decay ", c.ema_decay, ")");
+  return out.str();
+}
+
 void print_plan(const Flags& f, const train::Config& config, Device device,
                 const data::TrainValidation& split, const data::Cifar10& cifar,
                 const dist::Communicator& world) {
@@ -253,7 +283,10 @@ void print_plan(const Flags& f, const train::Config& config, Device device,
             << " validation, " << cifar.test.size() << " test images from " << f.data_dir << "\n"
             << "training: " << config.epochs << " epochs, batch " << config.batch_size << ", lr "
             << config.lr << ", seed " << config.seed << (config.augment ? ", augmented" : "")
-            << "; outputs under " << f.out_dir << std::endl;
+            << "; outputs under " << f.out_dir << "\n";
+  const std::string recipe = recipe_summary(config);
+  if (!recipe.empty()) std::cout << "recipe: " << recipe << "\n";
+  std::cout << std::flush;
 }
 
 // What a stopped run says, and its exit status.

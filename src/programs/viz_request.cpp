@@ -21,9 +21,12 @@ struct GivenFlags {
 
 // The model and the images: the first N test images, some by index, or the user's own photos.
 void add_subject_flags(CLI::App& app, VizRequest& r, GivenFlags& given) {
-  auto* checkpoint = app.add_option("--checkpoint", r.checkpoint_path,
-                                    "the model to explain: a checkpoint sav_train wrote")
-                         ->capture_default_str();
+  auto* checkpoint =
+      app.add_option(
+             "--checkpoint", r.checkpoint_path,
+             "the model to explain: a checkpoint sav_train wrote (its moving average of the "
+             "weights where it holds one: training.ema_decay)")
+          ->capture_default_str();
   auto* model = app.add_option("--model", r.model_path,
                                "or a published ViT: a timm or Hugging Face folder (config.json "
                                "and model.safetensors), or its .safetensors file");

@@ -100,7 +100,11 @@ ExplainedModel load_checkpoint_model(const std::string& path, const std::string&
   m.vit = as_usage_error([&] {
     const train::Checkpoint checkpoint = train::read_checkpoint(path);
     auto vit = std::make_unique<nn::VisionTransformer>(checkpoint.config.vit(), device);
-    train::load_weights(checkpoint, *vit);
+    // A run that kept a moving average of its weights evaluated the average and chose its best
+    // checkpoint by it: that is the model to explain.
+    train::load_weights(checkpoint, *vit,
+                        train::holds_average(checkpoint) ? train::WeightSet::kAveraged
+                                                         : train::WeightSet::kTrained);
     return vit;
   });
   m.class_names = data::read_class_names(data_dir + "/batches.meta.txt");

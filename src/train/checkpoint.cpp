@@ -151,8 +151,10 @@ void check_tensors(const Checkpoint& checkpoint) {
   const std::string summary = configuration_summary(checkpoint.config);
   const std::vector<nn::ParameterShape> parameters = nn::parameter_shapes(checkpoint.config.vit());
   std::unordered_set<std::string> expected;
-  for (const char* prefix : {"", "optim.m.", "optim.v."}) {
-    if (*prefix != '\0' && !with_optimizer) break;
+  const bool with_average = holds_average(checkpoint);
+  for (const char* prefix : {"", "ema.", "optim.m.", "optim.v."}) {
+    if (std::string_view(prefix) == "ema." && !with_average) continue;
+    if (std::string_view(prefix).rfind("optim.", 0) == 0 && !with_optimizer) break;
     for (const nn::ParameterShape& parameter : parameters) {
       const std::string name = prefix + parameter.name;
       const auto found = index.find(name);
@@ -181,14 +183,22 @@ void check_tensors(const Checkpoint& checkpoint) {
 
 }  // namespace
 
+bool holds_average(const Checkpoint& checkpoint) { return checkpoint.config.ema_decay > 0; }
+
 void save_checkpoint(const std::string& path, const nn::VisionTransformer& model,
-                     const Config& config, const TrainingState& state, const optim::Adam* adam) {
-  save_checkpoint(path, model, config, state, adam, EpochProgress{});
+                     const Config& config, const TrainingState& state, const optim::Adam* adam,
+                     const std::vector<Tensor>& averages) {
+  save_checkpoint(path, model, config, state, adam, EpochProgress{}, averages);
 }
 
 void save_checkpoint(const std::string& path, const nn::VisionTransformer& model,
                      const Config& config, const TrainingState& state, const optim::Adam* adam,
-                     const EpochProgress& progress) {
+                     const EpochProgress& progress, const std::vector<Tensor>& averages) {
+  const size_t expected = config.ema_decay > 0 ? model.parameters().size() : 0;
+  if (averages.size() != expected) {
+    fail("cannot write ", path, ": ", averages.size(), " averaged weights for a configuration ",
+         "that keeps ", expected, " (training.ema_decay ", config.ema_decay, ")");
+  }
   io::SafetensorsFile file;
   file.metadata = {{"format", kFormat},
                    {"config", config_to_json(config)},
@@ -209,6 +219,9 @@ void save_checkpoint(const std::string& path, const nn::VisionTransformer& model
   }
   for (const nn::NamedTensor& p : model.parameters()) {
     file.tensors.push_back(store(path, p.name, p.tensor));
+  }
+  for (size_t i = 0; i < averages.size(); ++i) {
+    file.tensors.push_back(store(path, "ema." + model.parameters()[i].name, averages[i]));
   }
   if (adam != nullptr) {
     file.metadata["optimizer_steps"] = std::to_string(adam->steps());
@@ -257,10 +270,17 @@ Checkpoint read_checkpoint(const std::string& path) {
   return c;
 }
 
-void load_weights(const Checkpoint& checkpoint, const nn::VisionTransformer& model) {
+void load_weights(const Checkpoint& checkpoint, const nn::VisionTransformer& model,
+                  WeightSet which) {
+  const bool averaged = which == WeightSet::kAveraged;
+  if (averaged && !holds_average(checkpoint)) {
+    fail(checkpoint.path, ": holds no moving average of its weights (its run had no ",
+         "training.ema_decay)");
+  }
   const TensorIndex index = index_of(checkpoint.file);
   for (const nn::NamedTensor& p : model.parameters()) {
-    const io::StoredTensor& stored = matching(checkpoint, index, p.name, p.tensor);
+    const io::StoredTensor& stored =
+        matching(checkpoint, index, (averaged ? "ema." : "") + p.name, p.tensor);
     p.tensor.copy_from(stored.values);
   }
 }

@@ -5,6 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <utility>
 
 #include "sav/error.h"
 #include "sav/io/input_file.h"
@@ -91,6 +92,7 @@ nn::VitConfig Config::vit() const {
   v.d_ff = d_ff > 0 ? d_ff : 4 * d_model;
   v.classes = classes;
   v.dropout = static_cast<float>(dropout);
+  v.drop_path = static_cast<float>(drop_path);
   return v;
 }
 
@@ -120,14 +122,14 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   const json& training = root.contains("training") ? root["training"] : empty;
   reject_unknown(data, "data",
                  {"random_seed", "channels", "patch_size", "n_classes", "augment", "augment_policy",
-                  "rand_augment_ops", "rand_augment_magnitude"},
+                  "rand_augment_ops", "rand_augment_magnitude", "mixup_alpha", "cutmix_alpha"},
                  source);
-  reject_unknown(model, "model", {"d_model", "h", "N", "d_ff", "dropout"}, source);
-  reject_unknown(
-      training, "training",
-      {"batch_size", "lr", "epochs", "betas", "eps", "weight_decay", "val_split", "lr_schedule",
-       "warmup_epochs", "min_lr", "label_smoothing", "decay_matrices_only", "clip_grad_norm"},
-      source);
+  reject_unknown(model, "model", {"d_model", "h", "N", "d_ff", "dropout", "drop_path"}, source);
+  reject_unknown(training, "training",
+                 {"batch_size", "lr", "epochs", "betas", "eps", "weight_decay", "val_split",
+                  "lr_schedule", "warmup_epochs", "min_lr", "label_smoothing",
+                  "decay_matrices_only", "clip_grad_norm", "ema_decay"},
+                 source);
 
   read(data, "data", "random_seed", c.seed, source);
   read(data, "data", "channels", c.channels, source);
@@ -143,6 +145,8 @@ Config parse_config(const std::string& json_text, const std::string& source) {
     usage_fail(source, ": data.rand_augment_ops must be from 1 to ", data::kMaxAugmentOps,
                " and data.rand_augment_magnitude from 0 to 30, got ", ops, " and ", magnitude);
   }
+  read(data, "data", "mixup_alpha", c.mix.mixup_alpha, source);
+  read(data, "data", "cutmix_alpha", c.mix.cutmix_alpha, source);
   c.augment_policy.num_ops = static_cast<int>(ops);
   c.augment_policy.magnitude = static_cast<int>(magnitude);
   if (data.contains("patch_size")) {
@@ -158,6 +162,7 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read(model, "model", "N", c.layers, source);
   read(model, "model", "d_ff", c.d_ff, source);
   read(model, "model", "dropout", c.dropout, source);
+  read(model, "model", "drop_path", c.drop_path, source);
   read(training, "training", "batch_size", c.batch_size, source);
   read(training, "training", "lr", c.lr, source);
   read(training, "training", "epochs", c.epochs, source);
@@ -169,6 +174,7 @@ Config parse_config(const std::string& json_text, const std::string& source) {
   read(training, "training", "label_smoothing", c.label_smoothing, source);
   read(training, "training", "decay_matrices_only", c.decay_matrices_only, source);
   read(training, "training", "clip_grad_norm", c.clip_grad_norm, source);
+  read(training, "training", "ema_decay", c.ema_decay, source);
   c.lr_schedule =
       static_cast<LrShape>(read_choice(training, "training", "lr_schedule", {"constant", "cosine"},
                                        static_cast<int>(c.lr_schedule), source));
@@ -252,6 +258,20 @@ void validate_config(const Config& c, const std::string& source) {
   if (!(c.dropout >= 0 && c.dropout < 1)) {
     usage_fail(source, ": model.dropout must be in [0, 1), got ", c.dropout);
   }
+  if (!(c.drop_path >= 0 && c.drop_path < 1)) {
+    usage_fail(source, ": model.drop_path must be in [0, 1), got ", c.drop_path);
+  }
+  for (const auto& [key, alpha] : {std::pair{"data.mixup_alpha", c.mix.mixup_alpha},
+                                   std::pair{"data.cutmix_alpha", c.mix.cutmix_alpha}}) {
+    if (!(alpha >= 0 && alpha <= data::kMaxMixAlpha)) {
+      usage_fail(source, ": ", key, " must be 0 (off) or a Beta alpha up to ", data::kMaxMixAlpha,
+                 " (1 is usual), got ", alpha);
+    }
+  }
+  if (!(c.ema_decay == 0 || (c.ema_decay > 0 && c.ema_decay < 1))) {
+    usage_fail(source, ": training.ema_decay must be 0 (off) or in (0, 1), e.g. 0.999, got ",
+               c.ema_decay);
+  }
   if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1)) {
     usage_fail(source, ": training.betas must be in [0, 1), got [", c.beta1, ", ", c.beta2, "]");
   }
@@ -314,11 +334,14 @@ std::string config_to_json(const Config& c) {
     j["data"]["rand_augment_ops"] = c.augment_policy.num_ops;
     j["data"]["rand_augment_magnitude"] = c.augment_policy.magnitude;
   }
+  if (c.mix.mixup_alpha != 0) j["data"]["mixup_alpha"] = c.mix.mixup_alpha;
+  if (c.mix.cutmix_alpha != 0) j["data"]["cutmix_alpha"] = c.mix.cutmix_alpha;
   j["model"] = {{"d_model", c.d_model},
                 {"h", c.heads},
                 {"N", c.layers},
                 {"d_ff", c.vit().d_ff},
                 {"dropout", c.dropout}};
+  if (c.drop_path != 0) j["model"]["drop_path"] = c.drop_path;
   j["training"] = {{"batch_size", c.batch_size},  {"lr", c.lr},   {"epochs", c.epochs},
                    {"betas", {c.beta1, c.beta2}}, {"eps", c.eps}, {"weight_decay", c.weight_decay},
                    {"val_split", c.val_split}};
@@ -330,6 +353,7 @@ std::string config_to_json(const Config& c) {
   if (c.label_smoothing != 0) j["training"]["label_smoothing"] = c.label_smoothing;
   if (c.decay_matrices_only) j["training"]["decay_matrices_only"] = true;
   if (c.clip_grad_norm != 0) j["training"]["clip_grad_norm"] = c.clip_grad_norm;
+  if (c.ema_decay != 0) j["training"]["ema_decay"] = c.ema_decay;
   return j.dump();
 }
 

@@ -44,6 +44,18 @@ Tensor training_loss(const Tensor& logits, const std::vector<int32_t>& labels,
                   ops::scale(uniform, label_smoothing / static_cast<float>(classes)));
 }
 
+Tensor batch_loss(const Tensor& logits, const data::Batch& batch, float label_smoothing) {
+  const Tensor own = training_loss(logits, batch.labels, label_smoothing);
+  if (batch.partner_labels.empty() || batch.mix_lambda == 1.0f) return own;
+  if (batch.partner_labels.size() != batch.labels.size() ||
+      !(batch.mix_lambda >= 0.0f && batch.mix_lambda <= 1.0f)) {
+    fail("training loss: ", batch.partner_labels.size(), " partner labels for ",
+         batch.labels.size(), " images, or a mixing weight ", batch.mix_lambda, " outside [0, 1]");
+  }
+  const Tensor partner = training_loss(logits, batch.partner_labels, label_smoothing);
+  return ops::add(ops::scale(own, batch.mix_lambda), ops::scale(partner, 1.0f - batch.mix_lambda));
+}
+
 void take_step(optim::Adam& adam, const StepOptions& options) {
   if (!(options.clip_grad_norm > 0)) {
     adam.step();
@@ -59,7 +71,7 @@ StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
   const Tensor x = upload_patches(batch, model.device());
   adam.zero_grad();
   const nn::VitOutput forward = model.forward_training(x, dropout_seed, step);
-  const Tensor loss = training_loss(forward.logits, batch.labels, options.label_smoothing);
+  const Tensor loss = batch_loss(forward.logits, batch, options.label_smoothing);
   StepResult result;
   result.loss = loss.item();
   if (!std::isfinite(result.loss)) return result;
@@ -104,7 +116,7 @@ StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, ui
   if (share.size > 0) {
     const Tensor x = upload_patches(share, model_.device());
     const nn::VitOutput forward = model_.forward_training(x, dropout_seed, step, share.first);
-    const Tensor loss = training_loss(forward.logits, share.labels, options_.label_smoothing);
+    const Tensor loss = batch_loss(forward.logits, share, options_.label_smoothing);
     const float mean = loss.item();
     loss_sum = mean * static_cast<float>(share.size);
     if (std::isfinite(mean)) {

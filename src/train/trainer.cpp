@@ -23,6 +23,7 @@
 #include "sav/io/atomic_file.h"
 #include "sav/io/input_file.h"
 #include "sav/optim/adam.h"
+#include "sav/optim/weight_average.h"
 #include "sav/random.h"
 #include "sav/train/schedule.h"
 #include "sav/train/step.h"
@@ -34,6 +35,7 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr int kGpuLoaderWorkers = 4;  // loader threads feeding a model on a GPU
 constexpr const char* kCsvHeader =
     "epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,"
     "images_per_second,elapsed_seconds";
@@ -195,6 +197,7 @@ class Run {
       resume();
     } else {
       model_.initialize(derive_seed(config_.seed, SeedPurpose::kInit));
+      start_average();
       if (options_.force && root_) {
         // Starting over: the old run's best would otherwise stand beside the new run's last
         // until the new run's first epoch ends, and be taken for its.
@@ -221,6 +224,11 @@ class Run {
     resumed_ = check_resumable(checkpoint, config_);
     load_weights(checkpoint, model_);
     load_optimizer(checkpoint, model_, adam_);
+    start_average();
+    if (average_) {
+      load_weights(checkpoint, *averaged_, WeightSet::kAveraged);
+      average_->restore(adam_.steps());
+    }
     TrainingState& state = result_.state;
     state = checkpoint.state;
     result_.history = read_csv(files_.csv, state.epoch);
@@ -240,6 +248,20 @@ class Run {
     }
   }
 
+  // The moving average of the weights (training.ema_decay), which evaluation uses: it starts
+  // from the weights as they are now.
+  void start_average() {
+    if (!(config_.ema_decay > 0)) return;
+    averaged_.emplace(config_.vit(), options_.device);
+    average_.emplace(model_.parameter_tensors(), averaged_->parameter_tensors(), config_.ema_decay);
+  }
+  // What a checkpoint keeps beside the weights: the average, or nothing.
+  std::vector<Tensor> averages() const {
+    return average_ ? average_->averages() : std::vector<Tensor>{};
+  }
+  // The model evaluated after each epoch: the average when there is one.
+  const nn::VisionTransformer& evaluated() const { return averaged_ ? *averaged_ : model_; }
+
   void prepare_loader() {
     data::LoaderOptions loader_options;
     loader_options.batch_size = config_.batch_size;
@@ -247,6 +269,10 @@ class Run {
     loader_options.flip = config_.augment;
     loader_options.crop_padding = config_.augment ? 4 : 0;
     loader_options.augment = config_.augment_policy;
+    loader_options.mix = config_.mix;
+    // One thread decodes and augments about 35,000 images/s (BM_LoaderEpoch, the strong
+    // recipe's augmentations): far ahead of a CPU model, behind what a GPU takes.
+    loader_options.workers = options_.device.type == DeviceType::kCpu ? 1 : kGpuLoaderWorkers;
     loader_options.shard = comm_.rank();
     loader_options.shards = comm_.size();
     loader_.emplace(data_.train, loader_options);
@@ -281,6 +307,7 @@ class Run {
         fail("the training loss became ", step.loss, " at epoch ", epoch, ", step ", state.step,
              " (try a lower --lr); ", kept_);
       }
+      if (average_) average_->update();
       ++state.step;
       ++sums.steps;
       // The whole batch's figures: a rank's batch is its share of it.
@@ -309,7 +336,7 @@ class Run {
     sums.elapsed_seconds = elapsed();
     check_ranks_agree("at epoch " + std::to_string(state.epoch + 1) + ", step " +
                       std::to_string(state.step));
-    if (root_) save_checkpoint(files_.last, model_, config_, state, &adam_, sums);
+    if (root_) save_checkpoint(files_.last, model_, config_, state, &adam_, sums, averages());
     result_.stopped = true;
     result_.progress = sums;
     result_.final_test_accuracy =
@@ -349,8 +376,8 @@ class Run {
     kept_ = "the checkpoints of epoch " + std::to_string(epoch) + " are kept";
     result_.history.push_back(report);
     if (root_) {
-      if (report.best) save_checkpoint(files_.best, model_, config_, state);
-      save_checkpoint(files_.last, model_, config_, state, &adam_);
+      if (report.best) save_checkpoint(files_.best, model_, config_, state, nullptr, averages());
+      save_checkpoint(files_.last, model_, config_, state, &adam_, averages());
       io::write_file_atomically(files_.csv, csv_text(result_.history));
       plot(files_.curves, result_.history);
     }
@@ -359,8 +386,8 @@ class Run {
 
   // The validation and test columns of epoch `epoch`'s report. Throws when a loss is not finite.
   EpochReport evaluate_epoch(int64_t epoch) const {
-    const Evaluation val = evaluate(model_, data_.validation, config_.batch_size, &comm_);
-    const Evaluation test = evaluate(model_, data_.test, config_.batch_size, &comm_);
+    const Evaluation val = evaluate(evaluated(), data_.validation, config_.batch_size, &comm_);
+    const Evaluation test = evaluate(evaluated(), data_.test, config_.batch_size, &comm_);
     for (const auto& [name, set, loss] : {std::tuple{"validation", &data_.validation, val.loss},
                                           std::tuple{"test", &data_.test, test.loss}}) {
       if (set->size() > 0 && !std::isfinite(loss)) {
@@ -426,6 +453,8 @@ class Run {
   EpochProgress resumed_;  // how far into epoch state.epoch + 1 the checkpoint resumed had gone
   std::string kept_;
   std::optional<data::BatchLoader> loader_;
+  std::optional<nn::VisionTransformer> averaged_;  // the average's model, and its updates
+  std::optional<optim::WeightAverage> average_;
   uint64_t dropout_seed_ = 0;
   LrSchedule schedule_;
   double elapsed_before_ = 0, epoch_seconds_before_ = 0;

@@ -35,6 +35,10 @@ struct VitConfig {
   int64_t d_ff = 1024;
   int64_t classes = 10;
   float dropout = 0.1f;
+  // Stochastic depth: block i of L drops each image's residual branches with probability
+  // drop_path * i / (L - 1), from 0 at the first block to drop_path at the last (as timm spaces
+  // them). 0, the seed's: none.
+  float drop_path = 0.0f;
   // The family: the defaults are the seed's.
   TokenStyle token_style = TokenStyle::kSeed;
   NormPlacement norm = NormPlacement::kPost;
@@ -85,9 +89,10 @@ class VisionTransformer {
 
   // patches [batch, 64, 48], dropout off: inference and evaluation.
   VitOutput forward(const Tensor& patches) const;
-  // The same with dropout on, its masks drawn from (dropout_seed, step, image): the same step
-  // always gets the same masks. `patches` holds images first_image, first_image + 1, ... of the
-  // step's batch (a rank's share of it), which take the masks they take in the whole batch.
+  // The same with dropout and drop path on, their masks drawn from (dropout_seed, step, image):
+  // the same step always gets the same masks. `patches` holds images first_image, first_image + 1,
+  // ... of the step's batch (a rank's share of it), which take the masks they take in the whole
+  // batch.
   VitOutput forward_training(const Tensor& patches, uint64_t dropout_seed, uint64_t step,
                              int64_t first_image = 0) const;
 
@@ -108,14 +113,16 @@ class VisionTransformer {
   };
   void bind_parameters();
   Tensor embed(const Tensor& patches) const;
-  // Dropout's probability and where its masks come from: (seed, stream, image).
+  // Dropout's and drop path's probabilities, and where their masks come from: (seed, stream,
+  // image).
   struct DropoutDraw {
     float p = 0;
+    float drop_path = 0;  // the last block's rate
     uint64_t seed = 0;
     int64_t first_image = 0;
   };
-  Tensor block(const Block& b, const Tensor& x, const DropoutDraw& drop, uint64_t& stream,
-               Tensor& probs) const;
+  Tensor block(const Block& b, size_t index, const Tensor& x, const DropoutDraw& drop,
+               uint64_t step, uint64_t& stream, Tensor& probs) const;
   Tensor head(const Tensor& x) const;
   VitOutput forward_pass(const Tensor& patches, const DropoutDraw& drop, uint64_t step) const;
 

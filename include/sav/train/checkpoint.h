@@ -23,10 +23,12 @@ struct TrainingState {
   double best_test_accuracy = -1.0;  // the test accuracy measured at best_epoch
 };
 
-// Writes a checkpoint atomically. With `adam`, its moments and step count are stored too.
+// Writes a checkpoint atomically. With `adam`, its moments and step count are stored too. A
+// configuration with training.ema_decay keeps the weights' moving average beside them, as
+// ema.<name>: `averages`, in parameter order.
 void save_checkpoint(const std::string& path, const nn::VisionTransformer& model,
                      const Config& config, const TrainingState& state,
-                     const optim::Adam* adam = nullptr);
+                     const optim::Adam* adam = nullptr, const std::vector<Tensor>& averages = {});
 
 struct Checkpoint {
   std::string path;
@@ -45,9 +47,16 @@ struct Checkpoint {
 // file holds. A caller that took the path from its user reports these as UsageError.
 Checkpoint read_checkpoint(const std::string& path);
 
+// Which weights to load: those trained, or their moving average (training.ema_decay), which is
+// what the run evaluated and chose its best checkpoint by.
+enum class WeightSet { kTrained, kAveraged };
+bool holds_average(const Checkpoint& checkpoint);
+
 // Copies the checkpoint's weights into `model`. Throws naming the tensor when one is missing or
-// its shape differs from the model's (a checkpoint of another configuration).
-void load_weights(const Checkpoint& checkpoint, const nn::VisionTransformer& model);
+// its shape differs from the model's (a checkpoint of another configuration), or when the
+// average is asked for and the checkpoint holds none.
+void load_weights(const Checkpoint& checkpoint, const nn::VisionTransformer& model,
+                  WeightSet which = WeightSet::kTrained);
 
 // Restores Adam's moments and step count. Throws when the checkpoint holds none.
 void load_optimizer(const Checkpoint& checkpoint, const nn::VisionTransformer& model,
@@ -69,7 +78,7 @@ struct EpochProgress {
 // from in the middle of an epoch.
 void save_checkpoint(const std::string& path, const nn::VisionTransformer& model,
                      const Config& config, const TrainingState& state, const optim::Adam* adam,
-                     const EpochProgress& progress);
+                     const EpochProgress& progress, const std::vector<Tensor>& averages = {});
 
 // The point in an epoch a checkpoint was saved at: all zero for one saved at an epoch's end (and
 // for a checkpoint written before sav stored it). Throws naming the file for values that do not

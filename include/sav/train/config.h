@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sav/data/augment.h"
+#include "sav/data/mix.h"
 #include "sav/nn/vit.h"
 
 namespace sav::train {
@@ -42,10 +43,14 @@ struct Config {
   // (sav/data/augment.h), with RandAugment's number of operations and magnitude bin. Written to
   // a checkpoint only when not "none".
   data::AugmentPolicy augment_policy;
+  // Mixup / CutMix (sav/data/mix.h): mixup_alpha and cutmix_alpha, 0 (off, the seed's) or the
+  // Beta distribution's alpha. Written to a checkpoint only when on.
+  data::MixOptions mix;
   // "model"
   int64_t d_model = 256, heads = 8, layers = 6;
   int64_t d_ff = 0;  // 0: 4 * d_model
   double dropout = 0.1;
+  double drop_path = 0;  // stochastic depth's rate at the last block (nn::VitConfig::drop_path)
   // "training"
   int64_t batch_size = 100;
   double lr = 1e-4;
@@ -61,6 +66,8 @@ struct Config {
                                              // norms, position embeddings or tokens)
   double clip_grad_norm = 0;                 // > 0: gradients scaled down to this global L2 norm
   double label_smoothing = 0;                // targets (1 - e) on the label, e / classes on all
+  double ema_decay = 0;  // in (0, 1): evaluate an exponential moving average of the weights
+                         // (sav/optim/weight_average.h), kept in checkpoints as ema.<name>
 
   nn::VitConfig vit() const;
 };

@@ -50,6 +50,13 @@ void take_step(optim::Adam& adam, const StepOptions& options);
 Tensor training_loss(const Tensor& logits, const std::vector<int32_t>& labels,
                      float label_smoothing);
 
+// The training loss of a batch: training_loss against its labels, or under Mixup / CutMix
+// (batch.partner_labels) lambda x that + (1 - lambda) x training_loss against the partners'
+// labels, which is the cross-entropy against the soft targets lambda * t(label) +
+// (1 - lambda) * t(partner), t the (smoothed) one-hot targets: that cross-entropy is linear in
+// its targets.
+Tensor batch_loss(const Tensor& logits, const data::Batch& batch, float label_smoothing);
+
 // One step of a data-parallel job: every rank of `comm` holds its share of the step's batch
 // (data::LoaderOptions::shards; batch.first, batch.global_size), takes the gradient of its
 // share's loss weighted by its share of the batch, and the gradients are summed over the ranks

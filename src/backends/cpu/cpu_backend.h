@@ -44,6 +44,10 @@ class CpuBackend final : public Backend {
   void relu_backward(float* dx, const float* x, const float* dy, int64_t n) override;
   void gelu_forward(float* y, const float* x, int64_t n) override;
   void gelu_backward(float* dx, const float* x, const float* dy, int64_t n) override;
+  void drop_path_forward(float* y, const float* x, int64_t rows, int64_t cols, float p,
+                         uint64_t seed, uint64_t stream, uint64_t first_row) override;
+  void drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols, float p,
+                          uint64_t seed, uint64_t stream, uint64_t first_row) override;
   void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed, uint64_t stream,
                        uint64_t first) override;
   void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,

@@ -235,6 +235,42 @@ void CpuBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p
   apply_dropout<true>(dx, dy, n, p, seed, stream, first);
 }
 
+namespace {
+
+// out (+)= in * keep(row) / (1 - p), a whole row at a time (Backend::drop_path_forward).
+template <bool kAccumulate>
+void apply_drop_path(float* out, const float* in, int64_t rows, int64_t cols, float p,
+                     uint64_t seed, uint64_t stream, uint64_t first_row) {
+  const float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for if (rows * cols > kParallelGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint64_t e = first_row + static_cast<uint64_t>(r);
+    const bool keep = uniform_from_bits(random_block(seed, stream, e / 4).v[e % 4]) >= p;
+    float* o = out + r * cols;
+    const float* x = in + r * cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float value = keep ? x[c] * scale : 0.0f;
+      if (kAccumulate) {
+        o[c] += value;
+      } else {
+        o[c] = value;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::drop_path_forward(float* y, const float* x, int64_t rows, int64_t cols, float p,
+                                   uint64_t seed, uint64_t stream, uint64_t first_row) {
+  apply_drop_path<false>(y, x, rows, cols, p, seed, stream, first_row);
+}
+
+void CpuBackend::drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols, float p,
+                                    uint64_t seed, uint64_t stream, uint64_t first_row) {
+  apply_drop_path<true>(dx, dy, rows, cols, p, seed, stream, first_row);
+}
+
 void CpuBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
                              float beta2, float eps, float weight_decay, int64_t step,
                              float grad_scale) {

@@ -134,6 +134,24 @@ __global__ void dropout_kernel(float* out, const float* in, int64_t n, float p, 
   }
 }
 
+// out (rows x cols) (+)= in * keep(row) / (1 - p): the row's keep drawn as the CPU backend
+// draws it; __fmul_rn as in dropout_kernel.
+template <bool kAccumulate>
+__global__ void drop_path_kernel(float* out, const float* in, int64_t rows, int64_t cols, float p,
+                                 float scale, uint64_t seed, uint64_t stream, uint64_t first_row) {
+  const int64_t n = rows * cols;
+  for (int64_t i = global_index(); i < n; i += grid_stride()) {
+    const uint64_t e = first_row + static_cast<uint64_t>(i / cols);
+    const bool keep = uniform_from_bits(random_block(seed, stream, e / 4)[e % 4]) >= p;
+    const float value = keep ? __fmul_rn(in[i], scale) : 0.0f;
+    if (kAccumulate) {
+      out[i] += value;
+    } else {
+      out[i] = value;
+    }
+  }
+}
+
 // Up to kListCapacity tensors, passed to a kernel by value (a kernel's parameters may take 4 KiB):
 // blockIdx.y picks the tensor, the x blocks stride over its values. A longer list takes more
 // launches.
@@ -315,6 +333,20 @@ void CudaBackend::dropout_backward(float* dx, const float* dy, int64_t n, float 
   const float scale = 1.0f / (1.0f - p);
   SAV_LAUNCH(dropout_kernel<true>, blocks_for((n + 4) / 4), kThreads, stream_, dx, dy, n, p, scale,
              seed, stream, first);
+}
+
+void CudaBackend::drop_path_forward(float* y, const float* x, int64_t rows, int64_t cols, float p,
+                                    uint64_t seed, uint64_t stream, uint64_t first_row) {
+  if (rows * cols <= 0) return;
+  SAV_LAUNCH(drop_path_kernel<false>, blocks_for(rows * cols), kThreads, stream_, y, x, rows, cols,
+             p, 1.0f / (1.0f - p), seed, stream, first_row);
+}
+
+void CudaBackend::drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols,
+                                     float p, uint64_t seed, uint64_t stream, uint64_t first_row) {
+  if (rows * cols <= 0) return;
+  SAV_LAUNCH(drop_path_kernel<true>, blocks_for(rows * cols), kThreads, stream_, dx, dy, rows, cols,
+             p, 1.0f / (1.0f - p), seed, stream, first_row);
 }
 
 void CudaBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
