@@ -15,6 +15,7 @@
 #include "sav/ops.h"
 #include "sav/optim/adam.h"
 #include "sav/optim/flat_gradients.h"
+#include "sav/optim/weight_average.h"
 #include "sav/train/step.h"
 
 namespace sav::testing {
@@ -83,6 +84,40 @@ TEST(Cuda, DropoutDrawsTheCpuMask) {
         ops::dropout(Tensor::from_vector({5, row}, part, Device::cuda()), 0.1f, 42, 7, 3);
     EXPECT_EQ(on_gpu.to_vector(), on_cpu.to_vector()) << "rows of " << row;
   }
+}
+
+// Drop path's per-image draws on the GPU are the CPU's, bit for bit, for a whole batch and for
+// a share of it that starts inside a Philox block.
+TEST(Cuda, DropPathDrawsTheCpuMask) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  std::vector<float> values(37 * 65 * 3);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = 0.5f + static_cast<float>(i % 11);
+  for (const int64_t first : {int64_t{0}, int64_t{6}}) {
+    const auto cpu = ops::drop_path(Tensor::from_vector({37, 65, 3}, values), 0.3f, 42, 9, first);
+    const auto gpu = ops::drop_path(Tensor::from_vector({37, 65, 3}, values, Device::cuda()), 0.3f,
+                                    42, 9, first);
+    EXPECT_EQ(gpu.to_vector(), cpu.to_vector()) << "first image " << first;
+  }
+}
+
+// The moving average of weights on the GPU: the same values as on the CPU, within a rounding
+// of the two products (the GPU may fuse them into one multiply-add).
+TEST(Cuda, WeightAverageMatchesTheCpu) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  std::vector<float> start(1000), later(1000);
+  for (size_t i = 0; i < start.size(); ++i) {
+    start[i] = std::sin(0.1f * static_cast<float>(i));
+    later[i] = std::cos(0.3f * static_cast<float>(i));
+  }
+  std::vector<float> results[2];
+  for (const Device device : {Device::cpu(), Device::cuda()}) {
+    Tensor w = Tensor::from_vector({1000}, start, device), a = Tensor::zeros({1000}, device);
+    optim::WeightAverage average({w}, {a}, 0.99);
+    w.copy_from(later);
+    for (int step = 0; step < 5; ++step) average.update();
+    results[device == Device::cuda()] = a.to_vector();
+  }
+  for (size_t i = 0; i < start.size(); ++i) EXPECT_NEAR(results[1][i], results[0][i], 1e-6f) << i;
 }
 
 // A data-parallel step's buffer on the GPU: the gradients gathered on the device in the
