@@ -180,7 +180,10 @@ void declare_config_flags(CLI::App& app, Flags& f) {
 }
 
 void declare_flags(CLI::App& app, Flags& f) {
-  app.add_option("--config", f.config_path, "configuration file (JSON)")->capture_default_str();
+  app.add_option("--config", f.config_path,
+                 "configuration file (JSON): data/config.json is the seed's recipe, "
+                 "data/recipes/cifar10-strong.json the strong one")
+      ->capture_default_str();
   app.add_option("--data", f.data_dir, "folder of the CIFAR-10 binary batches")
       ->capture_default_str();
   declare_config_flags(app, f);
