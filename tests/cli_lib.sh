@@ -11,7 +11,7 @@ expect() {
   got=$?
   if [[ $got -ne $status || "$output" != *"$text"* ]]; then
     echo "FAIL: $(basename "$program") $*: exit $got (expected $status); output:"
-    echo "$output" | tail -5
+    echo "$output" | tail -"${cli_output_lines:-5}"
     echo "  (expected to contain: $text)"
     failures=$((failures + 1))
   else
