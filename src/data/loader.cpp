@@ -142,13 +142,13 @@ Batch BatchLoader::make_batch(uint64_t epoch, int64_t index, const int64_t* reco
   // The partners of positions [begin, end) are positions [count - end, count - begin), in
   // reverse: image i of the share pairs with image n - 1 - i of `partners`. One process is its
   // own partner set.
-  std::vector<uint8_t> partner_pixels;
+  std::vector<uint8_t> decoded_partners;
   if (options_.shards > 1) {
-    decode(epoch, records + count - end, n, partner_pixels, batch.partner_labels);
+    decode(epoch, records + count - end, n, decoded_partners, batch.partner_labels);
   } else {
-    partner_pixels = pixels;
     batch.partner_labels = batch.labels;
   }
+  const std::vector<uint8_t>& partner_pixels = options_.shards > 1 ? decoded_partners : pixels;
   std::reverse(batch.partner_labels.begin(), batch.partner_labels.end());
   batch.mix_lambda = draw.lambda;
   uint8_t mixed[kPixelBytes];
