@@ -23,6 +23,8 @@ cudaError_t sticky_error();
 bool inside_allocation(const void* ptr, size_t bytes, std::string* why);
 // Whether ptr points into (or just past the end of) a live device allocation.
 bool is_device_pointer(const void* ptr);
+// Whether ptr points into a live page-locked host allocation (cudaMallocHost).
+bool is_pinned(const void* ptr);
 // Checks the guard bytes around every live allocation; a damaged one is a sticky fault blamed
 // on `culprit` (the kernel or product that just ran). Returns false after a fault.
 bool check_guards(const std::string& culprit);
@@ -32,6 +34,9 @@ cudaError_t check_stream(cudaStream_t stream, const char* call);
 // Counts a kernel launch or a cuBLAS call by name. With SAV_CUDA_EMULATOR_STATS set in the
 // environment the counts are printed to stderr when the process ends.
 void count_call(const char* name);
+// Counts a call that makes the host wait for the device's queued work (a stream or device
+// synchronisation, a copy to pageable host memory), by name.
+void count_synchronisation(const char* name);
 
 // Runs threads and blocks in reverse index order from now on (or in index order again).
 void set_reverse_order(bool reversed);

@@ -24,6 +24,7 @@ struct Allocation {
 
 struct State {
   std::map<const char*, Allocation> allocations;  // by payload address
+  std::map<const char*, size_t> pinned;           // page-locked host blocks: start, bytes
   size_t used = 0;
   std::set<const void*> streams;
   cudaError_t last = cudaSuccess;
@@ -96,23 +97,49 @@ cudaError_t record(cudaError_t error, const std::string& detail, bool sticky) {
 
 cudaError_t sticky_error() { return state().sticky; }
 
-void count_call(const char* name) {
-  static std::map<std::string, long long>* counts = [] {
-    auto* table = new std::map<std::string, long long>;
+namespace {
+
+// What count_call and count_synchronisation have counted since the last reset, by name.
+struct Counts {
+  std::map<std::string, long long> calls, synchronisations;
+};
+
+Counts& counts() {
+  static Counts* table = [] {
+    auto* created = new Counts;  // never destroyed: printed at exit
     if (std::getenv("SAV_CUDA_EMULATOR_STATS") != nullptr) {
-      static std::map<std::string, long long>* printed = table;
+      static Counts* printed = created;
       std::atexit([] {
-        long long total = 0;
-        for (const auto& [name, count] : *printed) total += count;
-        std::fprintf(stderr, "cuda emulator: %lld kernel launches and cuBLAS calls\n", total);
-        for (const auto& [name, count] : *printed) {
-          std::fprintf(stderr, "  %10lld  %s\n", count, name.c_str());
+        for (const auto& [what, table] :
+             {std::pair{"kernel launches and cuBLAS calls", &printed->calls},
+              std::pair{"host synchronisations", &printed->synchronisations}}) {
+          long long total = 0;
+          for (const auto& [name, count] : *table) total += count;
+          std::fprintf(stderr, "cuda emulator: %lld %s\n", total, what);
+          for (const auto& [name, count] : *table) {
+            std::fprintf(stderr, "  %10lld  %s\n", count, name.c_str());
+          }
         }
       });
     }
-    return table;
+    return created;
   }();
-  ++(*counts)[name];
+  return *table;
+}
+
+}  // namespace
+
+void count_call(const char* name) { ++counts().calls[name]; }
+
+void count_synchronisation(const char* name) { ++counts().synchronisations[name]; }
+
+bool is_pinned(const void* ptr) {
+  const auto& pinned = state().pinned;
+  const char* p = static_cast<const char*>(ptr);
+  auto it = pinned.upper_bound(p);
+  if (it == pinned.begin()) return false;
+  --it;
+  return p < it->first + it->second;
 }
 
 void reset_errors() {
@@ -273,11 +300,14 @@ cudaError_t check_stream(cudaStream_t stream, const char* call) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
-  return cuda_emulator::check_stream(stream, "cudaStreamSynchronize");
+  if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaStreamSynchronize")) return e;
+  cuda_emulator::count_synchronisation("cudaStreamSynchronize");
+  return cudaSuccess;
 }
 
 cudaError_t cudaDeviceSynchronize() {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
+  cuda_emulator::count_synchronisation("cudaDeviceSynchronize");
   return cuda_emulator::fail_if_sticky();
 }
 
@@ -331,8 +361,11 @@ cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {
   return cudaFree(ptr);
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  std::lock_guard<std::recursive_mutex> lock(device_lock());
+namespace cuda_emulator {
+namespace {
+
+// Both copies: checks the pointers against the kind, then copies.
+cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
   if (bytes == 0) return cudaSuccess;
   const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
@@ -359,9 +392,72 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   return cudaSuccess;
 }
 
+}  // namespace
+}  // namespace cuda_emulator
+
+// A real GPU's cudaMemcpy waits for the device's queued work, except from device to device.
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  const cudaError_t status = cuda_emulator::copy(dst, src, bytes, kind);
+  if (status == cudaSuccess && kind != cudaMemcpyDeviceToDevice) {
+    cuda_emulator::count_synchronisation("cudaMemcpy");
+  }
+  return status;
+}
+
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaMemcpyAsync")) return e;
-  return cudaMemcpy(dst, src, bytes, kind);
+  const cudaError_t status = cuda_emulator::copy(dst, src, bytes, kind);
+  // Into pageable host memory the copy returns only when it is done, after the stream's work.
+  if (status == cudaSuccess && kind == cudaMemcpyDeviceToHost && !cuda_emulator::is_pinned(dst)) {
+    cuda_emulator::count_synchronisation("cudaMemcpyAsync to pageable host memory");
+  }
+  return status;
+}
+
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  *ptr = nullptr;
+  if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
+  char* block = static_cast<char*>(std::malloc(bytes == 0 ? 1 : bytes));
+  if (block == nullptr) return record(cudaErrorMemoryAllocation, "out of page-locked memory");
+  state().pinned[block] = bytes == 0 ? 1 : bytes;
+  *ptr = block;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void* ptr) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (ptr == nullptr) return cudaSuccess;
+  if (state().pinned.erase(static_cast<const char*>(ptr)) == 0) {
+    return record(cudaErrorInvalidValue, "cudaFreeHost: " + cuda_emulator::address(ptr) +
+                                             " is not the start of a page-locked allocation");
+  }
+  std::free(ptr);
+  return cudaSuccess;
+}
+
+extern "C" __attribute__((visibility("default"))) int sav_cuda_emulator_counts(int kind,
+                                                                               const char** names,
+                                                                               long long* counts,
+                                                                               int capacity) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  const auto& table =
+      kind == 0 ? cuda_emulator::counts().calls : cuda_emulator::counts().synchronisations;
+  int i = 0;
+  for (const auto& [name, count] : table) {
+    if (i < capacity) {
+      names[i] = name.c_str();
+      counts[i] = count;
+    }
+    ++i;
+  }
+  return i;
+}
+
+extern "C" __attribute__((visibility("default"))) void sav_cuda_emulator_reset_counts() {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  cuda_emulator::counts() = {};
 }

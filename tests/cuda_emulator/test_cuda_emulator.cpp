@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -292,6 +293,53 @@ TEST_F(CudaEmulator, FreeingWhatWasNotAllocatedIsAnError) {
   EXPECT_EQ(cudaFree(p + 1), cudaErrorInvalidValue);
   EXPECT_EQ(cudaFree(p), cudaSuccess);
   cudaGetLastError();
+}
+
+// The counts the suite reads through sav_cuda_emulator_counts: launches by kernel, and the calls
+// that make the host wait: synchronisations, blocking copies, and asynchronous copies into
+// pageable host memory (not into page-locked memory, whose copies do not wait).
+TEST_F(CudaEmulator, CountsLaunchesAndTheCallsThatWait) {
+  auto read = [](int kind) {
+    std::map<std::string, long long> table;
+    const int n = sav_cuda_emulator_counts(kind, nullptr, nullptr, 0);
+    std::vector<const char*> names(n);
+    std::vector<long long> counts(n);
+    EXPECT_EQ(sav_cuda_emulator_counts(kind, names.data(), counts.data(), n), n);
+    for (int i = 0; i < n; ++i) table[names[i]] = counts[i];
+    return table;
+  };
+  int* out = upload(std::vector<int>(8, 0));
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  sav_cuda_emulator_reset_counts();
+  for (int i = 0; i < 3; ++i) {
+    cuda_emulator::launch_kernel("coordinates_kernel", coordinates_kernel, dim3(1), dim3(8), stream,
+                                 out);
+  }
+  void* pinned = nullptr;
+  ASSERT_EQ(cudaMallocHost(&pinned, 8 * sizeof(int)), cudaSuccess);
+  std::vector<int> pageable(8);
+  EXPECT_EQ(cudaMemcpyAsync(pinned, out, 8 * sizeof(int), cudaMemcpyDeviceToHost, stream),
+            cudaSuccess);
+  EXPECT_EQ(cudaMemcpyAsync(out, pageable.data(), 8 * sizeof(int), cudaMemcpyHostToDevice, stream),
+            cudaSuccess);
+  EXPECT_EQ(static_cast<int*>(pinned)[5], 3 * 6);
+  EXPECT_EQ(cudaMemcpyAsync(pageable.data(), out, 8 * sizeof(int), cudaMemcpyDeviceToHost, stream),
+            cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(pageable.data(), out, 8 * sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(read(0), (std::map<std::string, long long>{{"coordinates_kernel", 3}}));
+  EXPECT_EQ(read(1),
+            (std::map<std::string, long long>{{"cudaMemcpy", 1},
+                                              {"cudaMemcpyAsync to pageable host memory", 1},
+                                              {"cudaStreamSynchronize", 1}}));
+  sav_cuda_emulator_reset_counts();
+  EXPECT_TRUE(read(0).empty());
+  EXPECT_EQ(cudaFreeHost(static_cast<int*>(pinned) + 1), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaFreeHost(pinned), cudaSuccess);
+  cudaGetLastError();
+  cudaStreamDestroy(stream);
+  cudaFree(out);
 }
 
 // ---- cuBLAS ------------------------------------------------------------------------------------

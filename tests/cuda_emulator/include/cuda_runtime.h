@@ -136,6 +136,16 @@ cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream);
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream);
+// Page-locked host memory: a copy into it from the device does not make the host wait.
+cudaError_t cudaMallocHost(void** ptr, size_t bytes);
+cudaError_t cudaFreeHost(void* ptr);
+
+// What the emulator counted since the last reset, for the tests to read through the module that
+// links it (dlsym): kind 0 the kernel launches and cuBLAS calls, kind 1 the calls that make the
+// host wait for the device. Writes up to `capacity` names and counts; returns how many there are.
+extern "C" int sav_cuda_emulator_counts(int kind, const char** names, long long* counts,
+                                        int capacity);
+extern "C" void sav_cuda_emulator_reset_counts();
 
 // ---- Launching --------------------------------------------------------------------------------
 namespace cuda_emulator {
