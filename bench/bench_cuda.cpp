@@ -94,15 +94,21 @@ BENCHMARK(BM_CudaGemm)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
-// sav_train's step (train::train_step) at batch 100 on the GPU: upload of the batch, forward,
-// backward, Adam, and the loss and accuracy brought back. Argument: TF32.
+// sav_train's step (train::TrainStep) at batch 100 on the GPU: upload of the batch, forward,
+// backward, Adam, and the step's figures brought back (each step waited for). Argument: TF32.
 void BM_CudaTrainStep(benchmark::State& state) {
   if (!gpu_usable(state)) return;
   set_device_tf32(Device::cuda(), state.range(0) != 0);
   ModelFixture f(Device::cuda());
   optim::Adam adam(f.model.parameter_tensors(), {});
+  train::TrainStep train(f.model, adam);
   uint64_t step = 0;
-  auto train_step = [&] { return train::train_step(f.model, adam, f.batch, 7, step++).loss; };
+  auto train_step = [&] {
+    train.run(f.batch, 7, step++);
+    optim::StepSums sums;
+    train.drain(sums);
+    return sums.loss_sum;
+  };
   train_step();  // warm-up: the memory pool and cuBLAS's workspaces
   EventTimer timer(backend_for(Device::cuda()));
   for (auto _ : state) {

@@ -23,13 +23,19 @@ const bool kContextAdded = [] {
   return true;
 }();
 
-// sav_train's step (train::train_step): upload, forward with dropout, loss, backward, Adam, and
-// the loss and accuracy brought back.
+// sav_train's step (train::TrainStep): upload, forward with dropout, loss, backward, Adam, and
+// the step's figures brought back.
 void BM_TrainStep(benchmark::State& state) {
   ModelFixture f(Device::cpu());
   optim::Adam adam(f.model.parameter_tensors(), {});
+  train::TrainStep train(f.model, adam);
   uint64_t step = 0;
-  auto train_step = [&] { return train::train_step(f.model, adam, f.batch, 7, step++).loss; };
+  auto train_step = [&] {
+    train.run(f.batch, 7, step++);
+    optim::StepSums sums;
+    train.drain(sums);
+    return sums.loss_sum;
+  };
   train_step();  // warm-up, untimed: the first step also touches every buffer for the first time
   const size_t allocations_before = device_memory(Device::cpu()).system_allocations;
   for (auto _ : state) benchmark::DoNotOptimize(train_step());

@@ -37,6 +37,10 @@ export SAV_CUDA_MODULE_PATH=$module
 expect 0 "on cuda:0: sav CUDA emulator" "${args[@]}" --device cuda --out "$work/gpu" --epochs 1
 expect 0 "resuming after epoch 1" "${args[@]}" --device cuda --out "$work/gpu" --resume
 expect 0 "cuBLAS with TF32 tensor-core products" "${args[@]}" --device cuda --out "$work/tf32" --epochs 1 --tf32
+# A driver older than the runtime: the runtime's own error, not a guess.
+SAV_CUDA_EMULATOR_DRIVER=old expect 1 "cudaErrorInsufficientDriver: CUDA driver version is insufficient" \
+  "${args[@]}" --device cuda --out "$work/old-driver"
+[[ ! -e "$work/old-driver/checkpoints" ]] || fail_check "a run refused for its driver left checkpoints"
 
 # Every logged figure but speed and time: the GPU run (resumed halfway) follows the CPU's.
 compare=$(paste -d, "$work/cpu/outputs/train_log.csv" "$work/gpu/outputs/train_log.csv" | awk -F, '

@@ -67,6 +67,13 @@ const std::vector<OpCase>& all_op_cases() {
        [](const V& in) {
          return ops::cross_entropy(in[0], {0, 4, 2, 2});
        }},
+      {"cross_entropy_soft_targets",  // smoothed and mixed rows, each summing to 1
+       {{{3, 4}, -3.0f, 3.0f}},
+       [](const V& in) {
+         const std::vector<float> targets = {0.7f,   0.1f,   0.1f, 0.1f, 0.025f, 0.025f,
+                                             0.325f, 0.625f, 0.0f, 0.0f, 1.0f,   0.0f};
+         return ops::cross_entropy(in[0], Tensor::from_vector({3, 4}, targets, in[0].device()));
+       }},
   };
   return cases;
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 
 #include "backends/backend.h"
@@ -232,6 +233,103 @@ TEST(Cuda, AdamStepsAndZeroingCoverManyTensors) {
   }
 }
 
+// The column sums (bias gradients, LayerNorm's dw and db) split the rows into chunks over
+// blocks, the last block of each 32 columns adding the chunks' sums. Shapes with one chunk and
+// with many, rows that no chunk size divides, widths that do and do not fill 32 columns.
+struct ColumnSumShape {
+  int64_t rows, cols;
+};
+const ColumnSumShape kColumnSumShapes[] = {{5, 7}, {300, 256}, {600, 33}, {8193, 300}};
+
+std::vector<float> uniform_values(size_t n, float low, float high, unsigned int seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(low, high);
+  std::vector<float> values(n);
+  for (float& v : values) v = uniform(rng);
+  return values;
+}
+
+// Whether a and b hold the same bits (EXPECT_EQ on floats would take 0 for -0).
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// y += sum over rows, twice, onto a y that starts non-zero: the CPU's sums within 1e-5 of the
+// largest, and the same bits on a second run. The sums of 8,193 values in [-1, 1] (some 50 in
+// size, the largest some 150) are taken in other orders on the two, whose roundings differ by
+// about sqrt(rows) * 2^-24 * 50 = 3e-4, 2e-6 of the largest (measured: up to 2.3e-6, with 1 to
+// 16 CPU threads). A counter the last block failed to reset would leave the second call out.
+TEST(Cuda, ColumnSumsSplitRowsAcrossBlocks) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  Backend& cpu = backend_for(Device::cpu());
+  Backend& gpu = backend_for(Device::cuda());
+  for (const auto& [rows, cols] : kColumnSumShapes) {
+    const std::vector<float> x = uniform_values(rows * cols, -1, 1, 7);
+    const std::vector<float> start = uniform_values(cols, -1, 1, 8);
+    std::vector<float> expected = start;
+    cpu.sum_rows_accumulate(expected.data(), x.data(), rows, cols);
+    cpu.sum_rows_accumulate(expected.data(), x.data(), rows, cols);
+    const Tensor gpu_x = Tensor::from_vector({rows, cols}, x, Device::cuda());
+    std::vector<float> runs[2];
+    for (std::vector<float>& run : runs) {
+      const Tensor y = Tensor::from_vector({cols}, start, Device::cuda());
+      gpu.sum_rows_accumulate(y.data(), gpu_x.data(), rows, cols);
+      gpu.sum_rows_accumulate(y.data(), gpu_x.data(), rows, cols);
+      run = y.to_vector();
+    }
+    EXPECT_LT(normalised_error(runs[0], expected), 1e-5) << rows << " x " << cols;
+    EXPECT_TRUE(same_bits(runs[1], runs[0])) << rows << " x " << cols;
+  }
+}
+
+// LayerNorm's dw and db, summed the same way: the CPU's within 1e-5 (as above), accumulated
+// twice onto non-zero values, the same bits on a second run, and either left out when null (the
+// other then has the bits it has with both).
+TEST(Cuda, LayerNormWeightGradientsSplitRowsAcrossBlocks) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  Backend& cpu = backend_for(Device::cpu());
+  Backend& gpu = backend_for(Device::cuda());
+  for (const auto& [rows, cols] : kColumnSumShapes) {
+    const std::vector<float> dy = uniform_values(rows * cols, -1, 1, 11);
+    const std::vector<float> x = uniform_values(rows * cols, -1, 1, 12);
+    const std::vector<float> w = uniform_values(cols, 0.5f, 1.5f, 13);
+    const std::vector<float> mean = uniform_values(rows, -0.2f, 0.2f, 14);
+    const std::vector<float> rstd = uniform_values(rows, 0.5f, 1.5f, 15);
+    const std::vector<float> dw_start = uniform_values(cols, -1, 1, 16);
+    const std::vector<float> db_start = uniform_values(cols, -1, 1, 17);
+    std::vector<float> dw_expected = dw_start, db_expected = db_start;
+    for (int call = 0; call < 2; ++call) {
+      cpu.layernorm_backward(nullptr, dw_expected.data(), db_expected.data(), dy.data(), x.data(),
+                             w.data(), mean.data(), rstd.data(), rows, cols);
+    }
+    const Device cuda = Device::cuda();
+    const Tensor gpu_dy = Tensor::from_vector({rows, cols}, dy, cuda);
+    const Tensor gpu_x = Tensor::from_vector({rows, cols}, x, cuda);
+    const Tensor gpu_w = Tensor::from_vector({cols}, w, cuda);
+    const Tensor gpu_mean = Tensor::from_vector({rows}, mean, cuda);
+    const Tensor gpu_rstd = Tensor::from_vector({rows}, rstd, cuda);
+    // Runs twice with both, then with dw alone, then with db alone.
+    const bool with_dw[] = {true, true, true, false}, with_db[] = {true, true, false, true};
+    std::vector<float> dws[4], dbs[4];
+    for (int run = 0; run < 4; ++run) {
+      const Tensor dw = Tensor::from_vector({cols}, dw_start, cuda);
+      const Tensor db = Tensor::from_vector({cols}, db_start, cuda);
+      for (int call = 0; call < 2; ++call) {
+        gpu.layernorm_backward(nullptr, with_dw[run] ? dw.data() : nullptr,
+                               with_db[run] ? db.data() : nullptr, gpu_dy.data(), gpu_x.data(),
+                               gpu_w.data(), gpu_mean.data(), gpu_rstd.data(), rows, cols);
+      }
+      dws[run] = dw.to_vector();
+      dbs[run] = db.to_vector();
+    }
+    EXPECT_LT(normalised_error(dws[0], dw_expected), 1e-5) << rows << " x " << cols;
+    EXPECT_LT(normalised_error(dbs[0], db_expected), 1e-5) << rows << " x " << cols;
+    EXPECT_TRUE(same_bits(dws[1], dws[0]) && same_bits(dbs[1], dbs[0])) << rows << " x " << cols;
+    EXPECT_TRUE(same_bits(dws[2], dws[0]) && same_bits(dbs[2], db_start)) << rows << " x " << cols;
+    EXPECT_TRUE(same_bits(dws[3], dw_start) && same_bits(dbs[3], dbs[0])) << rows << " x " << cols;
+  }
+}
+
 // Asking for more than the GPU holds (1 TiB) fails with the sizes, and the device stays usable.
 TEST(Cuda, RunningOutOfGpuMemorySaysHowMuch) {
   if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
@@ -246,6 +344,25 @@ TEST(Cuda, RunningOutOfGpuMemorySaysHowMuch) {
   }
   EXPECT_EQ(Tensor::from_vector({2}, {1.0f, 2.0f}, Device::cuda()).to_vector(),
             (std::vector<float>{1.0f, 2.0f}));
+}
+
+// The device's memory figures come from its stream-ordered pool: a tensor's bytes are live while
+// it lives, and the peak remembers them.
+TEST(Cuda, MemoryFiguresFollowTheTensors) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  backend_for(Device::cuda()).synchronize();
+  const MemoryStats before = device_memory(Device::cuda());
+  {
+    const Tensor big = Tensor::zeros({1 << 20}, Device::cuda());  // 4 MiB
+    backend_for(Device::cuda()).synchronize();
+    const MemoryStats during = device_memory(Device::cuda());
+    EXPECT_GE(during.live, before.live + (size_t{4} << 20));
+    EXPECT_GE(during.peak_live, during.live);
+  }
+  release_device_cache(Device::cuda());
+  const MemoryStats after = device_memory(Device::cuda());
+  EXPECT_EQ(after.live, before.live);
+  EXPECT_GE(after.peak_live, before.live + (size_t{4} << 20));
 }
 
 // The module loads wherever the CUDA runtime is installed, GPU or not, and has its entry points.

@@ -46,13 +46,20 @@ EmulatorCounts count_a_step(const EmulatorCounter& counter, const StepCase& step
     batch.partner_labels = {0, 3, 7, 1};
     batch.mix_lambda = 0.625f;
   }
-  for (uint64_t step = 0; step < 2; ++step) {
-    train::train_step(model, adam, batch, 9, step, step_case.options);
+  train::TrainStep train(model, adam, step_case.options);
+  for (uint64_t step = 0; step < 3; ++step) {  // both upload slots used, and one again
+    train.run(batch, 9, step);
+    optim::StepSums sums;
+    train.drain(sums);
   }
   counter.reset();
-  const train::StepResult result = train::train_step(model, adam, batch, 9, 2, step_case.options);
-  EXPECT_TRUE(result.updated);
-  return counter.read();
+  train.run(batch, 9, 3);
+  const EmulatorCounts counts = counter.read();
+  optim::StepSums sums;
+  train.drain(sums);
+  EXPECT_EQ(sums.steps, 1);
+  EXPECT_EQ(sums.first_bad, -1);
+  return counts;
 }
 
 void print(const char* name, const EmulatorCounts& counts) {

@@ -295,7 +295,7 @@ TEST(CrossEntropy, RejectsBadLabels) {
   }
   EXPECT_THROW(ops::cross_entropy(logits, {0}), Error);
   EXPECT_THROW(ops::cross_entropy(logits, {-1, 0}), Error);
-  EXPECT_THROW(ops::cross_entropy(Tensor::zeros({2, 3, 1}), {0, 0}), Error);
+  EXPECT_THROW(ops::cross_entropy(Tensor::zeros({2, 3, 1}), std::vector<int32_t>{0, 0}), Error);
 }
 
 }  // namespace

@@ -124,7 +124,10 @@ TEST(LabelSmoothing, IsTheCrossEntropyWithSoftTargets) {
     SCOPED_TRACE("smoothing " + std::to_string(e));
     Tensor logits = Tensor::from_vector({rows, classes}, z);
     logits.set_requires_grad();
-    const Tensor loss = train::training_loss(logits, labels, e);
+    data::Batch batch;
+    batch.size = rows;
+    batch.labels = labels;
+    const Tensor loss = train::batch_loss(logits, batch, e);
     loss.backward();
     double expected = 0;
     std::vector<double> gradient(rows * classes);
@@ -139,13 +142,19 @@ TEST(LabelSmoothing, IsTheCrossEntropyWithSoftTargets) {
         gradient[i * classes + j] = (std::exp(log_p) - target) / rows;
       }
     }
-    // Float softmax and sums of 1 + C cross-entropies: within 1e-6 relative of the double values.
+    // Float softmax and targets: within 1e-6 relative of the double values.
     EXPECT_NEAR(loss.item(), expected, 1e-6 * expected);
     const std::vector<float> got = logits.grad().to_vector();
     for (size_t k = 0; k < got.size(); ++k) EXPECT_NEAR(got[k], gradient[k], 1e-6) << k;
   }
   const Tensor logits = Tensor::from_vector({rows, classes}, z);
-  EXPECT_NE(error_of([&] { train::training_loss(logits, labels, 1.0f); }).find("[0, 1)"),
+  data::Batch batch;
+  batch.size = rows;
+  batch.labels = labels;
+  EXPECT_NE(error_of([&] { train::batch_loss(logits, batch, 1.0f); }).find("[0, 1)"),
+            std::string::npos);
+  batch.labels[1] = 4;
+  EXPECT_NE(error_of([&] { train::batch_loss(logits, batch, 0.1f); }).find("label 4 at index 1"),
             std::string::npos);
   EXPECT_NE(error_of([&] {
               train::parse_config(R"({"training": {"label_smoothing": -0.1}})", "r.json");

@@ -71,4 +71,9 @@ Tensor reshape(const Tensor& x, const Shape& shape);
 // [0, classes)), averaged over the batch -> a one-element tensor of shape [1].
 Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels);
 
+// The same against target distributions `targets` [batch, classes] on the logits' device, each
+// row summing to 1 (label smoothing, Mixup and CutMix give such rows): the batch mean of
+// -sum over c of targets[i, c] log softmax(logits)[i, c]. No gradient flows to the targets.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
+
 }  // namespace sav::ops

@@ -76,6 +76,9 @@ class Tensor {
   // For op implementations: a handle sharing this tensor's buffer with another shape of the
   // same number of elements.
   Tensor view(const Shape& shape) const;
+  // A handle on the first shape.numel() values of this tensor's buffer, with `shape`: a smaller
+  // batch in a buffer sized for the largest (sav/upload.h).
+  Tensor prefix(const Shape& shape) const;
 
   TensorImpl* impl() const { return impl_.get(); }
 

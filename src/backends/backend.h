@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <string>
 
 #include "sav/device.h"
@@ -76,6 +77,16 @@ struct FloatSpan {
   int64_t n;
 };
 
+// The queues a backend's work goes to: kCompute (every kernel and product) and kCopy (uploads
+// that overlap the compute queue's work). Where work is synchronous (the CPU) both are the host.
+enum class Queue { kCompute, kCopy };
+
+// What a training step decides on the device and Adam reads there (adam_update's `control`),
+// so that the host never has to look at a step before the next: the factor the gradients are
+// taken times (clipping by global norm), whether to update at all (every loss so far finite),
+// and the gradients' global norm.
+enum StepControl { kGradFactor = 0, kGo = 1, kGradNorm = 2, kStepControlSize = 3 };
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -107,6 +118,30 @@ class Backend {
   virtual void zero(const FloatSpan* spans, int count) = 0;
   // Waits until all queued work is done (a no-op where work is synchronous).
   virtual void synchronize() = 0;
+
+  // ---- Running ahead of the device. Where work is synchronous, as on the CPU, the defaults
+  // serve: host memory is plain, a copy is done when it returns, every event has passed.
+  // Host memory the device copies from and to while the host goes on (page-locked on a GPU).
+  virtual void* allocate_host(size_t bytes) { return ::operator new(bytes == 0 ? 1 : bytes); }
+  virtual void deallocate_host(void* ptr) noexcept { ::operator delete(ptr); }
+  // Copies queued on `queue`, returning at once: host_src must stay as it is, and host_dst
+  // unread, until an event recorded after the copy on that queue has passed. The host memory
+  // comes from allocate_host.
+  virtual void upload_async(void* dst, const void* host_src, size_t bytes, Queue /*queue*/) {
+    upload(dst, host_src, bytes);
+  }
+  virtual void download_async(void* host_dst, const void* src, size_t bytes, Queue /*queue*/) {
+    download(host_dst, src, bytes);
+  }
+  // Events: the point a queue's work had reached when the event was recorded.
+  virtual void* create_event() { return this; }  // any non-null handle serves
+  virtual void destroy_event(void* /*event*/) noexcept {}
+  virtual void record_event(void* /*event*/, Queue /*queue*/) {}
+  // Makes `queue`'s later work wait for the event; the host does not wait.
+  virtual void queue_wait(Queue /*queue*/, void* /*event*/) {}
+  // Whether the work before the event is done, never waiting; and waiting until it is.
+  virtual bool event_passed(void* /*event*/) { return true; }
+  virtual void wait_event(void* /*event*/) {}
   // The queue the backend's work goes to (a cudaStream_t for CUDA), for timing it with the
   // device's own events; null where work is synchronous.
   virtual void* native_stream() { return nullptr; }
@@ -179,23 +214,41 @@ class Backend {
   virtual void softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
                                 int64_t cols) = 0;
 
-  // Softmax cross-entropy averaged over the batch: probs (batch x classes) = softmax(logits),
-  // loss[0] = mean over i of -log probs[i, labels[i]]. labels live on the device.
+  // Softmax cross-entropy against target distributions, averaged over the batch: probs
+  // (batch x classes) = softmax(logits), loss[0] = mean over i of
+  // -sum_j targets[i, j] log probs[i, j], each row's term taken as
+  // sum_j targets[i, j] (log sum_k exp(logits[i, k] - top) + top - logits[i, j]), top the row's
+  // largest logit. A one-hot row gives exactly -log probs[i, label]. targets live on the device.
   virtual void cross_entropy_forward(float* loss, float* probs, const float* logits,
-                                     const int32_t* labels, int64_t batch, int64_t classes) = 0;
-  // dlogits += (*dloss / batch) * (probs - onehot(labels)): the gradient of the batch mean,
-  // scaled by the upstream gradient *dloss, which stays on the device.
-  virtual void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
+                                     const float* targets, int64_t batch, int64_t classes) = 0;
+  // dlogits += (*dloss / batch) * (probs - targets): the gradient of the batch mean for rows of
+  // targets that sum to 1, scaled by the upstream gradient *dloss, which stays on the device.
+  virtual void cross_entropy_backward(float* dlogits, const float* probs, const float* targets,
                                       const float* dloss, int64_t batch, int64_t classes) = 0;
 
   // One Adam step (Kingma & Ba) on every tensor listed, with decoupled weight decay (AdamW) when
   // weight_decay > 0: param *= 1 - lr * weight_decay; m = beta1 m + (1 - beta1) grad;
   // v = beta2 v + (1 - beta2) grad^2; param -= lr * m_hat / (sqrt(v_hat) + eps), where
   // m_hat = m / (1 - beta1^step) and v_hat = v / (1 - beta2^step). step counts from 1. grad is
-  // the stored gradient times grad_scale (1, or the factor of clipping by global norm). One
-  // launch on a GPU for the whole model, not one a tensor.
+  // the stored gradient times grad_scale, and times control[kGradFactor] when `control` (device,
+  // kStepControlSize values) is given; with control[kGo] == 0 nothing changes. One launch on a
+  // GPU for the whole model, not one a tensor.
   virtual void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
-                           float eps, float weight_decay, int64_t step, float grad_scale) = 0;
+                           float eps, float weight_decay, int64_t step, float grad_scale,
+                           const float* control) = 0;
+
+  // Clipping by global norm, decided on the device: control[kGradNorm] = the L2 norm of all the
+  // spans' values together (summed in double, in an order fixed by the spans alone), and
+  // control[kGradFactor] = bound / norm where the norm exceeds `bound`, else 1. One launch.
+  virtual void clip_factor(float* control, const FloatSpan* spans, int count, float bound) = 0;
+
+  // Records a training step on the device: with k = records[0] (a whole number), writes
+  // records[1 + 3k] = loss[0], records[2 + 3k] = the rows of logits (batch x classes) whose
+  // largest value (the first of equals) is at labels[row] (whole numbers), records[3 + 3k] =
+  // batch, and counts the step in records[0]. control[kGo] becomes 0 at a loss that is not
+  // finite, and stays 0. The caller keeps k within the records.
+  virtual void record_step(float* records, float* control, const float* loss, const float* logits,
+                           const float* labels, int64_t batch, int64_t classes) = 0;
 
   // Tokens to heads: [batch, n, heads * head_dim] -> [batch, heads, n, head_dim].
   virtual void split_heads(float* dst, const float* src, const HeadLayout& layout) = 0;

@@ -93,10 +93,12 @@ Backend& backend_for(Device device) {
   if (cuda.create_backend == nullptr) {
     fail("device ", device, " is not available: ", cuda.problem, " (use --device cpu)");
   }
-  static std::mutex mutex;
-  static std::map<int, std::unique_ptr<Backend>> gpus;
-  std::lock_guard<std::mutex> lock(mutex);
-  std::unique_ptr<Backend>& gpu = gpus[device.index];
+  // Never destroyed, as the CPU's: tensors in static storage may free into a GPU backend after
+  // static destructors would have run, and the driver tears the device down at exit anyway.
+  static auto* mutex = new std::mutex;
+  static auto* gpus = new std::map<int, std::unique_ptr<Backend>>;
+  std::lock_guard<std::mutex> lock(*mutex);
+  std::unique_ptr<Backend>& gpu = (*gpus)[device.index];
   if (!gpu) gpu.reset(cuda.create_backend(device.index));
   return *gpu;
 }

@@ -187,4 +187,14 @@ Tensor Tensor::view(const Shape& shape) const {
   return Tensor(new_impl(shape, *self.backend), values_);
 }
 
+Tensor Tensor::prefix(const Shape& shape) const {
+  const TensorImpl& self = checked(impl_.get());
+  if (shape.rank() == 0 || shape.numel() > self.shape.numel()) {
+    fail("prefix: cannot take ", shape, " (", shape.numel(), " values) from ", self.shape, " (",
+         self.shape.numel(), " values)");
+  }
+  data();
+  return Tensor(new_impl(shape, *self.backend), values_);
+}
+
 }  // namespace sav

@@ -1,5 +1,4 @@
 #include "backends/backend.h"
-#include "backends/buffer.h"
 #include "ops/checks.h"
 #include "sav/autograd.h"
 #include "sav/ops.h"
@@ -14,25 +13,35 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels) {
     fail("cross_entropy: ", labels.size(), " labels given for logits ", logits.shape(),
          " (one per row expected)");
   }
+  std::vector<float> one_hot(static_cast<size_t>(batch * classes), 0.0f);
   for (size_t i = 0; i < labels.size(); ++i) {
     if (labels[i] < 0 || labels[i] >= classes) {
       fail("cross_entropy: label ", labels[i], " at index ", i, " is outside [0, ", classes, ")");
     }
+    one_hot[i * static_cast<size_t>(classes) + static_cast<size_t>(labels[i])] = 1.0f;
   }
-  Backend& backend = logits.backend();
-  auto device_labels = std::make_shared<Buffer>(backend, sizeof(int32_t) * labels.size());
-  backend.upload(device_labels->data(), labels.data(), sizeof(int32_t) * labels.size());
-  const auto* label_data = reinterpret_cast<const int32_t*>(device_labels->data());
+  return cross_entropy(logits, Tensor::from_vector(logits.shape(), one_hot, logits.device()));
+}
 
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+  detail::require_defined("cross_entropy", {{"logits", &logits}, {"targets", &targets}});
+  detail::require_rank("cross_entropy", "logits", logits, 2);
+  if (targets.shape() != logits.shape() || targets.device() != logits.device()) {
+    fail("cross_entropy: targets ", targets.shape(), " on ", targets.device(), " for logits ",
+         logits.shape(), " on ", logits.device(), " (the same shape and device expected)");
+  }
+  const int64_t batch = logits.shape()[0], classes = logits.shape()[1];
+  Backend& backend = logits.backend();
   Tensor loss = Tensor::empty({1}, logits.device());
   Tensor probs = Tensor::empty(logits.shape(), logits.device());  // kept for the backward pass
-  backend.cross_entropy_forward(loss.data(), probs.data(), logits.data(), label_data, batch,
+  backend.cross_entropy_forward(loss.data(), probs.data(), logits.data(), targets.data(), batch,
                                 classes);
   return record(loss, "cross_entropy", {logits},
-                [logits = logits.gradient_only(), probs, device_labels, label_data, batch,
+                [logits = logits.gradient_only(), probs, targets = targets.detach(), batch,
                  classes](const Tensor& dloss) {
                   dloss.backend().cross_entropy_backward(logits.grad_data(), probs.data(),
-                                                         label_data, dloss.data(), batch, classes);
+                                                         targets.data(), dloss.data(), batch,
+                                                         classes);
                 });
 }
 

@@ -37,7 +37,12 @@ Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options, std::vect
   }
 }
 
-void Adam::step(float grad_scale) {
+void Adam::step(float grad_scale, const Tensor& control) {
+  if (control.defined() &&
+      (control.numel() != kStepControlSize || control.device() != parameters_.front().device())) {
+    fail("adam: control values ", control.shape(), " on ", control.device(), " (", kStepControlSize,
+         " on ", parameters_.front().device(), " expected)");
+  }
   ++steps_;
   // One backend call for the parameters weight decay applies to, one for the others (if any).
   std::vector<AdamTensor> tensors[2];
@@ -53,8 +58,8 @@ void Adam::step(float grad_scale) {
     if (tensors[group].empty()) continue;
     parameters_.front().backend().adam_update(
         tensors[group].data(), static_cast<int>(tensors[group].size()), options_.lr, options_.beta1,
-        options_.beta2, options_.eps, group == 0 ? options_.weight_decay : 0.0f, steps_,
-        grad_scale);
+        options_.beta2, options_.eps, group == 0 ? options_.weight_decay : 0.0f, steps_, grad_scale,
+        control.defined() ? control.data() : nullptr);
   }
 }
 
@@ -92,16 +97,16 @@ void Adam::restore(const std::vector<std::vector<float>>& m,
 }
 
 float gradient_norm(const std::vector<Tensor>& parameters) {
-  NoGradGuard no_grad;
-  Tensor total;  // [1, 1]: the sum of the squares, on the device
+  std::vector<FloatSpan> spans;
   for (const Tensor& p : parameters) {
     const Tensor grad = p.grad();
-    if (!grad.defined()) continue;
-    const Tensor row = grad.view({1, grad.numel()});
-    const Tensor squares = ops::linear(row, row);  // g . g, one product on the device
-    total = total.defined() ? ops::add(total, squares) : squares;
+    if (grad.defined()) spans.push_back({grad.data(), grad.numel()});
   }
-  return total.defined() ? std::sqrt(total.item()) : 0.0f;
+  if (spans.empty()) return 0.0f;
+  const Tensor control = Tensor::empty({kStepControlSize}, parameters.front().device());
+  control.backend().clip_factor(control.data(), spans.data(), static_cast<int>(spans.size()),
+                                INFINITY);
+  return control.to_vector()[kGradNorm];
 }
 
 }  // namespace sav::optim

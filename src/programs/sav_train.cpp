@@ -48,7 +48,11 @@ class Progress : public train::TrainObserver {
                            ? (steps - step) * static_cast<double>(batch_size_) / images_per_second
                            : 0;
     char suffix[64];
-    std::snprintf(suffix, sizeof suffix, "loss %.4f %.0f img/s", loss, images_per_second);
+    if (std::isnan(loss)) {  // no step's figures have reached the host yet
+      std::snprintf(suffix, sizeof suffix, "loss - %.0f img/s", images_per_second);
+    } else {
+      std::snprintf(suffix, sizeof suffix, "loss %.4f %.0f img/s", loss, images_per_second);
+    }
     bar_.show("epoch " + std::to_string(epoch) + "/" + std::to_string(epochs_) + " step", step,
               steps, suffix, eta);
   }

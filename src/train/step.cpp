@@ -27,33 +27,42 @@ int64_t count_correct(const std::vector<float>& logits, const std::vector<int32_
   return correct;
 }
 
-Tensor training_loss(const Tensor& logits, const std::vector<int32_t>& labels,
-                     float label_smoothing) {
+std::vector<float> batch_targets(const data::Batch& batch, float label_smoothing, int64_t classes) {
   if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f)) {
     fail("training loss: label smoothing must be in [0, 1), got ", label_smoothing);
   }
-  const Tensor hard = ops::cross_entropy(logits, labels);
-  if (label_smoothing == 0.0f) return hard;
-  const int64_t classes = logits.shape()[1];
-  Tensor uniform;  // sum over c of CE(logits, c): every row's label set to c
-  for (int32_t c = 0; c < classes; ++c) {
-    const Tensor term = ops::cross_entropy(logits, std::vector<int32_t>(labels.size(), c));
-    uniform = uniform.defined() ? ops::add(uniform, term) : term;
-  }
-  return ops::add(ops::scale(hard, 1.0f - label_smoothing),
-                  ops::scale(uniform, label_smoothing / static_cast<float>(classes)));
-}
-
-Tensor batch_loss(const Tensor& logits, const data::Batch& batch, float label_smoothing) {
-  const Tensor own = training_loss(logits, batch.labels, label_smoothing);
-  if (batch.partner_labels.empty() || batch.mix_lambda == 1.0f) return own;
-  if (batch.partner_labels.size() != batch.labels.size() ||
-      !(batch.mix_lambda >= 0.0f && batch.mix_lambda <= 1.0f)) {
+  const bool mixed = !batch.partner_labels.empty() && batch.mix_lambda != 1.0f;
+  if (mixed && (batch.partner_labels.size() != batch.labels.size() ||
+                !(batch.mix_lambda >= 0.0f && batch.mix_lambda <= 1.0f))) {
     fail("training loss: ", batch.partner_labels.size(), " partner labels for ",
          batch.labels.size(), " images, or a mixing weight ", batch.mix_lambda, " outside [0, 1]");
   }
-  const Tensor partner = training_loss(logits, batch.partner_labels, label_smoothing);
-  return ops::add(ops::scale(own, batch.mix_lambda), ops::scale(partner, 1.0f - batch.mix_lambda));
+  const double e = label_smoothing, lambda = mixed ? batch.mix_lambda : 1.0;
+  const size_t rows = batch.labels.size(), width = static_cast<size_t>(classes);
+  std::vector<double> targets(rows * width, e / static_cast<double>(classes));
+  auto add = [&](const std::vector<int32_t>& labels, double weight) {
+    for (size_t i = 0; i < rows; ++i) {
+      if (labels[i] < 0 || labels[i] >= classes) {
+        fail("training loss: label ", labels[i], " at index ", i, " is outside [0, ", classes, ")");
+      }
+      targets[i * width + static_cast<size_t>(labels[i])] += weight * (1.0 - e);
+    }
+  };
+  add(batch.labels, lambda);
+  if (mixed) add(batch.partner_labels, 1.0 - lambda);
+  return std::vector<float>(targets.begin(), targets.end());
+}
+
+Tensor batch_loss(const Tensor& logits, const data::Batch& batch, float label_smoothing) {
+  if (logits.shape().rank() != 2 ||
+      logits.shape()[0] != static_cast<int64_t>(batch.labels.size())) {
+    fail("training loss: logits ", logits.shape(), " for a batch of ", batch.labels.size(),
+         " labels");
+  }
+  const int64_t classes = logits.shape()[1];
+  return ops::cross_entropy(
+      logits, Tensor::from_vector(logits.shape(), batch_targets(batch, label_smoothing, classes),
+                                  logits.device()));
 }
 
 void take_step(optim::Adam& adam, const StepOptions& options) {
@@ -65,20 +74,51 @@ void take_step(optim::Adam& adam, const StepOptions& options) {
   adam.step(norm > options.clip_grad_norm ? options.clip_grad_norm / norm : 1.0f);
 }
 
+TrainStep::TrainStep(const nn::VisionTransformer& model, optim::Adam& adam,
+                     const StepOptions& options)
+    : model_(model),
+      adam_(adam),
+      options_(options),
+      uploads_(model.device(), 3),
+      figures_(model.device()) {}
+
+void TrainStep::run(const data::Batch& batch, uint64_t dropout_seed, uint64_t step) {
+  const int64_t classes = model_.config().classes;
+  if (batch.size < 1 ||
+      static_cast<int64_t>(batch.patches.size()) !=
+          batch.size * data::kPatches * data::kPatchFeatures ||
+      static_cast<int64_t>(batch.labels.size()) != batch.size) {
+    fail("train step: a batch of ", batch.size, " images with ", batch.patches.size(),
+         " patch values and ", batch.labels.size(), " labels");
+  }
+  targets_ = batch_targets(batch, options_.label_smoothing, classes);
+  labels_.assign(batch.labels.begin(), batch.labels.end());
+  const std::vector<Tensor> in =
+      uploads_.upload({{{batch.size, data::kPatches, data::kPatchFeatures}, batch.patches.data()},
+                       {{batch.size, classes}, targets_.data()},
+                       {{batch.size}, labels_.data()}});
+  adam_.zero_grad();
+  const nn::VitOutput forward = model_.forward_training(in[0], dropout_seed, step);
+  const Tensor loss = ops::cross_entropy(forward.logits, in[1]);
+  figures_.record(loss, forward.logits, in[2]);
+  loss.backward();
+  if (options_.clip_grad_norm > 0) figures_.clip(adam_.parameters(), options_.clip_grad_norm);
+  adam_.step(1.0f, figures_.control());
+  uploads_.release();
+}
+
 StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
                       const data::Batch& batch, uint64_t dropout_seed, uint64_t step,
                       const StepOptions& options) {
-  const Tensor x = upload_patches(batch, model.device());
-  adam.zero_grad();
-  const nn::VitOutput forward = model.forward_training(x, dropout_seed, step);
-  const Tensor loss = batch_loss(forward.logits, batch, options.label_smoothing);
+  TrainStep train(model, adam, options);
+  train.run(batch, dropout_seed, step);
+  optim::StepSums sums;
+  train.drain(sums);
   StepResult result;
-  result.loss = loss.item();
-  if (!std::isfinite(result.loss)) return result;
-  loss.backward();
-  take_step(adam, options);
-  result.updated = true;
-  result.correct = count_correct(forward.logits.to_vector(), batch.labels, model.config().classes);
+  result.updated = sums.first_bad < 0;
+  result.loss =
+      result.updated ? static_cast<float>(sums.loss_sum / static_cast<double>(batch.size)) : NAN;
+  result.correct = sums.correct;
   return result;
 }
 
@@ -93,6 +133,7 @@ ParallelStep::ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam
       flat_(comm.size() > 1
                 ? std::optional<optim::FlatGradients>(std::in_place, model.parameter_tensors(), 3)
                 : std::nullopt) {
+  if (comm.size() == 1) one_.emplace(model, adam, options);
   if (gradients_ != nullptr &&
       (!gradients_->device_buffers() || gradients_->size() != comm.size())) {
     fail("train step: the gradients' communicator must take device buffers and have the job's ",
@@ -100,10 +141,10 @@ ParallelStep::ParallelStep(const nn::VisionTransformer& model, optim::Adam& adam
   }
 }
 
-StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, uint64_t step,
-                             bool& stop) {
-  if (comm_.size() == 1) {
-    return train_step(model_, adam_, share, dropout_seed, step, options_);
+void ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, uint64_t step, bool& stop) {
+  if (one_) {
+    one_->run(share, dropout_seed, step);
+    return;
   }
   const int64_t whole = share.global_size;
   if (whole < 1 || share.first < 0 || share.first + share.size > whole) {
@@ -140,13 +181,27 @@ StepResult ParallelStep::run(const data::Batch& share, uint64_t dropout_seed, ui
   }
   const std::vector<float> sums = flat_->scatter();
   stop = sums[2] > 0;
-  StepResult result;
-  result.loss = sums[0] / static_cast<float>(whole);
-  if (!std::isfinite(result.loss)) return result;
-  take_step(adam_, options_);
-  result.updated = true;
-  result.correct = static_cast<int64_t>(sums[1]);
-  return result;
+  const float loss = sums[0] / static_cast<float>(whole);
+  // As on one process: no update at a loss that is not finite, nor after it.
+  bad_ = bad_ || !std::isfinite(loss);
+  if (!bad_) take_step(adam_, options_);
+  rank_steps_.push_back({loss, static_cast<int64_t>(sums[1]), whole});
+}
+
+void ParallelStep::drain(optim::StepSums& sums) {
+  if (one_) {
+    one_->drain(sums);
+  } else {
+    poll(sums);
+  }
+}
+
+int64_t ParallelStep::poll(optim::StepSums& sums) {
+  if (one_) return one_->poll(sums);
+  for (const optim::StepRecord& record : rank_steps_) sums.add(record);
+  const auto count = static_cast<int64_t>(rank_steps_.size());
+  rank_steps_.clear();
+  return count;
 }
 
 StepResult evaluate_batch(const nn::VisionTransformer& model, const data::Batch& batch) {

@@ -35,7 +35,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr int kGpuLoaderWorkers = 4;  // loader threads feeding a model on a GPU
+constexpr int kGpuLoaderWorkers = 4;    // loader threads feeding a model on a GPU
+constexpr int kPollMilliseconds = 200;  // how often a step's figures are asked for
 constexpr const char* kCsvHeader =
     "epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,"
     "images_per_second,elapsed_seconds";
@@ -298,31 +299,64 @@ class Run {
     epoch_start_ = Clock::now();
     epoch_seconds_before_ = sums.train_seconds;
     int64_t seen_now = 0;
+    // The figures taken go on from the sums the epoch had (a resumed one's), step by step.
+    figures_ = {};
+    figures_.steps = sums.steps;
+    figures_.images = sums.seen;
+    figures_.loss_sum = sums.loss_sum;
+    figures_.correct = sums.correct;
+    epoch_first_step_ = state.step - sums.steps;
     data::Batch batch;
     while (loader_->next(batch)) {
       bool stop = stop_requested();
       adam_.set_lr(static_cast<float>(schedule_.at(state.step)));
-      const StepResult step = step_.run(batch, dropout_seed_, state.step, stop);
-      if (!step.updated) {
-        fail("the training loss became ", step.loss, " at epoch ", epoch, ", step ", state.step,
-             " (try a lower --lr); ", kept_);
-      }
+      step_.run(batch, dropout_seed_, state.step, stop);
       if (average_) average_->update();
       ++state.step;
       ++sums.steps;
-      // The whole batch's figures: a rank's batch is its share of it.
-      const int64_t images = comm_.size() == 1 ? batch.size : batch.global_size;
-      sums.loss_sum += double{step.loss} * images;
-      sums.correct += step.correct;
-      sums.seen += images;
-      seen_now += images;
+      // The whole batch's images: a rank's batch is its share of it.
+      seen_now += comm_.size() == 1 ? batch.size : batch.global_size;
+      // The step's figures reach the host later (ranks: at once, all at the same step); a
+      // progress line needs them a few times a second, no more.
+      if (comm_.size() > 1 || Clock::now() >= next_poll_) {
+        step_.poll(figures_);
+        take(epoch, sums);
+        next_poll_ = Clock::now() + std::chrono::milliseconds(kPollMilliseconds);
+      }
       const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start_).count();
-      observer_.on_step(epoch, sums.steps, result_.steps_per_epoch, step.loss, seen_now / seconds);
+      observer_.on_step(epoch, sums.steps, result_.steps_per_epoch, shown_loss_,
+                        seen_now / seconds);
       // One process stops after the step in progress; ranks after the step whose sum carried
       // a rank's stop, all the same one.
-      if (comm_.size() == 1 ? stop_requested() : stop) return false;
+      if (comm_.size() == 1 ? stop_requested() : stop) {
+        drain(epoch, sums);
+        return false;
+      }
     }
+    drain(epoch, sums);
     return true;
+  }
+
+  void drain(int64_t epoch, EpochProgress& sums) {
+    step_.drain(figures_);
+    take(epoch, sums);
+  }
+
+  // After steps' figures were added to figures_: the epoch's sums from them, and the progress
+  // line's loss (of the steps just taken). Throws at a loss that was not finite, naming its
+  // step: no step updated the weights after it.
+  void take(int64_t epoch, EpochProgress& sums) {
+    if (figures_.first_bad >= 0) {
+      fail("the training loss became infinite or NaN at epoch ", epoch, ", step ",
+           epoch_first_step_ + figures_.first_bad, " (try a lower --lr); ", kept_);
+    }
+    if (figures_.images > sums.seen) {
+      shown_loss_ =
+          (figures_.loss_sum - sums.loss_sum) / static_cast<double>(figures_.images - sums.seen);
+    }
+    sums.loss_sum = figures_.loss_sum;
+    sums.correct = figures_.correct;
+    sums.seen = figures_.images;
   }
 
   // A stop within epoch state.epoch + 1: saves how far it went, to resume from.
@@ -456,6 +490,10 @@ class Run {
   std::optional<nn::VisionTransformer> averaged_;  // the average's model, and its updates
   std::optional<optim::WeightAverage> average_;
   uint64_t dropout_seed_ = 0;
+  optim::StepSums figures_;       // the epoch's figures, as far as they have been taken
+  int64_t epoch_first_step_ = 0;  // the run's step count when the epoch began
+  double shown_loss_ = kNaN;      // the mean loss of the last figures taken, for the progress line
+  Clock::time_point next_poll_{};
   LrSchedule schedule_;
   double elapsed_before_ = 0, epoch_seconds_before_ = 0;
   Clock::time_point run_start_, epoch_start_;

@@ -1,5 +1,6 @@
 // The CUDA emulator's runtime: errors, the one device, streams, and device memory (allocations
 // with guard bytes on both sides, filled with NaN when handed out, checked after every kernel).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -26,7 +27,10 @@ struct State {
   std::map<const char*, Allocation> allocations;  // by payload address
   std::map<const char*, size_t> pinned;           // page-locked host blocks: start, bytes
   size_t used = 0;
+  size_t peak_used = 0;
+  uint64_t release_threshold = 0;  // kept for cudaMemPoolGetAttribute, nothing else
   std::set<const void*> streams;
+  std::set<const void*> events;
   cudaError_t last = cudaSuccess;
   cudaError_t sticky = cudaSuccess;
   std::string detail;
@@ -194,8 +198,10 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
     case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
   }
@@ -212,8 +218,11 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidDevicePointer: return "invalid device pointer";
     case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorInsufficientDriver:
+      return "CUDA driver version is insufficient for CUDA runtime version";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorNotReady: return "device not ready";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
   }
@@ -233,6 +242,13 @@ cudaError_t cudaPeekAtLastError() {
 }
 
 cudaError_t cudaGetDeviceCount(int* count) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  const char* driver = std::getenv("SAV_CUDA_EMULATOR_DRIVER");
+  if (driver != nullptr && std::string(driver) == "old") {
+    *count = 0;
+    return record(cudaErrorInsufficientDriver,
+                  "CUDA driver version is insufficient for CUDA runtime version");
+  }
   *count = 1;
   return cudaSuccess;
 }
@@ -327,6 +343,7 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   std::memset(raw + kGuard, cuda_emulator::kFreshByte, bytes);
   state().allocations[raw + kGuard] = {bytes, capacity, raw};
   state().used += bytes;
+  state().peak_used = std::max(state().peak_used, state().used);
   *ptr = raw + kGuard;
   return cudaSuccess;
 }
@@ -460,4 +477,129 @@ extern "C" __attribute__((visibility("default"))) int sav_cuda_emulator_counts(i
 extern "C" __attribute__((visibility("default"))) void sav_cuda_emulator_reset_counts() {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   cuda_emulator::counts() = {};
+}
+
+// The one pool: every freed block goes straight back, so reserved memory is live memory.
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int device) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (device != 0) return record(cudaErrorInvalidDevice, "the emulator has one device, 0");
+  static char handle = 0;
+  *pool = reinterpret_cast<cudaMemPool_t>(&handle);
+  return cudaSuccess;
+}
+
+namespace cuda_emulator {
+namespace {
+cudaError_t check_pool(cudaMemPool_t pool, const char* call) {
+  cudaMemPool_t only = nullptr;
+  cudaDeviceGetDefaultMemPool(&only, 0);
+  if (pool != only) return record(cudaErrorInvalidValue, std::string(call) + ": not a pool");
+  return cudaSuccess;
+}
+}  // namespace
+}  // namespace cuda_emulator
+
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::check_pool(pool, "cudaMemPoolSetAttribute")) return e;
+  if (attr == cudaMemPoolAttrReleaseThreshold) {
+    state().release_threshold = *static_cast<uint64_t*>(value);
+  } else if (attr == cudaMemPoolAttrReservedMemHigh || attr == cudaMemPoolAttrUsedMemHigh) {
+    if (*static_cast<uint64_t*>(value) != 0) {
+      return record(cudaErrorInvalidValue, "a pool's high-water marks can only be reset to 0");
+    }
+    state().peak_used = state().used;
+  } else {
+    return record(cudaErrorInvalidValue, "cudaMemPoolSetAttribute: a read-only attribute");
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::check_pool(pool, "cudaMemPoolGetAttribute")) return e;
+  uint64_t& out = *static_cast<uint64_t*>(value);
+  switch (attr) {
+    case cudaMemPoolAttrReleaseThreshold: out = state().release_threshold; break;
+    case cudaMemPoolAttrReservedMemCurrent:
+    case cudaMemPoolAttrUsedMemCurrent: out = state().used; break;
+    case cudaMemPoolAttrReservedMemHigh:
+    case cudaMemPoolAttrUsedMemHigh: out = state().peak_used; break;
+    default: return record(cudaErrorInvalidValue, "cudaMemPoolGetAttribute: unknown attribute");
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t /*min_bytes_to_keep*/) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  return cuda_emulator::check_pool(pool, "cudaMemPoolTrimTo");
+}
+
+namespace cuda_emulator {
+namespace {
+cudaError_t check_event(cudaEvent_t event, const char* call) {
+  if (state().events.count(event) == 0) {
+    return record(cudaErrorInvalidValue, std::string(call) + ": not a live event");
+  }
+  return cudaSuccess;
+}
+}  // namespace
+}  // namespace cuda_emulator
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if ((flags & ~cudaEventDisableTiming) != 0) {
+    return record(cudaErrorInvalidValue, "cudaEventCreateWithFlags: unknown flags");
+  }
+  auto* handle = reinterpret_cast<cudaEvent_t>(new char[1]);
+  state().events.insert(handle);
+  *event = handle;
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::check_event(event, "cudaEventDestroy")) return e;
+  state().events.erase(event);
+  delete[] reinterpret_cast<char*>(event);
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::check_event(event, "cudaEventRecord")) return e;
+  return cuda_emulator::check_stream(stream, "cudaEventRecord");
+}
+
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
+  return cuda_emulator::check_event(event, "cudaEventQuery");
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
+  if (const cudaError_t e = cuda_emulator::check_event(event, "cudaEventSynchronize")) return e;
+  cuda_emulator::count_synchronisation("cudaEventSynchronize");
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (flags != 0) return record(cudaErrorInvalidValue, "cudaStreamWaitEvent: unknown flags");
+  if (const cudaError_t e = cuda_emulator::check_event(event, "cudaStreamWaitEvent")) return e;
+  return cuda_emulator::check_stream(stream, "cudaStreamWaitEvent");
+}
+
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
+  if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaMemsetAsync")) return e;
+  std::string why;
+  if (!cuda_emulator::inside_allocation(dst, bytes, &why)) {
+    return record(cudaErrorInvalidValue, "cudaMemsetAsync: " + why);
+  }
+  std::memset(dst, value, bytes);
+  return cudaSuccess;
 }

@@ -356,3 +356,20 @@ void launch(const void* kernel, const char* name, dim3 grid, dim3 block, cudaStr
 }
 
 }  // namespace cuda_emulator
+
+// One thread runs at a time and gives way only at a barrier or a shuffle: nothing can come
+// between the read and the write.
+unsigned int atomicAdd(unsigned int* address, unsigned int value) {
+  const unsigned int old = *address;
+  *address = old + value;
+  return old;
+}
+
+int atomicAdd(int* address, int value) {
+  const int old = *address;
+  *address = static_cast<int>(static_cast<unsigned int>(old) + static_cast<unsigned int>(value));
+  return old;  // wraps on overflow, as the GPU's does
+}
+
+// Out of line, so that the compiler keeps writes on their side of it; the rest is already so.
+void __threadfence() {}

@@ -1,8 +1,9 @@
 // The CUDA emulator's own tests: that kernels run as CUDA defines them (every thread once, with
-// its coordinates; barriers and shuffles that order and exchange), that the faults it exists to
-// catch are caught and named, and that its cuBLAS computes column-major products.
+// its coordinates; barriers and shuffles that order and exchange, atomics), that the faults it
+// exists to catch are caught and named, and that its cuBLAS computes column-major products.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -54,6 +55,17 @@ __global__ void shuffle_kernel(float* out, double* sums, int lane_mask) {
   double sum = lane;
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
   sums[threadIdx.x] = sum;
+}
+
+// Every thread takes a ticket from one counter, the even threads before a barrier and the odd
+// ones after it, and takes threadIdx.x % 3 from a balance.
+__global__ void ticket_kernel(unsigned int* counter, unsigned int* tickets, int* balance) {
+  const unsigned int thread = blockIdx.x * blockDim.x + threadIdx.x;
+  if (threadIdx.x % 2 == 0) tickets[thread] = atomicAdd(counter, 1u);
+  __syncthreads();
+  if (threadIdx.x % 2 == 1) tickets[thread] = atomicAdd(counter, 1u);
+  __threadfence();
+  atomicAdd(balance, -static_cast<int>(threadIdx.x % 3));
 }
 
 __global__ void half_warp_shuffle_kernel(float* out) {
@@ -186,6 +198,32 @@ TEST_F(CudaEmulator, ShuffleXorExchangesAcrossTheWarp) {
   }
   cudaFree(out);
   cudaFree(sums);
+}
+
+// atomicAdd returns the value before its addition: every thread of every block gets its own
+// ticket, in either order of threads and blocks, and nothing is lost.
+TEST_F(CudaEmulator, AtomicAddGivesEveryThreadItsOwnTicket) {
+  const unsigned int blocks = 4, threads = 64;
+  unsigned int* tickets = device_alloc<unsigned int>(blocks * threads);
+  int expected_balance = 0;
+  for (unsigned int t = 0; t < threads; ++t) expected_balance -= static_cast<int>(blocks * (t % 3));
+  for (const bool reversed : {false, true}) {
+    cuda_emulator::set_reverse_order(reversed);
+    unsigned int* counter = upload(std::vector<unsigned int>{10});
+    int* balance = upload(std::vector<int>{0});
+    cuda_emulator::launch_kernel("ticket_kernel", ticket_kernel, blocks, threads, nullptr, counter,
+                                 tickets, balance);
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    std::vector<unsigned int> got = download(tickets, blocks * threads);
+    std::sort(got.begin(), got.end());
+    for (unsigned int i = 0; i < blocks * threads; ++i) ASSERT_EQ(got[i], 10 + i) << reversed;
+    EXPECT_EQ(download(counter, 1)[0], 10 + blocks * threads);
+    EXPECT_EQ(download(balance, 1)[0], expected_balance);
+    cudaFree(counter);
+    cudaFree(balance);
+  }
+  cuda_emulator::set_reverse_order(false);
+  cudaFree(tickets);
 }
 
 TEST_F(CudaEmulator, FreshMemoryReadsAsNaN) {

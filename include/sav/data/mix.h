@@ -1,7 +1,7 @@
 // Mixup (Zhang et al. 2018) and CutMix (Yun et al. 2019) over a training batch, as timm's Mixup
 // does them in its "batch" mode: one draw a batch, and image i of a batch of n mixed with image
 // n - 1 - i (the batch reversed), so that every image's partner is in the same batch. The loss
-// then weighs the two labels by lambda and 1 - lambda (train::training_loss).
+// then weighs the two labels by lambda and 1 - lambda (train::batch_targets).
 #pragma once
 
 #include <cstdint>

@@ -25,7 +25,9 @@ class Adam {
   Adam(std::vector<Tensor> parameters, const AdamOptions& options, std::vector<bool> decayed = {});
 
   // One update of every parameter that has a gradient, each gradient taken times grad_scale.
-  void step(float grad_scale = 1.0f);
+  // With `control` (StepFigures::control(), on the parameters' device), also times its
+  // clipping factor, and no update at all once a loss was not finite: decided on the device.
+  void step(float grad_scale = 1.0f, const Tensor& control = {});
   // Zeroes every parameter's gradient.
   void zero_grad();
 
@@ -51,7 +53,7 @@ class Adam {
 };
 
 // The L2 norm of all the parameters' gradients together (those that have one), computed on their
-// device; what clipping by global norm compares with its bound.
+// device as clipping by global norm computes it (StepFigures::clip), and read back.
 float gradient_norm(const std::vector<Tensor>& parameters);
 
 }  // namespace sav::optim

@@ -12,6 +12,8 @@
 #include "sav/nn/vit.h"
 #include "sav/optim/adam.h"
 #include "sav/optim/flat_gradients.h"
+#include "sav/optim/step_figures.h"
+#include "sav/upload.h"
 
 namespace sav::train {
 
@@ -21,40 +23,61 @@ struct StepResult {
   bool updated = false;  // whether the weights were updated (train_step: the loss was finite)
 };
 
-// Uploads `batch` to the model's device, runs the model with dropout (its masks drawn from
-// (dropout_seed, step): the same step always gets the same masks), and, when the loss is
-// finite, takes its gradient and one Adam step on `adam`, whose parameters are the model's.
-// A loss that is not finite is returned with `updated` false and nothing changed, so that the
-// caller can report it while the weights are still those of the last good step.
 // The recipe's choices within a step (all off in the seed's).
 struct StepOptions {
   // The loss is the cross-entropy against the targets (1 - e) on the label and e / classes on
-  // every class (training_loss).
+  // every class (batch_targets).
   float label_smoothing = 0;
   // When positive, the gradients are scaled down to this global L2 norm where theirs is larger
-  // (optim::gradient_norm; the scale is applied within Adam's step).
+  // (optim::StepFigures::clip; the factor is applied within Adam's step, on the device).
   float clip_grad_norm = 0;
 };
 
+// sav_train's training step on one process, queued without waiting on the device: the batch's
+// upload (page-locked, on the copy queue, overlapping the step before: sav/upload.h), the model
+// with dropout (its masks drawn from (dropout_seed, step): the same step always gets the same
+// masks), the loss against batch_targets, its gradient, clipping and one Adam step on `adam`,
+// whose parameters are the model's. The loss and the count classified right are summed on the
+// device (optim::StepFigures) and taken with poll() or drain(). A loss that is not finite stops
+// every later update on the device, so that the weights stay those of the last good step; the
+// sums say which step it was (StepSums::first_bad).
+class TrainStep {
+ public:
+  TrainStep(const nn::VisionTransformer& model, optim::Adam& adam, const StepOptions& options = {});
+  void run(const data::Batch& batch, uint64_t dropout_seed, uint64_t step);
+  // Adds the figures of the steps since the last take to `sums`: those that have reached the
+  // host (never waits; returns how many), or all of them (waits).
+  int64_t poll(optim::StepSums& sums) { return figures_.poll(sums); }
+  void drain(optim::StepSums& sums) { figures_.drain(sums); }
+
+ private:
+  const nn::VisionTransformer& model_;
+  optim::Adam& adam_;
+  StepOptions options_;
+  AsyncUploads uploads_;
+  optim::StepFigures figures_;
+  std::vector<float> targets_, labels_;  // this step's, on the host
+};
+
+// One step that waits for its figures (tests, benchmarks): TrainStep's run, then drain.
 StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,
                       const data::Batch& batch, uint64_t dropout_seed, uint64_t step,
                       const StepOptions& options = {});
 
-// Adam's step on the gradients as they are, or clipped to options.clip_grad_norm.
+// Adam's step on the gradients as they are, or clipped to options.clip_grad_norm (the norm read
+// on the host: a job of several ranks, which reads its sums there anyway).
 void take_step(optim::Adam& adam, const StepOptions& options);
 
-// The training loss of `logits` [batch, classes]: the mean cross-entropy against the labels,
-// or with `label_smoothing` e in (0, 1) against the smoothed targets (Szegedy et al. 2016):
-// (1 - e) CE(logits, labels) + e / classes * sum over c of CE(logits, c), the same loss and
-// gradient ((softmax - targets) / batch) as a cross-entropy with soft targets.
-Tensor training_loss(const Tensor& logits, const std::vector<int32_t>& labels,
-                     float label_smoothing);
+// The targets of a batch's training loss, [batch.size, classes] row-major, each row summing to 1:
+// t(label), where t is the one-hot vector or, with `label_smoothing` e in (0, 1), the smoothed
+// one (Szegedy et al. 2016) (1 - e) on the label plus e / classes on every class; under Mixup /
+// CutMix (batch.partner_labels) lambda t(label) + (1 - lambda) t(partner), whose cross-entropy
+// is lambda CE(label) + (1 - lambda) CE(partner), the cross-entropy being linear in its targets.
+// Computed in double, rounded once.
+std::vector<float> batch_targets(const data::Batch& batch, float label_smoothing, int64_t classes);
 
-// The training loss of a batch: training_loss against its labels, or under Mixup / CutMix
-// (batch.partner_labels) lambda x that + (1 - lambda) x training_loss against the partners'
-// labels, which is the cross-entropy against the soft targets lambda * t(label) +
-// (1 - lambda) * t(partner), t the (smoothed) one-hot targets: that cross-entropy is linear in
-// its targets.
+// The training loss of a batch: the mean cross-entropy of `logits` [batch, classes] against
+// batch_targets, uploaded to the logits' device.
 Tensor batch_loss(const Tensor& logits, const data::Batch& batch, float label_smoothing);
 
 // One step of a data-parallel job: every rank of `comm` holds its share of the step's batch
@@ -63,7 +86,7 @@ Tensor batch_loss(const Tensor& logits, const data::Batch& batch, float label_sm
 // in one buffer (with the loss, the count classified right and the stop flags), so that every
 // rank takes the same Adam step: the step one process takes on the whole batch, up to the order
 // of floating-point sums. Dropout draws each image's mask from its place in the whole batch.
-// The result is the whole batch's. With one rank it is train_step above, bit for bit.
+// The figures are the whole batch's. With one rank it is TrainStep above, bit for bit.
 //
 // The sum runs on `gradients` when given (a communicator of device buffers: NCCL's on the
 // model's GPU, sav/dist/device_communicator.h), otherwise on `comm`: in place where the model is
@@ -74,8 +97,13 @@ class ParallelStep {
                dist::Communicator* gradients = nullptr, const StepOptions& options = {});
 
   // `stop`: in, whether this rank was asked to stop; out, whether any rank was, so that all
-  // stop after the same step.
-  StepResult run(const data::Batch& share, uint64_t dropout_seed, uint64_t step, bool& stop);
+  // stop after the same step. One process queues the step (TrainStep); ranks take it, reading
+  // its figures on the host, where the sums meet.
+  void run(const data::Batch& share, uint64_t dropout_seed, uint64_t step, bool& stop);
+  // The figures since the last take, as TrainStep's. Ranks have theirs at once, after every
+  // step, so that all ranks see the same figures at the same step.
+  int64_t poll(optim::StepSums& sums);
+  void drain(optim::StepSums& sums);
 
  private:
   const nn::VisionTransformer& model_;
@@ -83,10 +111,13 @@ class ParallelStep {
   dist::Communicator& comm_;
   dist::Communicator* gradients_;
   StepOptions options_;
+  std::optional<TrainStep> one_;  // one process
   // The gradients, then the loss, the count right and the stop flags; only in a job of several
-  // ranks (one process runs train_step and needs no buffer).
+  // ranks (one process needs no buffer).
   std::optional<optim::FlatGradients> flat_;
   std::vector<float> host_;  // the buffer's host copy, for a GPU model summed on the host
+  std::vector<optim::StepRecord> rank_steps_;  // a job of ranks: the steps since the last take
+  bool bad_ = false;  // a job of ranks: a loss was not finite; no more updates
 };
 
 // The loss and the number classified right of one batch, dropout off, no gradients recorded.

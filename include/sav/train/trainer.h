@@ -37,6 +37,8 @@ class TrainObserver {
  public:
   virtual ~TrainObserver() = default;
   virtual void on_start(const std::string& /*message*/) {}
+  // After each step queued; `loss` is the mean loss of the latest steps whose figures reached the
+  // host (NaN until some have).
   virtual void on_step(int64_t /*epoch*/, int64_t /*step_in_epoch*/, int64_t /*steps_per_epoch*/,
                        double /*loss*/, double /*images_per_second*/) {}
   virtual void on_epoch(const EpochReport& /*report*/) {}

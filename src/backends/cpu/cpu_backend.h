@@ -61,13 +61,17 @@ class CpuBackend final : public Backend {
   void softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) override;
   void softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
                         int64_t cols) override;
-  void cross_entropy_forward(float* loss, float* probs, const float* logits, const int32_t* labels,
+  void cross_entropy_forward(float* loss, float* probs, const float* logits, const float* targets,
                              int64_t batch, int64_t classes) override;
-  void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
+  void cross_entropy_backward(float* dlogits, const float* probs, const float* targets,
                               const float* dloss, int64_t batch, int64_t classes) override;
 
   void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
-                   float eps, float weight_decay, int64_t step, float grad_scale) override;
+                   float eps, float weight_decay, int64_t step, float grad_scale,
+                   const float* control) override;
+  void clip_factor(float* control, const FloatSpan* spans, int count, float bound) override;
+  void record_step(float* records, float* control, const float* loss, const float* logits,
+                   const float* labels, int64_t batch, int64_t classes) override;
 
   void split_heads(float* dst, const float* src, const HeadLayout& layout) override;
   void merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) override;

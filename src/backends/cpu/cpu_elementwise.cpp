@@ -273,7 +273,9 @@ void CpuBackend::drop_path_backward(float* dx, const float* dy, int64_t rows, in
 
 void CpuBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
                              float beta2, float eps, float weight_decay, int64_t step,
-                             float grad_scale) {
+                             float grad_scale, const float* control) {
+  if (control != nullptr && control[kGo] == 0.0f) return;
+  if (control != nullptr) grad_scale *= control[kGradFactor];
   const AdamScales scales = adam_scales(lr, beta1, beta2, weight_decay, step);
   const float m_scale = scales.m, v_scale = scales.v, decay = scales.decay;
   for (int k = 0; k < count; ++k) {
@@ -287,6 +289,35 @@ void CpuBackend::adam_update(const AdamTensor* tensors, int count, float lr, flo
           a.param[i] * decay - lr * (a.m[i] * m_scale) / (std::sqrt(a.v[i] * v_scale) + eps);
     }
   }
+}
+
+void CpuBackend::clip_factor(float* control, const FloatSpan* spans, int count, float bound) {
+  double squares = 0.0;  // span by span, value by value: the order is fixed by the spans
+  for (int k = 0; k < count; ++k) {
+    const float* x = spans[k].data;
+    double span_squares = 0.0;
+#pragma omp parallel for reduction(+ : span_squares) if (spans[k].n > kParallelGrain)
+    for (int64_t i = 0; i < spans[k].n; ++i) span_squares += double{x[i]} * x[i];
+    squares += span_squares;
+  }
+  const auto norm = static_cast<float>(std::sqrt(squares));
+  control[kGradNorm] = norm;
+  control[kGradFactor] = norm > bound ? bound / norm : 1.0f;
+}
+
+void CpuBackend::record_step(float* records, float* control, const float* loss, const float* logits,
+                             const float* labels, int64_t batch, int64_t classes) {
+  int64_t correct = 0;
+  for (int64_t i = 0; i < batch; ++i) {
+    const float* row = logits + i * classes;
+    correct += std::max_element(row, row + classes) - row == static_cast<int64_t>(labels[i]);
+  }
+  float* record = records + 1 + 3 * static_cast<int64_t>(records[0]);
+  record[0] = loss[0];
+  record[1] = static_cast<float>(correct);
+  record[2] = static_cast<float>(batch);
+  records[0] += 1.0f;
+  if (!std::isfinite(loss[0])) control[kGo] = 0.0f;
 }
 
 }  // namespace sav

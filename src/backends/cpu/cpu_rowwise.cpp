@@ -134,7 +134,7 @@ void CpuBackend::softmax_backward(float* dx, const float* y, const float* dy, in
 }
 
 void CpuBackend::cross_entropy_forward(float* loss, float* probs, const float* logits,
-                                       const int32_t* labels, int64_t batch, int64_t classes) {
+                                       const float* targets, int64_t batch, int64_t classes) {
   std::vector<double> losses(batch);
 #pragma omp parallel for if (batch > kParallelRows)
   for (int64_t i = 0; i < batch; ++i) {
@@ -147,21 +147,26 @@ void CpuBackend::cross_entropy_forward(float* loss, float* probs, const float* l
       sum += pr[j];
     }
     for (int64_t j = 0; j < classes; ++j) pr[j] /= sum;
-    losses[i] = std::log(sum) + top - zr[labels[i]];
+    const float log_norm = std::log(sum) + top;
+    const float* tr = targets + i * classes;
+    double row = 0.0;  // a zero target adds nothing, so a one-hot row is -log p exactly
+    for (int64_t j = 0; j < classes; ++j) {
+      if (tr[j] != 0.0f) row += double{tr[j]} * (log_norm - zr[j]);
+    }
+    losses[i] = row;
   }
   double total = 0.0;  // summed in example order: the same result for any thread count
   for (double l : losses) total += l;
   loss[0] = static_cast<float>(total / static_cast<double>(batch));
 }
 
-void CpuBackend::cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
+void CpuBackend::cross_entropy_backward(float* dlogits, const float* probs, const float* targets,
                                         const float* dloss, int64_t batch, int64_t classes) {
   const float scale = *dloss / static_cast<float>(batch);
 #pragma omp parallel for if (batch > kParallelRows)
   for (int64_t i = 0; i < batch; ++i) {
     for (int64_t j = 0; j < classes; ++j) {
-      const float target = j == labels[i] ? 1.0f : 0.0f;
-      dlogits[i * classes + j] += scale * (probs[i * classes + j] - target);
+      dlogits[i * classes + j] += scale * (probs[i * classes + j] - targets[i * classes + j]);
     }
   }
 }

@@ -18,31 +18,48 @@ void cublas_check(cublasStatus_t status, const char* call, const char* file, int
        cublasGetStatusString(status));
 }
 
-bool cuda_device_usable(int index) {
+std::string cuda_device_problem(int index) {
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver" error
-    return false;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    cudaGetLastError();  // clear the error: it is reported here, not by the next call
+    return std::string("the CUDA runtime found no usable driver or GPU: ") +
+           cudaGetErrorName(status) + ": " + cudaGetErrorString(status);
   }
-  return index >= 0 && index < count;
+  if (index < 0 || index >= count) {
+    std::ostringstream text;
+    text << "this machine has " << count << " CUDA device" << (count == 1 ? "" : "s");
+    if (count > 0) text << " (cuda:0 to cuda:" << count - 1 << ")";
+    return text.str();
+  }
+  return {};
 }
 
+bool cuda_device_usable(int index) { return cuda_device_problem(index).empty(); }
+
 CudaBackend::CudaBackend(int device_index) : device_index_(device_index) {
-  if (!cuda_device_usable(device_index)) {
-    fail("device cuda:", device_index,
-         " is not available: no such GPU, or no CUDA driver "
-         "(use --device cpu)");
+  if (const std::string problem = cuda_device_problem(device_index); !problem.empty()) {
+    fail("device cuda:", device_index, " is not available: ", problem, " (use --device cpu)");
   }
   SAV_CUDA_CHECK(cudaSetDevice(device_index_));
   SAV_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  SAV_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
+  // The stream-ordered pool keeps what is freed for the next allocation: with its default
+  // release threshold of 0 every synchronisation would hand all freed memory back to the driver,
+  // and the next step would map it again. release_cached_memory trims it when asked.
+  SAV_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool_, device_index_));
+  uint64_t keep_all = UINT64_MAX;
+  SAV_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &keep_all));
   SAV_CUBLAS_CHECK(cublasCreate(&blas_));
   SAV_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
   set_tf32(false);
 }
 
 CudaBackend::~CudaBackend() {
+  deallocate(arrivals_, arrival_count_ * sizeof(unsigned int));
   if (blas_ != nullptr) cublasDestroy(blas_);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  if (copy_stream_ != nullptr) cudaStreamDestroy(copy_stream_);
 }
 
 std::string CudaBackend::describe() const {
@@ -59,8 +76,10 @@ void CudaBackend::set_num_threads(int threads) {
 }
 
 void CudaBackend::set_tf32(bool enabled) {
+  // cuBLAS's default math is still FP32 in every multiply and add of cublasSgemm (TF32 only with
+  // CUBLAS_TF32_TENSOR_OP_MATH); pedantic math only forbids faster FP32 algorithms.
   SAV_CUBLAS_CHECK(
-      cublasSetMathMode(blas_, enabled ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+      cublasSetMathMode(blas_, enabled ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   tf32_ = enabled;
 }
 
@@ -82,6 +101,23 @@ void CudaBackend::deallocate(void* ptr, size_t /*bytes*/) noexcept {
   if (ptr != nullptr) cudaFreeAsync(ptr, stream_);
 }
 
+MemoryStats CudaBackend::memory_stats() const {
+  uint64_t used = 0, used_high = 0, reserved = 0;
+  SAV_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemCurrent, &used));
+  SAV_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemHigh, &used_high));
+  SAV_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &reserved));
+  MemoryStats stats;
+  stats.live = used;
+  stats.peak_live = used_high;
+  stats.cached = reserved > used ? reserved - used : 0;
+  return stats;  // the driver's pool does not say how often it mapped more memory
+}
+
+void CudaBackend::release_cached_memory() {
+  SAV_CUDA_CHECK(cudaStreamSynchronize(stream_));  // blocks freed on the stream must be free
+  SAV_CUDA_CHECK(cudaMemPoolTrimTo(pool_, 0));
+}
+
 void CudaBackend::upload(void* dst, const void* host_src, size_t bytes) {
   // Synchronous: the host buffer may be gone as soon as this returns.
   SAV_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
@@ -98,6 +134,61 @@ void CudaBackend::copy(void* dst, const void* src, size_t bytes) {
 }
 
 void CudaBackend::synchronize() { SAV_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+void* CudaBackend::allocate_host(size_t bytes) {
+  void* ptr = nullptr;
+  const cudaError_t status = cudaMallocHost(&ptr, bytes == 0 ? 1 : bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    fail("cuda:", device_index_, ": cannot lock ", bytes, " bytes of host memory for uploads");
+  }
+  SAV_CUDA_CHECK(status);
+  return ptr;
+}
+
+void CudaBackend::deallocate_host(void* ptr) noexcept {
+  if (ptr != nullptr) cudaFreeHost(ptr);
+}
+
+void CudaBackend::upload_async(void* dst, const void* host_src, size_t bytes, Queue queue) {
+  SAV_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_of(queue)));
+}
+
+void CudaBackend::download_async(void* host_dst, const void* src, size_t bytes, Queue queue) {
+  SAV_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_of(queue)));
+}
+
+void* CudaBackend::create_event() {
+  cudaEvent_t event = nullptr;
+  SAV_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  return event;
+}
+
+void CudaBackend::destroy_event(void* event) noexcept {
+  if (event != nullptr) cudaEventDestroy(static_cast<cudaEvent_t>(event));
+}
+
+void CudaBackend::record_event(void* event, Queue queue) {
+  SAV_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), stream_of(queue)));
+}
+
+void CudaBackend::queue_wait(Queue queue, void* event) {
+  SAV_CUDA_CHECK(cudaStreamWaitEvent(stream_of(queue), static_cast<cudaEvent_t>(event), 0));
+}
+
+bool CudaBackend::event_passed(void* event) {
+  const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(event));
+  if (status == cudaErrorNotReady) {
+    cudaGetLastError();  // "not yet" is an answer, not an error for the next call to find
+    return false;
+  }
+  SAV_CUDA_CHECK(status);
+  return true;
+}
+
+void CudaBackend::wait_event(void* event) {
+  SAV_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
+}
 
 // cuBLAS is column-major. A row-major C (m x n) is the column-major C^T (n x m), and
 // C^T = op(B)^T op(A)^T: so the row-major product is cuBLAS's with A and B swapped, m and n

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <string>
+#include <vector>
 
 #include "backends/backend.h"
 
@@ -18,7 +19,9 @@ void cublas_check(cublasStatus_t status, const char* call, const char* file, int
 #define SAV_CUDA_CHECK(call) ::sav::cuda_check((call), #call, __FILE__, __LINE__)
 #define SAV_CUBLAS_CHECK(call) ::sav::cublas_check((call), #call, __FILE__, __LINE__)
 
-// Whether a CUDA device `index` exists and its driver answers.
+// Why CUDA device `index` cannot be used (the runtime's own error where it has one: no driver,
+// a driver older than the runtime), or empty when it can.
+std::string cuda_device_problem(int index);
 bool cuda_device_usable(int index);
 
 class CudaBackend final : public Backend {
@@ -35,12 +38,25 @@ class CudaBackend final : public Backend {
 
   void* allocate(size_t bytes) override;
   void deallocate(void* ptr, size_t bytes) noexcept override;
+  // The stream-ordered pool's figures; system_allocations is not counted on CUDA.
+  MemoryStats memory_stats() const override;
+  void release_cached_memory() override;
   void upload(void* dst, const void* host_src, size_t bytes) override;
   void download(void* host_dst, const void* src, size_t bytes) override;
   void copy(void* dst, const void* src, size_t bytes) override;
   void fill(float* dst, float value, int64_t n) override;
   void zero(const FloatSpan* spans, int count) override;
   void synchronize() override;
+  void* allocate_host(size_t bytes) override;
+  void deallocate_host(void* ptr) noexcept override;
+  void upload_async(void* dst, const void* host_src, size_t bytes, Queue queue) override;
+  void download_async(void* host_dst, const void* src, size_t bytes, Queue queue) override;
+  void* create_event() override;
+  void destroy_event(void* event) noexcept override;
+  void record_event(void* event, Queue queue) override;
+  void queue_wait(Queue queue, void* event) override;
+  bool event_passed(void* event) override;
+  void wait_event(void* event) override;
   void* native_stream() override { return stream_; }
 
   void gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha, const float* a,
@@ -75,24 +91,49 @@ class CudaBackend final : public Backend {
   void softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) override;
   void softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
                         int64_t cols) override;
-  void cross_entropy_forward(float* loss, float* probs, const float* logits, const int32_t* labels,
+  void cross_entropy_forward(float* loss, float* probs, const float* logits, const float* targets,
                              int64_t batch, int64_t classes) override;
-  void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
+  void cross_entropy_backward(float* dlogits, const float* probs, const float* targets,
                               const float* dloss, int64_t batch, int64_t classes) override;
   void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
-                   float eps, float weight_decay, int64_t step, float grad_scale) override;
+                   float eps, float weight_decay, int64_t step, float grad_scale,
+                   const float* control) override;
+  void clip_factor(float* control, const FloatSpan* spans, int count, float bound) override;
+  void record_step(float* records, float* control, const float* loss, const float* logits,
+                   const float* labels, int64_t batch, int64_t classes) override;
   void split_heads(float* dst, const float* src, const HeadLayout& layout) override;
   void merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) override;
   void copy_tokens(const TokenDst& dst, const TokenSrc& src, int64_t batch, int64_t count,
                    int64_t dim, Write write) override;
 
   cudaStream_t stream() const { return stream_; }
+  cudaStream_t stream_of(Queue queue) const {
+    return queue == Queue::kCopy ? copy_stream_ : stream_;
+  }
 
  private:
+  // The column sums (sum_rows_accumulate, layernorm_backward's dw and db) split the rows into
+  // chunks, a block per chunk and 32 columns; the last block of each 32 columns to finish, told
+  // by a counter, adds the chunks' sums (cuda_elementwise.cu). How many chunks `rows` take:
+  static unsigned int column_sum_chunks(int64_t rows);
+  // At least `column_blocks` counters, all 0 between launches (the last block resets its own).
+  unsigned int* column_sum_arrivals(int64_t column_blocks);
+
   int device_index_;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr;       // Queue::kCompute
+  cudaStream_t copy_stream_ = nullptr;  // Queue::kCopy
+  cudaMemPool_t pool_ = nullptr;        // the device's default pool, which cudaMallocAsync draws on
   cublasHandle_t blas_ = nullptr;
   bool tf32_ = false;
+  unsigned int* arrivals_ = nullptr;  // (arrival_count_): column_sum_arrivals' counters
+  int64_t arrival_count_ = 0;
+  // clip_factor's chunk table (on the device, and the host copy it was made from), its partial
+  // sums and its counter of finished blocks (0 between launches).
+  void* clip_chunks_ = nullptr;
+  std::vector<char> clip_chunk_host_;
+  size_t clip_chunk_count_ = 0, clip_chunk_capacity_ = 0;
+  double* clip_partial_ = nullptr;
+  unsigned int* clip_arrivals_ = nullptr;
 };
 
 }  // namespace sav

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/last_block.h"
 #include "backends/cuda/launch.h"
 #include "sav/random.h"
 
@@ -55,28 +56,59 @@ __global__ void scale_kernel(float* y, const float* x, float factor, int64_t n, 
   }
 }
 
-// y (cols) += sum over rows of x (rows, cols). A block of 32 x 32 threads owns 32 columns:
-// row lane ty sums rows ty, ty + 32, ... in order, then the 32 partial sums of each column are
-// added in a fixed tree. The order depends only on the shape, never on scheduling.
+// y (cols) += sum over rows of x (rows, cols). The grid is ceil(cols / 32) x chunks: a block of
+// 32 x 32 threads owns 32 columns of one chunk of rows (column_sum_chunks). Row lane ty sums the
+// chunk's rows ty, ty + 32, ... in order, then the 32 lane sums of each column are added in a
+// fixed tree. With one chunk that is the column's sum, added to y. With more, each block writes
+// its sums to partial (chunks, cols); the last block of the 32 columns to finish (an integer
+// counter decides which) adds the chunks' sums in the same fixed way, lane ty taking chunks
+// ty, ty + 32, ... in order, and adds the total to y. Every order depends only on the shape,
+// never on which block finishes last, so the bits do not depend on scheduling.
 constexpr int kColumnsPerBlock = 32;
 constexpr int kRowLanes = 32;
+constexpr int64_t kRowsPerChunk = 256;  // at least 8 rows for each row lane of a block
+constexpr int64_t kMaxChunks = 64;      // at most 2 chunk sums for each row lane of the last block
 
-__global__ void sum_rows_kernel(float* y, const float* x, int64_t rows, int64_t cols) {
-  __shared__ float partial[kRowLanes][kColumnsPerBlock];
-  const int64_t j = static_cast<int64_t>(blockIdx.x) * kColumnsPerBlock + threadIdx.x;
-  float sum = 0.0f;
-  if (j < cols) {
-    for (int64_t r = threadIdx.y; r < rows; r += kRowLanes) sum += x[r * cols + j];
-  }
-  partial[threadIdx.y][threadIdx.x] = sum;
+// Adds the 32 row lanes of each column of tile in a fixed tree: tile[0][tx] ends with the sum.
+__device__ void add_row_lanes(float (&tile)[kRowLanes][kColumnsPerBlock]) {
   __syncthreads();
   for (unsigned int half = kRowLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial[threadIdx.y][threadIdx.x] += partial[threadIdx.y + half][threadIdx.x];
-    }
+    if (threadIdx.y < half) tile[threadIdx.y][threadIdx.x] += tile[threadIdx.y + half][threadIdx.x];
     __syncthreads();
   }
-  if (threadIdx.y == 0 && j < cols) y[j] += partial[0][threadIdx.x];
+}
+
+__global__ void sum_rows_kernel(float* y, const float* x, int64_t rows, int64_t cols,
+                                float* partial, unsigned int* arrivals) {
+  __shared__ float tile[kRowLanes][kColumnsPerBlock];
+  const unsigned int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * kColumnsPerBlock + tx;
+  const int64_t chunk_rows = (rows + gridDim.y - 1) / gridDim.y;
+  const int64_t begin = blockIdx.y * chunk_rows;
+  const int64_t end = begin + chunk_rows < rows ? begin + chunk_rows : rows;
+  float sum = 0.0f;
+  if (j < cols) {
+    for (int64_t r = begin + ty; r < end; r += kRowLanes) sum += x[r * cols + j];
+  }
+  tile[ty][tx] = sum;
+  add_row_lanes(tile);
+  if (gridDim.y > 1) {
+    if (ty == 0 && j < cols) partial[blockIdx.y * cols + j] = tile[0][tx];
+    if (!last_block_to_finish(&arrivals[blockIdx.x], gridDim.y)) return;
+    const volatile float* chunk_sums = partial;  // written by other blocks: read past the L1
+    sum = 0.0f;
+    if (j < cols) {
+      for (unsigned int c = ty; c < gridDim.y; c += kRowLanes) sum += chunk_sums[c * cols + j];
+    }
+    tile[ty][tx] = sum;
+    add_row_lanes(tile);
+  }
+  if (ty == 0 && j < cols) y[j] += tile[0][tx];
+}
+
+// arrivals (n) = 0.
+__global__ void clear_arrivals_kernel(unsigned int* arrivals, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) arrivals[i] = 0;
 }
 
 // y (n) = max(x, 0).
@@ -175,10 +207,16 @@ void launch_in_lists(const T* items, int count, Launch launch) {
   }
 }
 
-// One AdamW step on each listed tensor; m_scale and v_scale are the bias corrections.
+// One AdamW step on each listed tensor; m_scale and v_scale are the bias corrections. With
+// `control` (StepControl values on the device), nothing at all once control[kGo] is 0, and the
+// gradients also taken times control[kGradFactor].
 __global__ void adam_kernel(KernelList<AdamTensor> list, float lr, float beta1, float beta2,
-                            float eps, float decay, float m_scale, float v_scale,
-                            float grad_scale) {
+                            float eps, float decay, float m_scale, float v_scale, float grad_scale,
+                            const float* control) {
+  if (control != nullptr) {
+    if (control[kGo] == 0.0f) return;
+    grad_scale = __fmul_rn(grad_scale, control[kGradFactor]);
+  }
   const AdamTensor t = list.items[blockIdx.y];
   for (int64_t i = global_index(); i < t.n; i += grid_stride()) {
     const float g = __fmul_rn(t.grad[i], grad_scale);
@@ -293,10 +331,39 @@ void CudaBackend::repeat_rows(float* y, const float* row, int64_t rows, int64_t 
              cols);
 }
 
+// A chunk per 256 rows, at least 1 and at most 64: fixed by the shape alone.
+unsigned int CudaBackend::column_sum_chunks(int64_t rows) {
+  return static_cast<unsigned int>(std::clamp<int64_t>(rows / kRowsPerChunk, 1, kMaxChunks));
+}
+
+unsigned int* CudaBackend::column_sum_arrivals(int64_t column_blocks) {
+  if (column_blocks > arrival_count_) {
+    // Grown rarely: on the first call (256 counters cover 8,192 columns), then only for wider.
+    const int64_t count = std::max<int64_t>(column_blocks, 256);
+    auto* arrivals = static_cast<unsigned int*>(allocate(count * sizeof(unsigned int)));
+    SAV_LAUNCH(clear_arrivals_kernel, blocks_for(count), kThreads, stream_, arrivals, count);
+    deallocate(arrivals_, arrival_count_ * sizeof(unsigned int));
+    arrivals_ = arrivals;
+    arrival_count_ = count;
+  }
+  return arrivals_;
+}
+
 void CudaBackend::sum_rows_accumulate(float* y, const float* x, int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0) return;
-  const auto blocks = static_cast<unsigned int>((cols + kColumnsPerBlock - 1) / kColumnsPerBlock);
-  SAV_LAUNCH(sum_rows_kernel, blocks, dim3(kColumnsPerBlock, kRowLanes), stream_, y, x, rows, cols);
+  const int64_t column_blocks = (cols + kColumnsPerBlock - 1) / kColumnsPerBlock;
+  const unsigned int chunks = column_sum_chunks(rows);
+  const dim3 grid(static_cast<unsigned int>(column_blocks), chunks);
+  const dim3 block(kColumnsPerBlock, kRowLanes);
+  if (chunks == 1) {
+    SAV_LAUNCH(sum_rows_kernel, grid, block, stream_, y, x, rows, cols, nullptr, nullptr);
+    return;
+  }
+  unsigned int* arrivals = column_sum_arrivals(column_blocks);
+  const size_t bytes = chunks * cols * sizeof(float);
+  auto* partial = static_cast<float*>(allocate(bytes));  // (chunks, cols)
+  SAV_LAUNCH(sum_rows_kernel, grid, block, stream_, y, x, rows, cols, partial, arrivals);
+  deallocate(partial, bytes);  // stream-ordered: freed once the kernel is done
 }
 
 void CudaBackend::relu_forward(float* y, const float* x, int64_t n) {
@@ -351,11 +418,11 @@ void CudaBackend::drop_path_backward(float* dx, const float* dy, int64_t rows, i
 
 void CudaBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
                               float beta2, float eps, float weight_decay, int64_t step,
-                              float grad_scale) {
+                              float grad_scale, const float* control) {
   const AdamScales scales = adam_scales(lr, beta1, beta2, weight_decay, step);
   launch_in_lists(tensors, count, [&](const KernelList<AdamTensor>& list, dim3 grid) {
     SAV_LAUNCH(adam_kernel, grid, kThreads, stream_, list, lr, beta1, beta2, eps, scales.decay,
-               scales.m, scales.v, grad_scale);
+               scales.m, scales.v, grad_scale, control);
   });
 }
 

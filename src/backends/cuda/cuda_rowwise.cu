@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/last_block.h"
 #include "backends/cuda/launch.h"
 
 namespace sav {
@@ -93,39 +94,75 @@ __global__ void layernorm_dx_kernel(float* dx, const float* dy, const float* x, 
 }
 
 // dw (cols) += sum over rows of dy * xhat, db (cols) += sum over rows of dy; either may be null.
-// A block of 32 x 32 threads owns 32 columns: row lane ty sums rows ty, ty + 32, ... in order,
-// then the 32 partial sums of each column are added in a fixed tree.
+// Summed as sum_rows_kernel sums (cuda_elementwise.cu): the grid is ceil(cols / 32) x chunks, a
+// block of 32 x 32 threads owns 32 columns of one chunk of rows, row lane ty sums the chunk's
+// rows ty, ty + 32, ... in order, then the 32 lane sums of each column are added in a fixed
+// tree. With more than one chunk each block writes its sums to partial (2, chunks, cols), dw's
+// then db's, and the last block of the 32 columns to finish (an integer counter decides which)
+// adds the chunks' sums in the same fixed way. Every order depends only on the shape, never on
+// which block finishes last, so the bits do not depend on scheduling.
 constexpr int kColumnsPerBlock = 32;
 constexpr int kRowLanes = 32;
 
+// Adds the 32 row lanes of each column of both tiles in a fixed tree: row 0 ends with the sums.
+__device__ void add_row_lanes(float (&dw_tile)[kRowLanes][kColumnsPerBlock],
+                              float (&db_tile)[kRowLanes][kColumnsPerBlock]) {
+  const unsigned int tx = threadIdx.x, ty = threadIdx.y;
+  __syncthreads();
+  for (unsigned int half = kRowLanes / 2; half > 0; half /= 2) {
+    if (ty < half) {
+      dw_tile[ty][tx] += dw_tile[ty + half][tx];
+      db_tile[ty][tx] += db_tile[ty + half][tx];
+    }
+    __syncthreads();
+  }
+}
+
 __global__ void layernorm_dw_db_kernel(float* dw, float* db, const float* dy, const float* x,
                                        const float* mean, const float* rstd, int64_t rows,
-                                       int64_t cols) {
-  __shared__ float dw_partial[kRowLanes][kColumnsPerBlock];
-  __shared__ float db_partial[kRowLanes][kColumnsPerBlock];
+                                       int64_t cols, float* partial, unsigned int* arrivals) {
+  __shared__ float dw_tile[kRowLanes][kColumnsPerBlock];
+  __shared__ float db_tile[kRowLanes][kColumnsPerBlock];
   const unsigned int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t j = static_cast<int64_t>(blockIdx.x) * kColumnsPerBlock + tx;
+  const int64_t chunk_rows = (rows + gridDim.y - 1) / gridDim.y;
+  const int64_t begin = blockIdx.y * chunk_rows;
+  const int64_t end = begin + chunk_rows < rows ? begin + chunk_rows : rows;
   float dw_sum = 0.0f, db_sum = 0.0f;
   if (j < cols) {
-    for (int64_t r = ty; r < rows; r += kRowLanes) {
+    for (int64_t r = begin + ty; r < end; r += kRowLanes) {
       const float d = dy[r * cols + j];
       dw_sum += d * ((x[r * cols + j] - mean[r]) * rstd[r]);
       db_sum += d;
     }
   }
-  dw_partial[ty][tx] = dw_sum;
-  db_partial[ty][tx] = db_sum;
-  __syncthreads();
-  for (unsigned int half = kRowLanes / 2; half > 0; half /= 2) {
-    if (ty < half) {
-      dw_partial[ty][tx] += dw_partial[ty + half][tx];
-      db_partial[ty][tx] += db_partial[ty + half][tx];
+  dw_tile[ty][tx] = dw_sum;
+  db_tile[ty][tx] = db_sum;
+  add_row_lanes(dw_tile, db_tile);
+  if (gridDim.y > 1) {
+    float* const dw_partial = partial;  // (chunks, cols)
+    float* const db_partial = partial + gridDim.y * cols;
+    if (ty == 0 && j < cols) {
+      dw_partial[blockIdx.y * cols + j] = dw_tile[0][tx];
+      db_partial[blockIdx.y * cols + j] = db_tile[0][tx];
     }
-    __syncthreads();
+    if (!last_block_to_finish(&arrivals[blockIdx.x], gridDim.y)) return;
+    const volatile float* dw_chunks = dw_partial;  // written by other blocks: read past the L1
+    const volatile float* db_chunks = db_partial;
+    dw_sum = db_sum = 0.0f;
+    if (j < cols) {
+      for (unsigned int c = ty; c < gridDim.y; c += kRowLanes) {
+        dw_sum += dw_chunks[c * cols + j];
+        db_sum += db_chunks[c * cols + j];
+      }
+    }
+    dw_tile[ty][tx] = dw_sum;
+    db_tile[ty][tx] = db_sum;
+    add_row_lanes(dw_tile, db_tile);
   }
   if (ty == 0 && j < cols) {
-    if (dw != nullptr) dw[j] += dw_partial[0][tx];
-    if (db != nullptr) db[j] += db_partial[0][tx];
+    if (dw != nullptr) dw[j] += dw_tile[0][tx];
+    if (db != nullptr) db[j] += db_tile[0][tx];
   }
 }
 
@@ -163,14 +200,13 @@ __global__ void softmax_backward_kernel(float* dx, const float* y, const float* 
   }
 }
 
-// logits, probs (batch, classes); labels (batch); loss (1) = mean over rows of -log p[label].
+// logits, probs, targets (batch, classes); loss (1) = mean over rows of -sum_j targets_j log p_j.
 // One block of 32 warps: warp w takes rows w, w + 32, ... and adds their losses in order in
 // double; thread 0 then adds the 32 warp sums in order. Fixed by the batch size alone.
 constexpr int kLossWarps = 32;
 
 __global__ void cross_entropy_forward_kernel(float* loss, float* probs, const float* logits,
-                                             const int32_t* labels, int64_t batch,
-                                             int64_t classes) {
+                                             const float* targets, int64_t batch, int64_t classes) {
   __shared__ double warp_losses[kLossWarps];
   const unsigned int warp = threadIdx.x / kWarp;
   double mine = 0.0;
@@ -187,8 +223,17 @@ __global__ void cross_entropy_forward_kernel(float* loss, float* probs, const fl
     }
     sum = warp_sum(sum);
     for (int64_t j = lane(); j < classes; j += kWarp) pr[j] /= sum;
-    const float row_loss = logf(sum) + top - zr[labels[i]];
-    mine += static_cast<double>(row_loss);
+    // sum over j of t_j (log_norm - z_j); a zero target adds nothing (not 0 x inf).
+    const float log_norm = logf(sum) + top;
+    const float* tr = targets + i * classes;
+    double row = 0.0;
+    for (int64_t j = lane(); j < classes; j += kWarp) {
+      if (tr[j] != 0.0f) row += static_cast<double>(tr[j]) * static_cast<double>(log_norm - zr[j]);
+    }
+    for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+      row += __shfl_xor_sync(kFullMask, row, offset);
+    }
+    mine += row;
   }
   if (lane() == 0) warp_losses[warp] = mine;
   __syncthreads();
@@ -199,19 +244,17 @@ __global__ void cross_entropy_forward_kernel(float* loss, float* probs, const fl
   }
 }
 
-// dlogits (batch, classes) += (*dloss / batch) * (probs - onehot(labels)); *dloss is read on the
-// device, so the backward pass never waits for the host.
+// dlogits (batch, classes) += (*dloss / batch) * (probs - targets); *dloss is read on the device,
+// so the backward pass never waits for the host.
 __global__ void cross_entropy_backward_kernel(float* dlogits, const float* probs,
-                                              const int32_t* labels, const float* dloss,
+                                              const float* targets, const float* dloss,
                                               int64_t batch, int64_t classes) {
   const float scale = dloss[0] / static_cast<float>(batch);
   const int64_t n = batch * classes;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n;
        k += stride) {
-    const int64_t i = k / classes, j = k % classes;
-    const float target = j == labels[i] ? 1.0f : 0.0f;
-    dlogits[k] += scale * (probs[k] - target);
+    dlogits[k] += scale * (probs[k] - targets[k]);
   }
 }
 
@@ -233,11 +276,22 @@ void CudaBackend::layernorm_backward(float* dx, float* dw, float* db, const floa
     SAV_LAUNCH(layernorm_dx_kernel, blocks_for_rows(rows), kThreads, stream_, dx, dy, x, w, mean,
                rstd, rows, cols);
   }
-  if (dw != nullptr || db != nullptr) {
-    const auto blocks = static_cast<unsigned int>((cols + kColumnsPerBlock - 1) / kColumnsPerBlock);
-    SAV_LAUNCH(layernorm_dw_db_kernel, blocks, dim3(kColumnsPerBlock, kRowLanes), stream_, dw, db,
-               dy, x, mean, rstd, rows, cols);
+  if (dw == nullptr && db == nullptr) return;
+  const int64_t column_blocks = (cols + kColumnsPerBlock - 1) / kColumnsPerBlock;
+  const unsigned int chunks = column_sum_chunks(rows);
+  const dim3 grid(static_cast<unsigned int>(column_blocks), chunks);
+  const dim3 block(kColumnsPerBlock, kRowLanes);
+  if (chunks == 1) {
+    SAV_LAUNCH(layernorm_dw_db_kernel, grid, block, stream_, dw, db, dy, x, mean, rstd, rows, cols,
+               nullptr, nullptr);
+    return;
   }
+  unsigned int* arrivals = column_sum_arrivals(column_blocks);
+  const size_t bytes = 2 * chunks * cols * sizeof(float);
+  auto* partial = static_cast<float*>(allocate(bytes));  // (2, chunks, cols)
+  SAV_LAUNCH(layernorm_dw_db_kernel, grid, block, stream_, dw, db, dy, x, mean, rstd, rows, cols,
+             partial, arrivals);
+  deallocate(partial, bytes);  // stream-ordered: freed once the kernel is done
 }
 
 void CudaBackend::softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) {
@@ -253,19 +307,19 @@ void CudaBackend::softmax_backward(float* dx, const float* y, const float* dy, i
 }
 
 void CudaBackend::cross_entropy_forward(float* loss, float* probs, const float* logits,
-                                        const int32_t* labels, int64_t batch, int64_t classes) {
+                                        const float* targets, int64_t batch, int64_t classes) {
   if (batch <= 0 || classes <= 0) return;
   SAV_LAUNCH(cross_entropy_forward_kernel, 1, kLossWarps * kWarp, stream_, loss, probs, logits,
-             labels, batch, classes);
+             targets, batch, classes);
 }
 
-void CudaBackend::cross_entropy_backward(float* dlogits, const float* probs, const int32_t* labels,
+void CudaBackend::cross_entropy_backward(float* dlogits, const float* probs, const float* targets,
                                          const float* dloss, int64_t batch, int64_t classes) {
   const int64_t n = batch * classes;
   if (n <= 0) return;
   const auto blocks =
       static_cast<unsigned int>(std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks));
-  SAV_LAUNCH(cross_entropy_backward_kernel, blocks, kThreads, stream_, dlogits, probs, labels,
+  SAV_LAUNCH(cross_entropy_backward_kernel, blocks, kThreads, stream_, dlogits, probs, targets,
              dloss, batch, classes);
 }
 

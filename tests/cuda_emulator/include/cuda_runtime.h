@@ -78,6 +78,18 @@ T __shfl_xor_sync(unsigned int mask, T value, int lane_mask, int width = 32) {
 // Round-to-nearest products, never contracted into an FMA (the emulator builds with
 // -ffp-contract=off).
 inline float __fmul_rn(float a, float b) { return a * b; }
+// The device's math functions that CUDA declares in the global namespace.
+using std::isfinite;
+using std::sqrt;
+
+// Atomics: *address += value, returning the old value. Blocks run one at a time and a thread
+// gives way only at a barrier or a shuffle, so a plain read-modify-write is atomic here.
+unsigned int atomicAdd(unsigned int* address, unsigned int value);
+int atomicAdd(int* address, int value);
+// Orders this thread's memory writes before its later ones as every thread sees them. With one
+// thread running at a time, every write is seen in program order already: only the compiler
+// must not move writes across it, which a call it cannot see into ensures.
+void __threadfence();
 
 // ---- The runtime API ------------------------------------------------------------------------
 enum cudaError_t {
@@ -87,8 +99,10 @@ enum cudaError_t {
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevicePointer = 17,
   cudaErrorInvalidMemcpyDirection = 21,
+  cudaErrorInsufficientDriver = 35,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
+  cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
 };
@@ -120,6 +134,8 @@ const char* cudaGetErrorName(cudaError_t error);
 const char* cudaGetErrorString(cudaError_t error);
 cudaError_t cudaGetLastError();
 cudaError_t cudaPeekAtLastError();
+// With SAV_CUDA_EMULATOR_DRIVER=old in the environment, fails as a runtime newer than its driver
+// does (cudaErrorInsufficientDriver), for the tests of that message.
 cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDevice(int* device);
@@ -136,6 +152,36 @@ cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream);
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream);
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream);
+// The device's stream-ordered memory pool (cudaMallocAsync's). The emulator's hands every freed
+// block straight back, so its reserved memory is what is live; it keeps the attributes it is given.
+struct CUmemPoolHandle_st;
+using cudaMemPool_t = CUmemPoolHandle_st*;
+enum cudaMemPoolAttr {
+  cudaMemPoolAttrReleaseThreshold = 4,
+  cudaMemPoolAttrReservedMemCurrent = 5,
+  cudaMemPoolAttrReservedMemHigh = 6,
+  cudaMemPoolAttrUsedMemCurrent = 7,
+  cudaMemPoolAttrUsedMemHigh = 8,
+};
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int device);
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value);
+cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value);
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t min_bytes_to_keep);
+
+// Events. The emulator runs work when it is issued, so an event has always passed; it checks
+// that events are live and counts cudaEventSynchronize as a wait.
+struct CUevent_st;
+using cudaEvent_t = CUevent_st*;
+constexpr unsigned int cudaEventDefault = 0x0;
+constexpr unsigned int cudaEventDisableTiming = 0x2;
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream);
+cudaError_t cudaEventQuery(cudaEvent_t event);
+cudaError_t cudaEventSynchronize(cudaEvent_t event);
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags = 0);
+
 // Page-locked host memory: a copy into it from the device does not make the host wait.
 cudaError_t cudaMallocHost(void** ptr, size_t bytes);
 cudaError_t cudaFreeHost(void* ptr);
