@@ -73,6 +73,14 @@ class Tensor {
 
   // For op implementations: the gradient buffer, allocated and zeroed on first use.
   float* grad_data() const;
+  // For op implementations: where a backward function puts its whole contribution to this
+  // tensor's gradient. The first contribution of a pass finds a new, unset buffer and
+  // `overwrite` true: it writes every value (no zeroing first); later ones add to it.
+  struct GradSlot {
+    float* data;
+    bool overwrite;
+  };
+  GradSlot grad_slot() const;
   // For op implementations: a handle sharing this tensor's buffer with another shape of the
   // same number of elements.
   Tensor view(const Shape& shape) const;

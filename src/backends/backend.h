@@ -5,7 +5,8 @@
 // Conventions shared by every member:
 // - Matrices are row-major. Sizes are element counts, not bytes, unless named `bytes`.
 // - A function whose name ends in _backward ACCUMULATES into its gradient outputs (dx += ...),
-//   so that a tensor used twice collects both contributions; the tape zeroes gradients first.
+//   so that a tensor used twice collects both contributions, or, where it takes a Write, writes
+//   them over: a gradient's first contribution then needs no zeroed buffer (Tensor::grad_slot).
 // - A gradient output pointer may be null when that gradient is not wanted.
 #pragma once
 
@@ -170,14 +171,16 @@ class Backend {
 
   virtual void relu_forward(float* y, const float* x, int64_t n) = 0;
   // dx += dy * (x > 0). `x` may be the input or the output: relu(x) > 0 exactly where x > 0.
-  virtual void relu_backward(float* dx, const float* x, const float* dy, int64_t n) = 0;
+  virtual void relu_backward(float* dx, const float* x, const float* dy, int64_t n,
+                             Write write = Write::kAccumulate) = 0;
 
   // GELU in its exact form, as published ViTs use it: y = x * Phi(x), where
   // Phi(x) = (1 + erf(x / sqrt(2))) / 2 is the standard normal distribution function.
   virtual void gelu_forward(float* y, const float* x, int64_t n) = 0;
   // dx += dy * gelu'(x), gelu'(x) = Phi(x) + x * phi(x) with phi the standard normal density.
   // `x` is the input: unlike relu's, the derivative cannot be told from the output.
-  virtual void gelu_backward(float* dx, const float* x, const float* dy, int64_t n) = 0;
+  virtual void gelu_backward(float* dx, const float* x, const float* dy, int64_t n,
+                             Write write = Write::kAccumulate) = 0;
 
   // Inverted dropout: y = x * keep / (1 - p), keep drawn from the counter-based generator
   // (sav/random.h) at (seed, stream, element index), so the backward pass and every backend
@@ -187,7 +190,8 @@ class Backend {
                                uint64_t stream, uint64_t first) = 0;
   // dx += dy * keep / (1 - p).
   virtual void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                                uint64_t stream, uint64_t first) = 0;
+                                uint64_t stream, uint64_t first,
+                                Write write = Write::kAccumulate) = 0;
 
   // Stochastic depth (drop path, Huang et al. 2016): y = x * keep(r) / (1 - p) over every element
   // of row r of x (rows x cols), keep(r) drawn as dropout draws element first_row + r: lane
@@ -197,16 +201,18 @@ class Backend {
                                  uint64_t seed, uint64_t stream, uint64_t first_row) = 0;
   // dx += dy * keep(r) / (1 - p).
   virtual void drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols, float p,
-                                  uint64_t seed, uint64_t stream, uint64_t first_row) = 0;
+                                  uint64_t seed, uint64_t stream, uint64_t first_row,
+                                  Write write = Write::kAccumulate) = 0;
 
   // LayerNorm over the last dimension of x (rows x cols): y = (x - mean) * rstd * w + b with
   // rstd = 1 / sqrt(var + eps), var the biased variance. mean and rstd (rows) are kept for the
   // backward pass.
   virtual void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w,
                                  const float* b, int64_t rows, int64_t cols, float eps) = 0;
+  // dx (+)= as `write` says; dw and db (parameters) always accumulate.
   virtual void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                                   const float* w, const float* mean, const float* rstd,
-                                  int64_t rows, int64_t cols) = 0;
+                                  int64_t rows, int64_t cols, Write write = Write::kAccumulate) = 0;
 
   // Softmax of each row. y may alias x.
   virtual void softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) = 0;
@@ -224,7 +230,8 @@ class Backend {
   // dlogits += (*dloss / batch) * (probs - targets): the gradient of the batch mean for rows of
   // targets that sum to 1, scaled by the upstream gradient *dloss, which stays on the device.
   virtual void cross_entropy_backward(float* dlogits, const float* probs, const float* targets,
-                                      const float* dloss, int64_t batch, int64_t classes) = 0;
+                                      const float* dloss, int64_t batch, int64_t classes,
+                                      Write write = Write::kAccumulate) = 0;
 
   // One Adam step (Kingma & Ba) on every tensor listed, with decoupled weight decay (AdamW) when
   // weight_decay > 0: param *= 1 - lr * weight_decay; m = beta1 m + (1 - beta1) grad;

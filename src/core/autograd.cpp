@@ -68,7 +68,12 @@ void detail::run_backward(const Tensor& root, const Tensor& grad_output) {
   for (const Tensor& tensor : order) {
     if (!tensor.is_leaf()) tensor.impl()->grad.reset();
   }
-  backend.accumulate(root.grad_data(), grad_output.data(), root.numel());
+  const Tensor::GradSlot seed = root.grad_slot();  // a leaf's may hold earlier passes' sums
+  if (seed.overwrite) {
+    backend.copy(seed.data, grad_output.data(), sizeof(float) * root.numel());
+  } else {
+    backend.accumulate(seed.data, grad_output.data(), root.numel());
+  }
 
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     TensorImpl& impl = *it->impl();

@@ -177,6 +177,13 @@ float* Tensor::grad_data() const {
   return self.grad->data();
 }
 
+Tensor::GradSlot Tensor::grad_slot() const {
+  TensorImpl& self = const_cast<TensorImpl&>(checked(impl_.get()));
+  if (self.grad) return {self.grad->data(), false};
+  self.grad = std::make_shared<Buffer>(*self.backend, sizeof(float) * self.shape.numel());
+  return {self.grad->data(), true};
+}
+
 Tensor Tensor::view(const Shape& shape) const {
   const TensorImpl& self = checked(impl_.get());
   if (shape.numel() != self.shape.numel()) {

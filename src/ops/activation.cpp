@@ -1,6 +1,7 @@
 // Element-wise ops: relu, gelu, dropout and drop path.
 #include "backends/backend.h"
 #include "ops/checks.h"
+#include "ops/gradient_slot.h"
 #include "sav/autograd.h"
 #include "sav/ops.h"
 
@@ -13,7 +14,8 @@ Tensor relu(const Tensor& x) {
   // The backward reads the output (y > 0 exactly where x > 0), which the next op keeps anyway,
   // so that x itself can be freed.
   return record(y, "relu", {x}, [x = x.gradient_only(), y = y.detach()](const Tensor& dy) {
-    dy.backend().relu_backward(x.grad_data(), y.data(), dy.data(), x.numel());
+    const Tensor::GradSlot dx = x.grad_slot();
+    dy.backend().relu_backward(dx.data, y.data(), dy.data(), x.numel(), detail::write_of(dx));
   });
 }
 
@@ -24,7 +26,8 @@ Tensor gelu(const Tensor& x) {
   // The derivative needs x itself: gelu is not monotonic (its minimum is near x = -0.75), so the
   // output does not determine it.
   return record(y, "gelu", {x}, [x](const Tensor& dy) {
-    dy.backend().gelu_backward(x.grad_data(), x.data(), dy.data(), x.numel());
+    const Tensor::GradSlot dx = x.grad_slot();
+    dy.backend().gelu_backward(dx.data, x.data(), dy.data(), x.numel(), detail::write_of(dx));
   });
 }
 
@@ -39,10 +42,12 @@ Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t
       rows == 0 ? 0 : static_cast<uint64_t>(first_row) * static_cast<uint64_t>(x.numel() / rows);
   Tensor y = Tensor::empty(x.shape(), x.device());
   x.backend().dropout_forward(y.data(), x.data(), x.numel(), p, seed, stream, first);
-  return record(
-      y, "dropout", {x}, [x = x.gradient_only(), p, seed, stream, first](const Tensor& dy) {
-        dy.backend().dropout_backward(x.grad_data(), dy.data(), x.numel(), p, seed, stream, first);
-      });
+  return record(y, "dropout", {x},
+                [x = x.gradient_only(), p, seed, stream, first](const Tensor& dy) {
+                  const Tensor::GradSlot dx = x.grad_slot();
+                  dy.backend().dropout_backward(dx.data, dy.data(), x.numel(), p, seed, stream,
+                                                first, detail::write_of(dx));
+                });
 }
 
 Tensor drop_path(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row) {
@@ -58,8 +63,9 @@ Tensor drop_path(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64
   x.backend().drop_path_forward(y.data(), x.data(), rows, cols, p, seed, stream, first);
   return record(y, "drop_path", {x},
                 [x = x.gradient_only(), rows, cols, p, seed, stream, first](const Tensor& dy) {
-                  dy.backend().drop_path_backward(x.grad_data(), dy.data(), rows, cols, p, seed,
-                                                  stream, first);
+                  const Tensor::GradSlot dx = x.grad_slot();
+                  dy.backend().drop_path_backward(dx.data, dy.data(), rows, cols, p, seed, stream,
+                                                  first, detail::write_of(dx));
                 });
 }
 

@@ -1,5 +1,6 @@
 #include "backends/backend.h"
 #include "ops/checks.h"
+#include "ops/gradient_slot.h"
 #include "sav/autograd.h"
 #include "sav/ops.h"
 
@@ -31,10 +32,10 @@ Tensor add(const Tensor& a, const Tensor& b) {
   return record(y, "add", {a, b},
                 [a = a.gradient_only(), b = b.gradient_only(), n, b_n](const Tensor& dy) {
                   Backend& backend = dy.backend();
-                  if (a.requires_grad()) backend.accumulate(a.grad_data(), dy.data(), n);
+                  if (a.requires_grad()) detail::pass_gradient(a, dy.data(), n);
                   if (b.requires_grad()) {
                     if (b_n == n) {
-                      backend.accumulate(b.grad_data(), dy.data(), n);
+                      detail::pass_gradient(b, dy.data(), n);
                     } else {  // b was added to every leading index: its gradient sums over them
                       backend.sum_rows_accumulate(b.grad_data(), dy.data(), n / b_n, b_n);
                     }
@@ -47,7 +48,8 @@ Tensor scale(const Tensor& x, float factor) {
   Tensor y = Tensor::empty(x.shape(), x.device());
   x.backend().scale(y.data(), x.data(), factor, x.numel(), Write::kOverwrite);
   return record(y, "scale", {x}, [x = x.gradient_only(), factor](const Tensor& dy) {
-    dy.backend().scale(x.grad_data(), dy.data(), factor, x.numel(), Write::kAccumulate);
+    const Tensor::GradSlot dx = x.grad_slot();
+    dy.backend().scale(dx.data, dy.data(), factor, x.numel(), detail::write_of(dx));
   });
 }
 

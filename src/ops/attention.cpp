@@ -4,6 +4,7 @@
 
 #include "backends/backend.h"
 #include "ops/checks.h"
+#include "ops/gradient_slot.h"
 #include "sav/autograd.h"
 #include "sav/ops.h"
 
@@ -49,9 +50,9 @@ AttentionResult attention_forward(const Tensor& q, const Tensor& k, const Tensor
 }
 
 // The backward pass from dout, the gradient of out: dA (into A's gradient, where retained for
-// attribution), then dV, dS through the softmax, dQ and dK, each added into its input's
-// gradient. The per-head copies of q, k, v are made again here rather than kept from the
-// forward pass: a cheap copy against three activations' worth of memory per layer.
+// attribution), then dV, dS through the softmax, dQ and dK, each put into its input's
+// gradient (Tensor::grad_slot). The per-head copies of q, k, v are made again here rather than kept
+// from the forward pass: a cheap copy against three activations' worth of memory per layer.
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
                         const AttentionDims& d, float scale, const Tensor& dout) {
   Backend& backend = dout.backend();
@@ -65,16 +66,15 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
   backend.gemm_strided_batched(Transpose::kNo, Transpose::kYes, n, n, dk, 1.0f, doh.data(), dk,
                                head_stride, vh.data(), dk, head_stride, 0.0f, dprobs.data(), n,
                                score_stride, groups);
-  if (probs.retains_grad()) {
-    backend.copy(probs.grad_data(), dprobs.data(), sizeof(float) * probs.numel());
-  }
+  if (probs.retains_grad()) detail::pass_gradient(probs, dprobs.data(), probs.numel());
   Tensor dh = Tensor::empty(d.per_head(), dout.device());  // one per-head gradient at a time
   // dV = A^T · dO
   if (v.requires_grad()) {
     backend.gemm_strided_batched(Transpose::kYes, Transpose::kNo, n, dk, n, 1.0f, probs.data(), n,
                                  score_stride, doh.data(), dk, head_stride, 0.0f, dh.data(), dk,
                                  head_stride, groups);
-    backend.merge_heads(v.grad_data(), dh.data(), d, Write::kAccumulate);
+    const Tensor::GradSlot v_grad = v.grad_slot();
+    backend.merge_heads(v_grad.data, dh.data(), d, detail::write_of(v_grad));
   }
   // dS = softmax'(dA), in place; the scores were scale · Q K^T.
   float* dscores = dprobs.data();
@@ -85,7 +85,8 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
     backend.gemm_strided_batched(Transpose::kNo, Transpose::kNo, n, dk, n, scale, dscores, n,
                                  score_stride, kh.data(), dk, head_stride, 0.0f, dh.data(), dk,
                                  head_stride, groups);
-    backend.merge_heads(q.grad_data(), dh.data(), d, Write::kAccumulate);
+    const Tensor::GradSlot q_grad = q.grad_slot();
+    backend.merge_heads(q_grad.data, dh.data(), d, detail::write_of(q_grad));
   }
   // dK = scale · dS^T · Q
   if (k.requires_grad()) {
@@ -93,7 +94,8 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
     backend.gemm_strided_batched(Transpose::kYes, Transpose::kNo, n, dk, n, scale, dscores, n,
                                  score_stride, qh.data(), dk, head_stride, 0.0f, dh.data(), dk,
                                  head_stride, groups);
-    backend.merge_heads(k.grad_data(), dh.data(), d, Write::kAccumulate);
+    const Tensor::GradSlot k_grad = k.grad_slot();
+    backend.merge_heads(k_grad.data, dh.data(), d, detail::write_of(k_grad));
   }
 }
 

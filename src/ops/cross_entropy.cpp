@@ -1,5 +1,6 @@
 #include "backends/backend.h"
 #include "ops/checks.h"
+#include "ops/gradient_slot.h"
 #include "sav/autograd.h"
 #include "sav/ops.h"
 
@@ -39,9 +40,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
   return record(loss, "cross_entropy", {logits},
                 [logits = logits.gradient_only(), probs, targets = targets.detach(), batch,
                  classes](const Tensor& dloss) {
-                  dloss.backend().cross_entropy_backward(logits.grad_data(), probs.data(),
-                                                         targets.data(), dloss.data(), batch,
-                                                         classes);
+                  const Tensor::GradSlot dlogits = logits.grad_slot();
+                  dloss.backend().cross_entropy_backward(dlogits.data, probs.data(), targets.data(),
+                                                         dloss.data(), batch, classes,
+                                                         detail::write_of(dlogits));
                 });
 }
 

@@ -1,5 +1,6 @@
 #include "backends/backend.h"
 #include "ops/checks.h"
+#include "ops/gradient_slot.h"
 #include "sav/autograd.h"
 #include "sav/ops.h"
 
@@ -26,11 +27,12 @@ Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
 
   return record(y, "layernorm", {x, weight, bias},
                 [x, weight, bias = bias.gradient_only(), mean, rstd, rows, cols](const Tensor& dy) {
+                  const Tensor::GradSlot dx =
+                      x.requires_grad() ? x.grad_slot() : Tensor::GradSlot{nullptr, false};
                   dy.backend().layernorm_backward(
-                      x.requires_grad() ? x.grad_data() : nullptr,
-                      weight.requires_grad() ? weight.grad_data() : nullptr,
+                      dx.data, weight.requires_grad() ? weight.grad_data() : nullptr,
                       bias.requires_grad() ? bias.grad_data() : nullptr, dy.data(), x.data(),
-                      weight.data(), mean.data(), rstd.data(), rows, cols);
+                      weight.data(), mean.data(), rstd.data(), rows, cols, detail::write_of(dx));
                 });
 }
 

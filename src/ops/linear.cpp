@@ -1,5 +1,6 @@
 #include "backends/backend.h"
 #include "ops/checks.h"
+#include "ops/gradient_slot.h"
 #include "sav/autograd.h"
 #include "sav/ops.h"
 
@@ -39,9 +40,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       [x = weight_grad ? x : x.gradient_only(), weight, weight_grad,
        bias = bias.defined() ? bias.gradient_only() : Tensor(), m, n, k](const Tensor& dy) {
         Backend& backend = dy.backend();
-        if (x.requires_grad()) {  // dx (m, k) += dy (m, n) · W (n, k)
+        if (x.requires_grad()) {  // dx (m, k) (+)= dy (m, n) · W (n, k)
+          const Tensor::GradSlot dx = x.grad_slot();
           backend.gemm(Transpose::kNo, Transpose::kNo, m, k, n, 1.0f, dy.data(), n, weight.data(),
-                       k, 1.0f, x.grad_data(), k);
+                       k, dx.overwrite ? 0.0f : 1.0f, dx.data, k);
         }
         if (weight_grad) {  // dW (n, k) += dy^T (n, m) · x (m, k)
           backend.gemm(Transpose::kYes, Transpose::kNo, n, k, m, 1.0f, dy.data(), n, x.data(), k,

@@ -3,6 +3,7 @@
 
 #include "backends/backend.h"
 #include "ops/checks.h"
+#include "ops/gradient_slot.h"
 #include "sav/autograd.h"
 #include "sav/ops.h"
 
@@ -55,14 +56,22 @@ Tensor concat_tokens(const Tensor& a, const Tensor& b) {
                 [a = a.gradient_only(), b = b.gradient_only(), a_batch, b_batch, batch, n, na, nb,
                  dim](const Tensor& dy) {
                   Backend& backend = dy.backend();
-                  if (a.requires_grad()) {
-                    backend.copy_tokens({a.grad_data(), na, 0, a_batch}, {dy.data(), n, 0}, batch,
-                                        na, dim, Write::kAccumulate);
-                  }
-                  if (b.requires_grad()) {
-                    backend.copy_tokens({b.grad_data(), nb, 0, b_batch}, {dy.data(), n, na}, batch,
-                                        nb, dim, Write::kAccumulate);
-                  }
+                  // Each input's gradient is one whole range of dy's: written over on its first
+                  // contribution, unless shared by the batch (a sum over it: added).
+                  auto give = [&](const Tensor& x, TokenBatch x_batch, int64_t tokens,
+                                  int64_t start) {
+                    if (!x.requires_grad()) return;
+                    Tensor::GradSlot dx{nullptr, false};
+                    if (x_batch == TokenBatch::kShared) {
+                      dx.data = x.grad_data();
+                    } else {
+                      dx = x.grad_slot();
+                    }
+                    backend.copy_tokens({dx.data, tokens, 0, x_batch}, {dy.data(), n, start}, batch,
+                                        tokens, dim, detail::write_of(dx));
+                  };
+                  give(a, a_batch, na, 0);
+                  give(b, b_batch, nb, na);
                 });
 }
 
@@ -73,7 +82,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
          shape.numel(), " values)");
   }
   return record(x.view(shape), "reshape", {x}, [x = x.gradient_only()](const Tensor& dy) {
-    dy.backend().accumulate(x.grad_data(), dy.data(), x.numel());
+    detail::pass_gradient(x, dy.data(), x.numel());
   });
 }
 

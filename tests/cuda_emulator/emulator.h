@@ -31,8 +31,9 @@ bool check_guards(const std::string& culprit);
 // cudaSuccess for a live stream or 0; otherwise records the error, naming `call`.
 cudaError_t check_stream(cudaStream_t stream, const char* call);
 
-// Counts a kernel launch or a cuBLAS call by name. With SAV_CUDA_EMULATOR_STATS set in the
-// environment the counts are printed to stderr when the process ends.
+// Counts a kernel launch, a cuBLAS call or a copy within the device by name. With
+// SAV_CUDA_EMULATOR_STATS set in the environment the counts are printed to stderr when the process
+// ends.
 void count_call(const char* name);
 // Counts a call that makes the host wait for the device's queued work (a stream or device
 // synchronisation, a copy to pageable host memory), by name.

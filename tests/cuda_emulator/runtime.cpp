@@ -427,6 +427,10 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaMemcpyAsync")) return e;
   const cudaError_t status = cuda_emulator::copy(dst, src, bytes, kind);
+  // Work the device does, as a kernel is: counted with the launches.
+  if (status == cudaSuccess && kind == cudaMemcpyDeviceToDevice) {
+    cuda_emulator::count_call("cudaMemcpyAsync device to device");
+  }
   // Into pageable host memory the copy returns only when it is done, after the stream's work.
   if (status == cudaSuccess && kind == cudaMemcpyDeviceToHost && !cuda_emulator::is_pinned(dst)) {
     cuda_emulator::count_synchronisation("cudaMemcpyAsync to pageable host memory");
@@ -601,5 +605,6 @@ cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t str
     return record(cudaErrorInvalidValue, "cudaMemsetAsync: " + why);
   }
   std::memset(dst, value, bytes);
+  cuda_emulator::count_call("cudaMemsetAsync");
   return cudaSuccess;
 }

@@ -41,30 +41,31 @@ class CpuBackend final : public Backend {
   void repeat_rows(float* y, const float* row, int64_t rows, int64_t cols) override;
   void sum_rows_accumulate(float* y, const float* x, int64_t rows, int64_t cols) override;
   void relu_forward(float* y, const float* x, int64_t n) override;
-  void relu_backward(float* dx, const float* x, const float* dy, int64_t n) override;
+  void relu_backward(float* dx, const float* x, const float* dy, int64_t n, Write write) override;
   void gelu_forward(float* y, const float* x, int64_t n) override;
-  void gelu_backward(float* dx, const float* x, const float* dy, int64_t n) override;
+  void gelu_backward(float* dx, const float* x, const float* dy, int64_t n, Write write) override;
   void drop_path_forward(float* y, const float* x, int64_t rows, int64_t cols, float p,
                          uint64_t seed, uint64_t stream, uint64_t first_row) override;
   void drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols, float p,
-                          uint64_t seed, uint64_t stream, uint64_t first_row) override;
+                          uint64_t seed, uint64_t stream, uint64_t first_row, Write write) override;
   void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed, uint64_t stream,
                        uint64_t first) override;
   void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                        uint64_t stream, uint64_t first) override;
+                        uint64_t stream, uint64_t first, Write write) override;
 
   void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w,
                          const float* b, int64_t rows, int64_t cols, float eps) override;
   void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                           const float* w, const float* mean, const float* rstd, int64_t rows,
-                          int64_t cols) override;
+                          int64_t cols, Write write) override;
   void softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) override;
   void softmax_backward(float* dx, const float* y, const float* dy, int64_t rows,
                         int64_t cols) override;
   void cross_entropy_forward(float* loss, float* probs, const float* logits, const float* targets,
                              int64_t batch, int64_t classes) override;
   void cross_entropy_backward(float* dlogits, const float* probs, const float* targets,
-                              const float* dloss, int64_t batch, int64_t classes) override;
+                              const float* dloss, int64_t batch, int64_t classes,
+                              Write write) override;
 
   void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
                    float eps, float weight_decay, int64_t step, float grad_scale,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
@@ -85,7 +86,18 @@ void CpuBackend::relu_forward(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void CpuBackend::relu_backward(float* dx, const float* x, const float* dy, int64_t n) {
+namespace {
+
+// A gradient written over is zeroed and then added to: the same bits as an accumulation into a
+// zeroed buffer, and no launch to save on the CPU.
+void zero_for(Write write, float* dx, int64_t n) {
+  if (write == Write::kOverwrite) std::memset(dx, 0, sizeof(float) * static_cast<size_t>(n));
+}
+
+}  // namespace
+
+void CpuBackend::relu_backward(float* dx, const float* x, const float* dy, int64_t n, Write write) {
+  zero_for(write, dx, n);
 #pragma omp parallel for if (n > kParallelGrain)
   for (int64_t i = 0; i < n; ++i) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
 }
@@ -139,7 +151,8 @@ void CpuBackend::gelu_forward(float* y, const float* x, int64_t n) {
   for_chunks(n, [&](int64_t first, int64_t count) { gelu_chunk(y + first, x + first, count); });
 }
 
-void CpuBackend::gelu_backward(float* dx, const float* x, const float* dy, int64_t n) {
+void CpuBackend::gelu_backward(float* dx, const float* x, const float* dy, int64_t n, Write write) {
+  zero_for(write, dx, n);
   for_chunks(n, [&](int64_t first, int64_t count) {
     gelu_gradient_chunk(dx + first, x + first, dy + first, count);
   });
@@ -231,7 +244,8 @@ void CpuBackend::dropout_forward(float* y, const float* x, int64_t n, float p, u
 }
 
 void CpuBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                                  uint64_t stream, uint64_t first) {
+                                  uint64_t stream, uint64_t first, Write write) {
+  zero_for(write, dx, n);
   apply_dropout<true>(dx, dy, n, p, seed, stream, first);
 }
 
@@ -267,7 +281,9 @@ void CpuBackend::drop_path_forward(float* y, const float* x, int64_t rows, int64
 }
 
 void CpuBackend::drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols, float p,
-                                    uint64_t seed, uint64_t stream, uint64_t first_row) {
+                                    uint64_t seed, uint64_t stream, uint64_t first_row,
+                                    Write write) {
+  zero_for(write, dx, rows * cols);
   apply_drop_path<true>(dx, dy, rows, cols, p, seed, stream, first_row);
 }
 

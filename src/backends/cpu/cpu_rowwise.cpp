@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
@@ -98,7 +99,10 @@ void CpuBackend::layernorm_forward(float* y, float* mean, float* rstd, const flo
 //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dw = sum_rows dy * xhat,  db = sum_rows dy.
 void CpuBackend::layernorm_backward(float* dx, float* dw, float* db, const float* dy,
                                     const float* x, const float* w, const float* mean,
-                                    const float* rstd, int64_t rows, int64_t cols) {
+                                    const float* rstd, int64_t rows, int64_t cols, Write write) {
+  if (dx != nullptr && write == Write::kOverwrite) {
+    std::memset(dx, 0, sizeof(float) * static_cast<size_t>(rows * cols));
+  }
   const int threads = rows > kParallelRows ? omp_get_max_threads() : 1;
   std::vector<float> partial(static_cast<size_t>(threads) * 2 * cols, 0.0f);
 #pragma omp parallel num_threads(threads)
@@ -161,7 +165,11 @@ void CpuBackend::cross_entropy_forward(float* loss, float* probs, const float* l
 }
 
 void CpuBackend::cross_entropy_backward(float* dlogits, const float* probs, const float* targets,
-                                        const float* dloss, int64_t batch, int64_t classes) {
+                                        const float* dloss, int64_t batch, int64_t classes,
+                                        Write write) {
+  if (write == Write::kOverwrite) {
+    std::memset(dlogits, 0, sizeof(float) * static_cast<size_t>(batch * classes));
+  }
   const float scale = *dloss / static_cast<float>(batch);
 #pragma omp parallel for if (batch > kParallelRows)
   for (int64_t i = 0; i < batch; ++i) {

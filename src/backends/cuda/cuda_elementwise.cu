@@ -116,9 +116,13 @@ __global__ void relu_forward_kernel(float* y, const float* x, int64_t n) {
   for (int64_t i = global_index(); i < n; i += grid_stride()) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-// dx (n) += dy * (x > 0).
-__global__ void relu_backward_kernel(float* dx, const float* x, const float* dy, int64_t n) {
-  for (int64_t i = global_index(); i < n; i += grid_stride()) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+// dx (n) (+)= dy * (x > 0). Written over, dx is 0 + the value: the bits of an accumulation into a
+// zeroed buffer, as in every backward kernel that takes `accumulate`.
+__global__ void relu_backward_kernel(float* dx, const float* x, const float* dy, int64_t n,
+                                     bool accumulate) {
+  for (int64_t i = global_index(); i < n; i += grid_stride()) {
+    dx[i] = (accumulate ? dx[i] : 0.0f) + (x[i] > 0.0f ? dy[i] : 0.0f);
+  }
 }
 
 // Phi(x), the standard normal distribution function, as erfc(-x / sqrt(2)) / 2: the same value
@@ -131,12 +135,13 @@ __global__ void gelu_forward_kernel(float* y, const float* x, int64_t n) {
   for (int64_t i = global_index(); i < n; i += grid_stride()) y[i] = x[i] * normal_cdf(x[i]);
 }
 
-// dx (n) += dy * (Phi(x) + x * phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
-__global__ void gelu_backward_kernel(float* dx, const float* x, const float* dy, int64_t n) {
+// dx (n) (+)= dy * (Phi(x) + x * phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+__global__ void gelu_backward_kernel(float* dx, const float* x, const float* dy, int64_t n,
+                                     bool accumulate) {
   for (int64_t i = global_index(); i < n; i += grid_stride()) {
     const float v = x[i];
     const float density = 0.398942280401432678f * expf(-0.5f * v * v);
-    dx[i] += dy[i] * (normal_cdf(v) + v * density);
+    dx[i] = (accumulate ? dx[i] : 0.0f) + dy[i] * (normal_cdf(v) + v * density);
   }
 }
 
@@ -371,9 +376,11 @@ void CudaBackend::relu_forward(float* y, const float* x, int64_t n) {
   SAV_LAUNCH(relu_forward_kernel, blocks_for(n), kThreads, stream_, y, x, n);
 }
 
-void CudaBackend::relu_backward(float* dx, const float* x, const float* dy, int64_t n) {
+void CudaBackend::relu_backward(float* dx, const float* x, const float* dy, int64_t n,
+                                Write write) {
   if (n <= 0) return;
-  SAV_LAUNCH(relu_backward_kernel, blocks_for(n), kThreads, stream_, dx, x, dy, n);
+  SAV_LAUNCH(relu_backward_kernel, blocks_for(n), kThreads, stream_, dx, x, dy, n,
+             write == Write::kAccumulate);
 }
 
 void CudaBackend::gelu_forward(float* y, const float* x, int64_t n) {
@@ -381,9 +388,11 @@ void CudaBackend::gelu_forward(float* y, const float* x, int64_t n) {
   SAV_LAUNCH(gelu_forward_kernel, blocks_for(n), kThreads, stream_, y, x, n);
 }
 
-void CudaBackend::gelu_backward(float* dx, const float* x, const float* dy, int64_t n) {
+void CudaBackend::gelu_backward(float* dx, const float* x, const float* dy, int64_t n,
+                                Write write) {
   if (n <= 0) return;
-  SAV_LAUNCH(gelu_backward_kernel, blocks_for(n), kThreads, stream_, dx, x, dy, n);
+  SAV_LAUNCH(gelu_backward_kernel, blocks_for(n), kThreads, stream_, dx, x, dy, n,
+             write == Write::kAccumulate);
 }
 
 void CudaBackend::dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
@@ -395,11 +404,16 @@ void CudaBackend::dropout_forward(float* y, const float* x, int64_t n, float p, 
 }
 
 void CudaBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                                   uint64_t stream, uint64_t first) {
+                                   uint64_t stream, uint64_t first, Write write) {
   if (n <= 0) return;
   const float scale = 1.0f / (1.0f - p);
-  SAV_LAUNCH(dropout_kernel<true>, blocks_for((n + 4) / 4), kThreads, stream_, dx, dy, n, p, scale,
-             seed, stream, first);
+  if (write == Write::kOverwrite) {
+    SAV_LAUNCH(dropout_kernel<false>, blocks_for((n + 4) / 4), kThreads, stream_, dx, dy, n, p,
+               scale, seed, stream, first);
+  } else {
+    SAV_LAUNCH(dropout_kernel<true>, blocks_for((n + 4) / 4), kThreads, stream_, dx, dy, n, p,
+               scale, seed, stream, first);
+  }
 }
 
 void CudaBackend::drop_path_forward(float* y, const float* x, int64_t rows, int64_t cols, float p,
@@ -410,10 +424,16 @@ void CudaBackend::drop_path_forward(float* y, const float* x, int64_t rows, int6
 }
 
 void CudaBackend::drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols,
-                                     float p, uint64_t seed, uint64_t stream, uint64_t first_row) {
+                                     float p, uint64_t seed, uint64_t stream, uint64_t first_row,
+                                     Write write) {
   if (rows * cols <= 0) return;
-  SAV_LAUNCH(drop_path_kernel<true>, blocks_for(rows * cols), kThreads, stream_, dx, dy, rows, cols,
-             p, 1.0f / (1.0f - p), seed, stream, first_row);
+  if (write == Write::kOverwrite) {
+    SAV_LAUNCH(drop_path_kernel<false>, blocks_for(rows * cols), kThreads, stream_, dx, dy, rows,
+               cols, p, 1.0f / (1.0f - p), seed, stream, first_row);
+  } else {
+    SAV_LAUNCH(drop_path_kernel<true>, blocks_for(rows * cols), kThreads, stream_, dx, dy, rows,
+               cols, p, 1.0f / (1.0f - p), seed, stream, first_row);
+  }
 }
 
 void CudaBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,

@@ -68,11 +68,11 @@ __global__ void layernorm_forward_kernel(float* y, float* mean, float* rstd, con
   }
 }
 
-// dx (rows, cols) += rstd * (g - mean(g) - xhat * mean(g * xhat)) with xhat = (x - mean) * rstd
-// and g = dy * w. One warp per row.
+// dx (rows, cols) (+)= rstd * (g - mean(g) - xhat * mean(g * xhat)) with
+// xhat = (x - mean) * rstd and g = dy * w. One warp per row.
 __global__ void layernorm_dx_kernel(float* dx, const float* dy, const float* x, const float* w,
                                     const float* mean, const float* rstd, int64_t rows,
-                                    int64_t cols) {
+                                    int64_t cols, bool accumulate) {
   for (int64_t r = first_row(); r < rows; r += row_stride()) {
     const float* xr = x + r * cols;
     const float* dyr = dy + r * cols;
@@ -88,7 +88,7 @@ __global__ void layernorm_dx_kernel(float* dx, const float* dy, const float* x, 
     float* dxr = dx + r * cols;
     for (int64_t j = lane(); j < cols; j += kWarp) {
       const float xhat = (xr[j] - m) * s;
-      dxr[j] += s * (dyr[j] * w[j] - g_mean - xhat * gx_mean);
+      dxr[j] = (accumulate ? dxr[j] : 0.0f) + s * (dyr[j] * w[j] - g_mean - xhat * gx_mean);
     }
   }
 }
@@ -244,17 +244,17 @@ __global__ void cross_entropy_forward_kernel(float* loss, float* probs, const fl
   }
 }
 
-// dlogits (batch, classes) += (*dloss / batch) * (probs - targets); *dloss is read on the device,
-// so the backward pass never waits for the host.
+// dlogits (batch, classes) (+)= (*dloss / batch) * (probs - targets); *dloss is read on the
+// device, so the backward pass never waits for the host.
 __global__ void cross_entropy_backward_kernel(float* dlogits, const float* probs,
                                               const float* targets, const float* dloss,
-                                              int64_t batch, int64_t classes) {
+                                              int64_t batch, int64_t classes, bool accumulate) {
   const float scale = dloss[0] / static_cast<float>(batch);
   const int64_t n = batch * classes;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n;
        k += stride) {
-    dlogits[k] += scale * (probs[k] - targets[k]);
+    dlogits[k] = (accumulate ? dlogits[k] : 0.0f) + scale * (probs[k] - targets[k]);
   }
 }
 
@@ -270,11 +270,11 @@ void CudaBackend::layernorm_forward(float* y, float* mean, float* rstd, const fl
 
 void CudaBackend::layernorm_backward(float* dx, float* dw, float* db, const float* dy,
                                      const float* x, const float* w, const float* mean,
-                                     const float* rstd, int64_t rows, int64_t cols) {
+                                     const float* rstd, int64_t rows, int64_t cols, Write write) {
   if (rows <= 0 || cols <= 0) return;
   if (dx != nullptr) {
     SAV_LAUNCH(layernorm_dx_kernel, blocks_for_rows(rows), kThreads, stream_, dx, dy, x, w, mean,
-               rstd, rows, cols);
+               rstd, rows, cols, write == Write::kAccumulate);
   }
   if (dw == nullptr && db == nullptr) return;
   const int64_t column_blocks = (cols + kColumnsPerBlock - 1) / kColumnsPerBlock;
@@ -314,13 +314,14 @@ void CudaBackend::cross_entropy_forward(float* loss, float* probs, const float* 
 }
 
 void CudaBackend::cross_entropy_backward(float* dlogits, const float* probs, const float* targets,
-                                         const float* dloss, int64_t batch, int64_t classes) {
+                                         const float* dloss, int64_t batch, int64_t classes,
+                                         Write write) {
   const int64_t n = batch * classes;
   if (n <= 0) return;
   const auto blocks =
       static_cast<unsigned int>(std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks));
   SAV_LAUNCH(cross_entropy_backward_kernel, blocks, kThreads, stream_, dlogits, probs, targets,
-             dloss, batch, classes);
+             dloss, batch, classes, write == Write::kAccumulate);
 }
 
 }  // namespace sav

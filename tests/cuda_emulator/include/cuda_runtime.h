@@ -187,8 +187,9 @@ cudaError_t cudaMallocHost(void** ptr, size_t bytes);
 cudaError_t cudaFreeHost(void* ptr);
 
 // What the emulator counted since the last reset, for the tests to read through the module that
-// links it (dlsym): kind 0 the kernel launches and cuBLAS calls, kind 1 the calls that make the
-// host wait for the device. Writes up to `capacity` names and counts; returns how many there are.
+// links it (dlsym): kind 0 the work queued on the device (kernel launches, cuBLAS calls, copies
+// and sets within device memory), kind 1 the calls that make the host wait for the device. Writes
+// up to `capacity` names and counts; returns how many there are.
 extern "C" int sav_cuda_emulator_counts(int kind, const char** names, long long* counts,
                                         int capacity);
 extern "C" void sav_cuda_emulator_reset_counts();
