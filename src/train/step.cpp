@@ -15,6 +15,22 @@ Tensor upload_patches(const data::Batch& batch, Device device) {
                              device);
 }
 
+// The batch's tensors on the device, through `uploads`: patches, targets, labels.
+std::vector<Tensor> upload_batch(AsyncUploads& uploads, const data::Batch& batch,
+                                 const std::vector<float>& targets,
+                                 const std::vector<float>& labels, int64_t classes) {
+  if (batch.size < 1 ||
+      static_cast<int64_t>(batch.patches.size()) !=
+          batch.size * data::kPatches * data::kPatchFeatures ||
+      static_cast<int64_t>(batch.labels.size()) != batch.size) {
+    fail("step: a batch of ", batch.size, " images with ", batch.patches.size(),
+         " patch values and ", batch.labels.size(), " labels");
+  }
+  return uploads.upload({{{batch.size, data::kPatches, data::kPatchFeatures}, batch.patches.data()},
+                         {{batch.size, classes}, targets.data()},
+                         {{batch.size}, labels.data()}});
+}
+
 }  // namespace
 
 int64_t count_correct(const std::vector<float>& logits, const std::vector<int32_t>& labels,
@@ -84,19 +100,9 @@ TrainStep::TrainStep(const nn::VisionTransformer& model, optim::Adam& adam,
 
 void TrainStep::run(const data::Batch& batch, uint64_t dropout_seed, uint64_t step) {
   const int64_t classes = model_.config().classes;
-  if (batch.size < 1 ||
-      static_cast<int64_t>(batch.patches.size()) !=
-          batch.size * data::kPatches * data::kPatchFeatures ||
-      static_cast<int64_t>(batch.labels.size()) != batch.size) {
-    fail("train step: a batch of ", batch.size, " images with ", batch.patches.size(),
-         " patch values and ", batch.labels.size(), " labels");
-  }
   targets_ = batch_targets(batch, options_.label_smoothing, classes);
   labels_.assign(batch.labels.begin(), batch.labels.end());
-  const std::vector<Tensor> in =
-      uploads_.upload({{{batch.size, data::kPatches, data::kPatchFeatures}, batch.patches.data()},
-                       {{batch.size, classes}, targets_.data()},
-                       {{batch.size}, labels_.data()}});
+  const std::vector<Tensor> in = upload_batch(uploads_, batch, targets_, labels_, classes);
   adam_.zero_grad();
   const nn::VitOutput forward = model_.forward_training(in[0], dropout_seed, step);
   const Tensor loss = ops::cross_entropy(forward.logits, in[1]);
@@ -204,12 +210,31 @@ int64_t ParallelStep::poll(optim::StepSums& sums) {
   return count;
 }
 
-StepResult evaluate_batch(const nn::VisionTransformer& model, const data::Batch& batch) {
+EvalStep::EvalStep(const nn::VisionTransformer& model)
+    : model_(model), uploads_(model.device(), 3), figures_(model.device()) {}
+
+void EvalStep::run(const data::Batch& batch) {
   NoGradGuard no_grad;
-  const Tensor logits = model.forward(upload_patches(batch, model.device())).logits;
+  const int64_t classes = model_.config().classes;
+  targets_ = batch_targets(batch, 0.0f, classes);
+  labels_.assign(batch.labels.begin(), batch.labels.end());
+  const std::vector<Tensor> in = upload_batch(uploads_, batch, targets_, labels_, classes);
+  const Tensor logits = model_.forward(in[0]).logits;
+  figures_.record(ops::cross_entropy(logits, in[1]), logits, in[2]);
+  uploads_.release();
+}
+
+StepResult evaluate_batch(const nn::VisionTransformer& model, const data::Batch& batch) {
+  EvalStep eval(model);
+  eval.run(batch);
+  optim::StepSums sums;
+  eval.drain(sums);
   StepResult result;
-  result.loss = ops::cross_entropy(logits, batch.labels).item();
-  result.correct = count_correct(logits.to_vector(), batch.labels, model.config().classes);
+  result.updated = false;
+  result.loss = sums.first_bad < 0
+                    ? static_cast<float>(sums.loss_sum / static_cast<double>(batch.size))
+                    : NAN;
+  result.correct = sums.correct;
   return result;
 }
 

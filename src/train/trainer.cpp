@@ -517,11 +517,12 @@ Evaluation evaluate(const nn::VisionTransformer& model, const data::RecordSet& r
     data::BatchLoader loader(ranks == 1 ? records : records.subset(first, count), options);
     loader.start_epoch(0);
     data::Batch batch;
-    while (loader.next(batch)) {
-      const StepResult result = evaluate_batch(model, batch);
-      loss_sum += double{result.loss} * batch.size;
-      correct += result.correct;
-    }
+    EvalStep eval(model);  // the batches queued, their figures taken once at the end
+    while (loader.next(batch)) eval.run(batch);
+    optim::StepSums sums;
+    eval.drain(sums);
+    loss_sum = sums.first_bad < 0 ? sums.loss_sum : kNaN;
+    correct = sums.correct;
   }
   if (ranks > 1) {
     float loss = static_cast<float>(loss_sum);

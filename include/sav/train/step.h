@@ -120,7 +120,24 @@ class ParallelStep {
   bool bad_ = false;  // a job of ranks: a loss was not finite; no more updates
 };
 
-// The loss and the number classified right of one batch, dropout off, no gradients recorded.
+// Evaluation batches queued as TrainStep queues a step: the upload, the model without dropout and
+// without gradients, the cross-entropy against the labels, and the figures on the device, taken
+// when every batch is queued.
+class EvalStep {
+ public:
+  explicit EvalStep(const nn::VisionTransformer& model);
+  void run(const data::Batch& batch);
+  void drain(optim::StepSums& sums) { figures_.drain(sums); }
+
+ private:
+  const nn::VisionTransformer& model_;
+  AsyncUploads uploads_;
+  optim::StepFigures figures_;
+  std::vector<float> targets_, labels_;  // this batch's, on the host
+};
+
+// The loss and the number classified right of one batch, dropout off, no gradients recorded
+// (EvalStep's run, then drain).
 StepResult evaluate_batch(const nn::VisionTransformer& model, const data::Batch& batch);
 
 // How many rows of `logits` ([labels.size(), classes], on the host) have their largest value
