@@ -9,6 +9,7 @@
 
 #include "backends/backend.h"
 #include "sav/error.h"
+#include "sav/ops.h"
 #include "sav/optim/adam.h"
 #include "sav/optim/step_figures.h"
 #include "sav/upload.h"
@@ -189,6 +190,27 @@ TEST(AsyncUploads, ArriveThroughTwoSlots) { uploads_arrive_through_two_slots(Dev
 TEST(CudaAsyncUploads, ArriveThroughTwoSlots) {
   if (!device_available(Device::cuda())) GTEST_SKIP() << "no usable CUDA device";
   uploads_arrive_through_two_slots(Device::cuda());
+}
+
+// Bad input to the step's parts is refused, naming what was given: targets of another shape,
+// a non-positive clipping bound, figures of mismatched shapes.
+TEST(StepFigures, RefusesWhatDoesNotFit) {
+  const Tensor logits = Tensor::zeros({2, 3});
+  EXPECT_NE(error_of([&] {
+              ops::cross_entropy(logits, Tensor::zeros({2, 4}));
+            }).find("targets"),
+            std::string::npos);
+  optim::StepFigures figures(Device::cpu());
+  EXPECT_NE(error_of([&] { figures.clip({}, 0.0f); }).find("bound must be positive"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              figures.record(Tensor::zeros({2}), logits, Tensor::zeros({2}));
+            }).find("step figures"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              figures.record(Tensor::zeros({1}), logits, Tensor::zeros({3}));
+            }).find("step figures"),
+            std::string::npos);
 }
 
 }  // namespace
