@@ -95,13 +95,17 @@ BENCHMARK(BM_CudaGemm)
     ->Unit(benchmark::kMicrosecond);
 
 // sav_train's step (train::TrainStep) at batch 100 on the GPU: upload of the batch, forward,
-// backward, Adam, and the step's figures brought back (each step waited for). Argument: TF32.
+// backward, Adam, and the step's figures brought back (each step waited for). Arguments: TF32,
+// and whether the step is replayed from a recorded CUDA graph (after the warm-up steps, which
+// record it) or run as issued.
 void BM_CudaTrainStep(benchmark::State& state) {
   if (!gpu_usable(state)) return;
   set_device_tf32(Device::cuda(), state.range(0) != 0);
   ModelFixture f(Device::cuda());
   optim::Adam adam(f.model.parameter_tensors(), {});
-  train::TrainStep train(f.model, adam);
+  train::StepOptions options;
+  options.graphs = state.range(1) != 0;
+  train::TrainStep train(f.model, adam, options);
   uint64_t step = 0;
   auto train_step = [&] {
     train.run(f.batch, 7, step++);
@@ -109,7 +113,8 @@ void BM_CudaTrainStep(benchmark::State& state) {
     train.drain(sums);
     return sums.loss_sum;
   };
-  train_step();  // warm-up: the memory pool and cuBLAS's workspaces
+  // Warm-up: the memory pool, cuBLAS's workspaces, and with graphs the two recorded.
+  for (int i = 0; i < 5; ++i) train_step();
   EventTimer timer(backend_for(Device::cuda()));
   for (auto _ : state) {
     timer.start();
@@ -122,9 +127,8 @@ void BM_CudaTrainStep(benchmark::State& state) {
                                                 benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_CudaTrainStep)
-    ->ArgName("tf32")
-    ->Arg(0)
-    ->Arg(1)
+    ->ArgNames({"tf32", "graphs"})
+    ->ArgsProduct({{0, 1}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

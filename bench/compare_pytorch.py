@@ -155,7 +155,8 @@ def time_sav(bench, threads, device, tf32):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     if device == "cuda":
         suffix = "tf32:1" if tf32 else "tf32:0"
-        pattern = f"BM_Cuda(TrainStep|Inference)/{suffix}"
+        # sav_train's step: replayed from its CUDA graph.
+        pattern = f"BM_Cuda(TrainStep/{suffix}/graphs:1|Inference/{suffix})"
     else:
         pattern = "BM_(TrainStep|Inference)"
     out = subprocess.run([bench, f"--benchmark_filter={pattern}", "--benchmark_format=json"],

@@ -37,6 +37,18 @@ export SAV_CUDA_MODULE_PATH=$module
 expect 0 "on cuda:0: sav CUDA emulator" "${args[@]}" --device cuda --out "$work/gpu" --epochs 1
 expect 0 "resuming after epoch 1" "${args[@]}" --device cuda --out "$work/gpu" --resume
 expect 0 "cuBLAS with TF32 tensor-core products" "${args[@]}" --device cuda --out "$work/tf32" --epochs 1 --tf32
+# Steps replayed from CUDA graphs train the model that steps run as issued do, bit for bit: 9
+# steps, of which the last 4 are replays (train::TrainStep records a step the second time it
+# meets its tensors, one graph for each upload slot).
+expect 0 "CUDA graphs: 2 recorded, replayed for 4 of the steps" "${args[@]}" --device cuda \
+  --out "$work/graphs" --epochs 3
+"$train" "${args[@]}" --device cuda --out "$work/no-graphs" --epochs 3 --no-graphs \
+  > "$work/no-graphs.txt" 2>&1 || fail_check "the run with --no-graphs failed: $(tail -3 "$work/no-graphs.txt")"
+! grep -q "CUDA graphs" "$work/no-graphs.txt" || fail_check "--no-graphs still recorded graphs"
+for file in last best; do
+  cmp -s "$work/graphs/checkpoints/$file.safetensors" "$work/no-graphs/checkpoints/$file.safetensors" ||
+    fail_check "$file.safetensors differs between the runs with and without CUDA graphs"
+done
 # A driver older than the runtime: the runtime's own error, not a guess.
 SAV_CUDA_EMULATOR_DRIVER=old expect 1 "cudaErrorInsufficientDriver: CUDA driver version is insufficient" \
   "${args[@]}" --device cuda --out "$work/old-driver"

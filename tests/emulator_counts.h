@@ -16,6 +16,7 @@ namespace sav::testing {
 struct EmulatorCounts {
   std::map<std::string, long long> calls;             // kernel launches and cuBLAS calls
   std::map<std::string, long long> synchronisations;  // calls that made the host wait
+  std::map<std::string, long long> graph_nodes;       // what replayed graphs ran
 
   static long long total(const std::map<std::string, long long>& table) {
     long long sum = 0;
@@ -24,6 +25,7 @@ struct EmulatorCounts {
   }
   long long launches() const { return total(calls); }
   long long waits() const { return total(synchronisations); }
+  long long nodes() const { return total(graph_nodes); }
 };
 
 class EmulatorCounter {
@@ -45,8 +47,10 @@ class EmulatorCounter {
 
   EmulatorCounts read() const {
     EmulatorCounts result;
-    for (int kind = 0; kind < 2; ++kind) {
-      auto& table = kind == 0 ? result.calls : result.synchronisations;
+    for (int kind = 0; kind < 3; ++kind) {
+      auto& table = kind == 0   ? result.calls
+                    : kind == 1 ? result.synchronisations
+                                : result.graph_nodes;
       const int n = counts_(kind, nullptr, nullptr, 0);
       std::vector<const char*> names(static_cast<size_t>(n));
       std::vector<long long> counts(static_cast<size_t>(n));

@@ -253,8 +253,9 @@ if [[ $FAKE_GPU == 0 ]]; then
   exit 0
 fi
 echo '{"benchmarks": []}' > "$json"
-echo "BM_CudaTrainStep/tf32:0/manual_time        12.3 ms         12.4 ms           57"
-echo "BM_CudaTrainStep/tf32:1/manual_time        9.87 ms         9.90 ms           71"
+echo "BM_CudaTrainStep/tf32:0/graphs:0/manual_time        12.3 ms         12.4 ms           57"
+echo "BM_CudaTrainStep/tf32:0/graphs:1/manual_time        11.1 ms         11.2 ms           63"
+echo "BM_CudaTrainStep/tf32:1/graphs:0/manual_time        9.87 ms         9.90 ms           71"
 echo "BM_CudaInference/tf32:0/manual_time        3.21 ms         3.30 ms          218"
 echo "BM_CudaInference/tf32:1/manual_time        2.50 ms         2.52 ms          280"
 EOS
@@ -299,7 +300,7 @@ expect_line "$summary" deps SKIP "--system-deps"
 expect_line "$summary" configure PASS "CUDA backend ON; NCCL communicator OFF"
 expect_line "$summary" build PASS ""
 expect_line "$summary" cuda-tests PASS "38 passed, 1 skipped"
-expect_line "$summary" bench-cuda PASS "TrainStep tf32:0 12.3 ms; TrainStep tf32:1 9.87 ms; Inference tf32:0 3.21 ms"
+expect_line "$summary" bench-cuda PASS "TrainStep tf32:0 graphs:0 12.3 ms; TrainStep tf32:0 graphs:1 11.1 ms; TrainStep tf32:1 graphs:0 9.87 ms; Inference tf32:0 3.21 ms"
 expect_line "$summary" compare-tf32 PASS "train step sav 5231.4 i/s, PyTorch 9120.3 i/s (sav/PyTorch 0.57x); inference sav 20187.7 i/s"
 expect_line "$summary" train-seed PASS "3 epochs, 5.0 s/epoch after the first, 9000 img/s, test accuracy 0.430; 100 epochs projected 507 s (45000 training"
 expect_line "$summary" train-strong PASS "4 epochs, 5.0 s/epoch after the first, 9000 img/s, test accuracy 0.440; 300 epochs projected 1507 s (45000 training, 5000 validation, 10000 test images); stopped when its time was up"

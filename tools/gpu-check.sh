@@ -396,7 +396,9 @@ run_step() {
         record bench-cuda FAIL "$error"
       else
         finish_run bench-cuda $status "$log" "$(awk '$1 ~ /^BM_Cuda(TrainStep|Inference)\/tf32:[01]/ {
-          split($1, p, "/"); printf "%s%s %s %s %s", sep, substr(p[1], 8), p[2], $2, $3; sep = "; " }' "$log")"
+          n = split($1, p, "/"); name = substr(p[1], 8)
+          for (i = 2; i <= n && p[i] != "manual_time"; ++i) name = name " " p[i]
+          printf "%s%s %s %s", sep, name, $2, $3; sep = "; " }' "$log")"
       fi
       ;;
     compare-fp32 | compare-tf32)

@@ -34,14 +34,26 @@ Tensor gelu(const Tensor& x);
 // Give every dropout call of a training step its own stream. With `first_row`, x's rows (its
 // first dimension: the images of a batch) are rows first_row, first_row + 1, ... of a larger
 // batch and take that batch's mask: a rank's share of a global batch drops what one process
-// would drop from those images.
-Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row = 0);
+// would drop from those images. With `stream_offset` (a StreamOffset tensor on x's device) the
+// stream is stream + its value, read when the mask is drawn: a training step replayed from a
+// device graph draws that step's masks.
+Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row = 0,
+               const Tensor& stream_offset = {});
 
 // Stochastic depth (drop path, Huang et al. 2016) on a residual branch x [batch, ...] with
 // probability p in [0, 1): each image's branch is kept whole and scaled by 1 / (1 - p), or
 // dropped whole, image first_row + i of the batch drawing element first_row + i of (seed, stream)
 // (as dropout numbers its elements). The same arguments give the same draws on every backend.
-Tensor drop_path(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row = 0);
+// `stream_offset` as dropout's.
+Tensor drop_path(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row = 0,
+                 const Tensor& stream_offset = {});
+
+// A mask stream's offset held on a device: a tensor of two floats whose eight bytes are the
+// offset (a uint64_t), as the dropout kernels read it. `offset_values` writes them into a
+// step's uploaded values; `offset_of` checks a tensor and returns the value's address.
+constexpr int64_t kStreamOffsetFloats = 2;
+void offset_values(uint64_t offset, float* values);
+const uint64_t* offset_of(const Tensor& stream_offset, const Tensor& x, const char* op);
 
 // Multi-head scaled dot-product self-attention, one op:
 //   split q, k, v [batch, n, heads * d_k] into heads; A = softmax(Q K^T / sqrt(d_k)) per head;

@@ -72,6 +72,10 @@ inline AdamScales adam_scales(float lr, float beta1, float beta2, float weight_d
           static_cast<float>(1.0 / (1.0 - std::pow(double{beta2}, t))), 1.0f - lr * weight_decay};
 }
 
+// What an Adam step reads from the device when its values are given there (adam_update's
+// `values`): the learning rate, adam_scales' m and v, and the weight decay's factor.
+enum AdamValue { kAdamLr = 0, kAdamM = 1, kAdamV = 2, kAdamDecay = 3, kAdamValuesSize = 4 };
+
 // n values starting at data.
 struct FloatSpan {
   float* data;
@@ -143,6 +147,20 @@ class Backend {
   // Whether the work before the event is done, never waiting; and waiting until it is.
   virtual bool event_passed(void* /*event*/) { return true; }
   virtual void wait_event(void* /*event*/) {}
+
+  // Device graphs (CUDA graphs): the compute queue's work between begin_capture and end_capture
+  // is recorded, not run, and replay runs it again, reading and writing the memory it names as
+  // that memory is then. Memory allocated while recording belongs to the graph, at fixed
+  // addresses. Where work runs as it is issued (the CPU) there are no graphs: begin_capture
+  // returns false and nothing is recorded.
+  virtual bool has_graphs() const { return false; }
+  virtual bool begin_capture() { return false; }
+  // The recorded graph, ready to replay; throws sav::Error naming what could not be recorded.
+  virtual void* end_capture() { return nullptr; }
+  // Ends a capture that failed part way, discarding what it recorded.
+  virtual void abandon_capture() noexcept {}
+  virtual void replay(void* /*graph*/) {}
+  virtual void destroy_graph(void* /*graph*/) noexcept {}
   // The queue the backend's work goes to (a cudaStream_t for CUDA), for timing it with the
   // device's own events; null where work is synchronous.
   virtual void* native_stream() { return nullptr; }
@@ -186,23 +204,26 @@ class Backend {
   // (sav/random.h) at (seed, stream, element index), so the backward pass and every backend
   // draw the same mask without storing it. x[i] is element first + i of the mask's numbering:
   // a slice of a larger tensor takes that tensor's mask (a rank's share of a global batch).
+  // With `stream_offset` (one value in device memory) the stream is stream + *stream_offset,
+  // read when the kernel runs: a step replayed from a graph draws its own masks.
   virtual void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
-                               uint64_t stream, uint64_t first) = 0;
+                               uint64_t stream, const uint64_t* stream_offset, uint64_t first) = 0;
   // dx += dy * keep / (1 - p).
   virtual void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                                uint64_t stream, uint64_t first,
+                                uint64_t stream, const uint64_t* stream_offset, uint64_t first,
                                 Write write = Write::kAccumulate) = 0;
 
   // Stochastic depth (drop path, Huang et al. 2016): y = x * keep(r) / (1 - p) over every element
   // of row r of x (rows x cols), keep(r) drawn as dropout draws element first_row + r: lane
   // (first_row + r) % 4 of Philox block (first_row + r) / 4 of (seed, stream). A row is one image:
-  // its residual branch is kept or dropped whole.
+  // its residual branch is kept or dropped whole. `stream_offset` as dropout's.
   virtual void drop_path_forward(float* y, const float* x, int64_t rows, int64_t cols, float p,
-                                 uint64_t seed, uint64_t stream, uint64_t first_row) = 0;
+                                 uint64_t seed, uint64_t stream, const uint64_t* stream_offset,
+                                 uint64_t first_row) = 0;
   // dx += dy * keep(r) / (1 - p).
   virtual void drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols, float p,
-                                  uint64_t seed, uint64_t stream, uint64_t first_row,
-                                  Write write = Write::kAccumulate) = 0;
+                                  uint64_t seed, uint64_t stream, const uint64_t* stream_offset,
+                                  uint64_t first_row, Write write = Write::kAccumulate) = 0;
 
   // LayerNorm over the last dimension of x (rows x cols): y = (x - mean) * rstd * w + b with
   // rstd = 1 / sqrt(var + eps), var the biased variance. mean and rstd (rows) are kept for the
@@ -238,11 +259,13 @@ class Backend {
   // v = beta2 v + (1 - beta2) grad^2; param -= lr * m_hat / (sqrt(v_hat) + eps), where
   // m_hat = m / (1 - beta1^step) and v_hat = v / (1 - beta2^step). step counts from 1. grad is
   // the stored gradient times grad_scale, and times control[kGradFactor] when `control` (device,
-  // kStepControlSize values) is given; with control[kGo] == 0 nothing changes. One launch on a
-  // GPU for the whole model, not one a tensor.
+  // kStepControlSize values) is given; with control[kGo] == 0 nothing changes. With `values`
+  // (device, kAdamValuesSize values: adam_values), lr, the bias corrections and the decay factor
+  // are read from there when the kernel runs, and `lr` and `step` are not used: a step replayed
+  // from a graph takes its own. One launch on a GPU for the whole model, not one a tensor.
   virtual void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
                            float eps, float weight_decay, int64_t step, float grad_scale,
-                           const float* control) = 0;
+                           const float* control, const float* values) = 0;
 
   // Clipping by global norm, decided on the device: control[kGradNorm] = the L2 norm of all the
   // spans' values together (summed in double, in an order fixed by the spans alone), and

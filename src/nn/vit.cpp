@@ -246,7 +246,21 @@ VitOutput VisionTransformer::forward(const Tensor& patches) const {
 VitOutput VisionTransformer::forward_training(const Tensor& patches, uint64_t dropout_seed,
                                               uint64_t step, int64_t first_image) const {
   return forward_pass(
-      patches, DropoutDraw{config_.dropout, config_.drop_path, dropout_seed, first_image}, step);
+      patches, DropoutDraw{config_.dropout, config_.drop_path, dropout_seed, first_image, {}},
+      step);
+}
+
+VitOutput VisionTransformer::forward_training(const Tensor& patches, uint64_t dropout_seed,
+                                              const Tensor& stream_offset,
+                                              int64_t first_image) const {
+  if (!stream_offset.defined()) fail("vit: forward_training without its stream offset");
+  return forward_pass(
+      patches,
+      DropoutDraw{config_.dropout, config_.drop_path, dropout_seed, first_image, stream_offset}, 0);
+}
+
+uint64_t VisionTransformer::stream_offset(uint64_t step) const {
+  return step * static_cast<uint64_t>(2 * config_.layers);
 }
 
 // patches [batch, patches, features] -> tokens [batch, tokens, d_model] with their positions.
@@ -261,7 +275,8 @@ Tensor VisionTransformer::embed(const Tensor& patches) const {
 }
 
 // The Philox streams of drop path: above 2^63, apart from dropout's (step * 2 * layers + call)
-// for every step below 2^63 / (2 * layers).
+// for every step below 2^63 / (2 * layers). Both are a call's own number plus
+// VisionTransformer::stream_offset(step), which the kernels may add from device memory.
 namespace {
 uint64_t drop_path_stream(uint64_t step, size_t block, int branch, int64_t layers) {
   return (uint64_t{1} << 63) | (step * static_cast<uint64_t>(2 * layers) + 2 * block + branch);
@@ -283,7 +298,7 @@ Tensor VisionTransformer::block(const Block& b, size_t index, const Tensor& x,
     return ops::linear(attn.out, b.o, b.o_bias);
   };
   auto dropout = [&](const Tensor& in) {
-    return ops::dropout(in, drop.p, drop.seed, stream++, drop.first_image);
+    return ops::dropout(in, drop.p, drop.seed, stream++, drop.first_image, drop.stream_offset);
   };
   // A residual branch after its dropout: kept or dropped whole per image (drop path), at this
   // block's share of the rate.
@@ -294,7 +309,8 @@ Tensor VisionTransformer::block(const Block& b, size_t index, const Tensor& x,
     const Tensor dropped = dropout(in);
     if (path_p == 0.0f) return dropped;
     return ops::drop_path(dropped, path_p, drop.seed,
-                          drop_path_stream(step, index, which, c.layers), drop.first_image);
+                          drop_path_stream(step, index, which, c.layers), drop.first_image,
+                          drop.stream_offset);
   };
   auto mlp = [&](const Tensor& in) {
     const Tensor hidden = ops::linear(in, b.fc1_weight, b.fc1_bias);

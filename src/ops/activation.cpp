@@ -1,4 +1,7 @@
 // Element-wise ops: relu, gelu, dropout and drop path.
+#include <cstdint>
+#include <cstring>
+
 #include "backends/backend.h"
 #include "ops/checks.h"
 #include "ops/gradient_slot.h"
@@ -31,7 +34,26 @@ Tensor gelu(const Tensor& x) {
   });
 }
 
-Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row) {
+void offset_values(uint64_t offset, float* values) {
+  static_assert(sizeof(float) * kStreamOffsetFloats == sizeof(uint64_t));
+  std::memcpy(values, &offset, sizeof offset);
+}
+
+const uint64_t* offset_of(const Tensor& stream_offset, const Tensor& x, const char* op) {
+  if (!stream_offset.defined()) return nullptr;
+  if (stream_offset.numel() != kStreamOffsetFloats || stream_offset.device() != x.device()) {
+    fail(op, ": a stream offset ", stream_offset.shape(), " on ", stream_offset.device(), " (",
+         kStreamOffsetFloats, " values on the input's ", x.device(), " expected)");
+  }
+  const float* data = stream_offset.data();
+  if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) != 0) {
+    fail(op, ": a stream offset must start on an 8-byte boundary");
+  }
+  return reinterpret_cast<const uint64_t*>(data);
+}
+
+Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row,
+               const Tensor& stream_offset) {
   detail::require_defined("dropout", {{"input", &x}});
   if (!(p >= 0.0f && p < 1.0f)) fail("dropout: probability must be in [0, 1), got ", p);
   if (first_row < 0) fail("dropout: first_row must be 0 or more, got ", first_row);
@@ -40,17 +62,20 @@ Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t
   const int64_t rows = x.shape().rank() == 0 ? 1 : x.shape()[0];
   const uint64_t first =
       rows == 0 ? 0 : static_cast<uint64_t>(first_row) * static_cast<uint64_t>(x.numel() / rows);
+  const uint64_t* offset = offset_of(stream_offset, x, "dropout");
   Tensor y = Tensor::empty(x.shape(), x.device());
-  x.backend().dropout_forward(y.data(), x.data(), x.numel(), p, seed, stream, first);
-  return record(y, "dropout", {x},
-                [x = x.gradient_only(), p, seed, stream, first](const Tensor& dy) {
-                  const Tensor::GradSlot dx = x.grad_slot();
-                  dy.backend().dropout_backward(dx.data, dy.data(), x.numel(), p, seed, stream,
-                                                first, detail::write_of(dx));
-                });
+  x.backend().dropout_forward(y.data(), x.data(), x.numel(), p, seed, stream, offset, first);
+  return record(
+      y, "dropout", {x},
+      [x = x.gradient_only(), p, seed, stream, stream_offset, offset, first](const Tensor& dy) {
+        const Tensor::GradSlot dx = x.grad_slot();
+        dy.backend().dropout_backward(dx.data, dy.data(), x.numel(), p, seed, stream, offset, first,
+                                      detail::write_of(dx));
+      });
 }
 
-Tensor drop_path(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row) {
+Tensor drop_path(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row,
+                 const Tensor& stream_offset) {
   detail::require_defined("drop path", {{"input", &x}});
   if (!(p >= 0.0f && p < 1.0f)) fail("drop path: probability must be in [0, 1), got ", p);
   if (first_row < 0) fail("drop path: first_row must be 0 or more, got ", first_row);
@@ -59,13 +84,15 @@ Tensor drop_path(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64
   const int64_t rows = x.shape()[0];
   const int64_t cols = rows == 0 ? 0 : x.numel() / rows;
   const uint64_t first = static_cast<uint64_t>(first_row);
+  const uint64_t* offset = offset_of(stream_offset, x, "drop path");
   Tensor y = Tensor::empty(x.shape(), x.device());
-  x.backend().drop_path_forward(y.data(), x.data(), rows, cols, p, seed, stream, first);
+  x.backend().drop_path_forward(y.data(), x.data(), rows, cols, p, seed, stream, offset, first);
   return record(y, "drop_path", {x},
-                [x = x.gradient_only(), rows, cols, p, seed, stream, first](const Tensor& dy) {
+                [x = x.gradient_only(), rows, cols, p, seed, stream, stream_offset, offset,
+                 first](const Tensor& dy) {
                   const Tensor::GradSlot dx = x.grad_slot();
                   dy.backend().drop_path_backward(dx.data, dy.data(), rows, cols, p, seed, stream,
-                                                  first, detail::write_of(dx));
+                                                  offset, first, detail::write_of(dx));
                 });
 }
 

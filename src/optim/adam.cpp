@@ -37,11 +37,27 @@ Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options, std::vect
   }
 }
 
-void Adam::step(float grad_scale, const Tensor& control) {
-  if (control.defined() &&
-      (control.numel() != kStepControlSize || control.device() != parameters_.front().device())) {
+std::array<float, Adam::kValues> Adam::next_values() const {
+  static_assert(kValues == kAdamValuesSize);
+  const AdamScales scales =
+      adam_scales(options_.lr, options_.beta1, options_.beta2, options_.weight_decay, steps_ + 1);
+  std::array<float, kValues> values{};
+  values[kAdamLr] = options_.lr;
+  values[kAdamM] = scales.m;
+  values[kAdamV] = scales.v;
+  values[kAdamDecay] = scales.decay;
+  return values;
+}
+
+void Adam::step(float grad_scale, const Tensor& control, const Tensor& values) {
+  const Device device = parameters_.front().device();
+  if (control.defined() && (control.numel() != kStepControlSize || control.device() != device)) {
     fail("adam: control values ", control.shape(), " on ", control.device(), " (", kStepControlSize,
-         " on ", parameters_.front().device(), " expected)");
+         " on ", device, " expected)");
+  }
+  if (values.defined() && (values.numel() != kValues || values.device() != device)) {
+    fail("adam: step values ", values.shape(), " on ", values.device(), " (", kValues, " on ",
+         device, " expected)");
   }
   ++steps_;
   // One backend call for the parameters weight decay applies to, one for the others (if any).
@@ -59,7 +75,7 @@ void Adam::step(float grad_scale, const Tensor& control) {
     parameters_.front().backend().adam_update(
         tensors[group].data(), static_cast<int>(tensors[group].size()), options_.lr, options_.beta1,
         options_.beta2, options_.eps, group == 0 ? options_.weight_decay : 0.0f, steps_, grad_scale,
-        control.defined() ? control.data() : nullptr);
+        control.defined() ? control.data() : nullptr, values.defined() ? values.data() : nullptr);
   }
 }
 

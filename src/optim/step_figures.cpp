@@ -38,15 +38,24 @@ void StepFigures::record(const Tensor& loss, const Tensor& logits, const Tensor&
     fail("step figures: a loss ", loss.shape(), ", logits ", logits.shape(), " and labels ",
          labels.shape(), " (one loss, [batch, classes] logits and one label a row expected)");
   }
-  if (recorded_ == kCapacity) {  // the host has not taken any for kCapacity steps
-    if (requested_ >= 0) {
-      records_.backend().wait_event(copied_);
-      receive();
-    }
-    request();
-  }
+  make_room();
   records_.backend().record_step(records_.data(), control_.data(), loss.data(), logits.data(),
                                  labels.data(), logits.shape()[0], logits.shape()[1]);
+  ++recorded_;
+}
+
+void StepFigures::make_room() {
+  if (recorded_ < kCapacity) return;
+  // The host has not taken any for kCapacity steps.
+  if (requested_ >= 0) {
+    records_.backend().wait_event(copied_);
+    receive();
+  }
+  request();
+}
+
+void StepFigures::count_record() {
+  if (recorded_ >= kCapacity) fail("step figures: a replayed step found no room (make_room first)");
   ++recorded_;
 }
 

@@ -165,7 +165,7 @@ struct Flags {
   double lr = 0;
   uint64_t seed = 0;
   int threads = 0;
-  bool resume = false, force = false, augment = false, tf32 = false;
+  bool resume = false, force = false, augment = false, tf32 = false, no_graphs = false;
   // The flags that override the configuration file, where given.
   CLI::Option *epochs_opt, *batch_opt, *lr_opt, *seed_opt, *val_opt, *augment_opt;
 };
@@ -214,6 +214,9 @@ void declare_flags(CLI::App& app, Flags& f) {
   f.augment_opt = app.add_flag("--augment", f.augment, "random crop (pad 4) and horizontal flip");
   app.add_flag("--tf32", f.tf32,
                "TF32 tensor-core matrix products on the GPU (faster, less exact)");
+  app.add_flag("--no-graphs", f.no_graphs,
+               "run every GPU step as it is issued, not replayed from a recorded CUDA graph (the "
+               "same results; for comparison and diagnosis)");
 }
 
 // The configuration file with the flags given laid over it, checked.
@@ -316,6 +319,10 @@ int report_stop(const train::TrainResult& result, const std::string& out_dir, in
 void report_end(const train::TrainResult& result, const std::string& out_dir,
                 bool with_validation) {
   const train::TrainingState& s = result.state;
+  if (result.recorded_graphs > 0) {
+    std::cout << "CUDA graphs: " << result.recorded_graphs << " recorded, replayed for "
+              << result.replayed_steps << " of the steps\n";
+  }
   std::cout << "final (epoch " << s.epoch << "): test accuracy "
             << percent(result.final_test_accuracy) << "\n";
   if (with_validation) {
@@ -353,6 +360,7 @@ int run(int argc, char** argv) {
   options.force = f.force;
   options.stop_requested = &stop_requested;
   options.communicator = &world;
+  options.graphs = !f.no_graphs;
   // Ranks on GPUs sum their gradients with NCCL, on the devices, where this build has it.
   std::unique_ptr<dist::Communicator> nccl;
   if (world.size() > 1 && device.type == DeviceType::kCuda) {

@@ -1,7 +1,9 @@
 #include "sav/train/step.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
 
 #include "sav/autograd.h"
 #include "sav/error.h"
@@ -15,10 +17,11 @@ Tensor upload_patches(const data::Batch& batch, Device device) {
                              device);
 }
 
-// The batch's tensors on the device, through `uploads`: patches, targets, labels.
+// The batch's tensors on the device, through `uploads`: patches, targets, labels, then `more`.
 std::vector<Tensor> upload_batch(AsyncUploads& uploads, const data::Batch& batch,
                                  const std::vector<float>& targets,
-                                 const std::vector<float>& labels, int64_t classes) {
+                                 const std::vector<float>& labels, int64_t classes,
+                                 const std::vector<HostValues>& more = {}) {
   if (batch.size < 1 ||
       static_cast<int64_t>(batch.patches.size()) !=
           batch.size * data::kPatches * data::kPatchFeatures ||
@@ -26,10 +29,15 @@ std::vector<Tensor> upload_batch(AsyncUploads& uploads, const data::Batch& batch
     fail("step: a batch of ", batch.size, " images with ", batch.patches.size(),
          " patch values and ", batch.labels.size(), " labels");
   }
-  return uploads.upload({{{batch.size, data::kPatches, data::kPatchFeatures}, batch.patches.data()},
-                         {{batch.size, classes}, targets.data()},
-                         {{batch.size}, labels.data()}});
+  std::vector<HostValues> parts = {
+      {{batch.size, data::kPatches, data::kPatchFeatures}, batch.patches.data()},
+      {{batch.size, classes}, targets.data()},
+      {{batch.size}, labels.data()}};
+  parts.insert(parts.end(), more.begin(), more.end());
+  return uploads.upload(parts);
 }
+
+uintptr_t address(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr); }
 
 }  // namespace
 
@@ -95,22 +103,78 @@ TrainStep::TrainStep(const nn::VisionTransformer& model, optim::Adam& adam,
     : model_(model),
       adam_(adam),
       options_(options),
-      uploads_(model.device(), 3),
+      use_graphs_(options.graphs && DeviceGraph::available(model.device())),
+      uploads_(model.device(), 5),
       figures_(model.device()) {}
 
 void TrainStep::run(const data::Batch& batch, uint64_t dropout_seed, uint64_t step) {
   const int64_t classes = model_.config().classes;
   targets_ = batch_targets(batch, options_.label_smoothing, classes);
   labels_.assign(batch.labels.begin(), batch.labels.end());
-  const std::vector<Tensor> in = upload_batch(uploads_, batch, targets_, labels_, classes);
+  // The step's values: Adam's learning rate and bias corrections, the masks' stream offset.
+  const std::array<float, optim::Adam::kValues> adam = adam_.next_values();
+  values_.assign(adam.begin(), adam.end());
+  values_.resize(optim::Adam::kValues + ops::kStreamOffsetFloats);
+  ops::offset_values(model_.stream_offset(step), values_.data() + optim::Adam::kValues);
+  const std::vector<Tensor> in =
+      upload_batch(uploads_, batch, targets_, labels_, classes,
+                   {{{optim::Adam::kValues}, values_.data()},
+                    {{ops::kStreamOffsetFloats}, values_.data() + optim::Adam::kValues}});
+  figures_.make_room();
+  if (!use_graphs_) {
+    queue(in, dropout_seed);
+    uploads_.release();
+    return;
+  }
+  std::vector<uintptr_t> key = graph_key(in, dropout_seed);
+  const auto recorded =
+      std::find_if(graphs_.begin(), graphs_.end(), [&](const Recorded& r) { return r.key == key; });
+  if (recorded != graphs_.end()) {
+    recorded->graph.replay();
+    // What the step does on the host, the graph does not: count it.
+    adam_.count_step();
+    figures_.count_record();
+    ++replayed_;
+  } else if (graphs_.size() < kMaxGraphs &&
+             std::find(seen_.begin(), seen_.end(), key) != seen_.end()) {
+    // The second time: everything the step allocates once (gradients, tables) is in place.
+    DeviceGraph graph = DeviceGraph::record(model_.device(), [&] { queue(in, dropout_seed); });
+    graph.replay();
+    graphs_.push_back({std::move(key), std::move(graph)});
+  } else {
+    queue(in, dropout_seed);
+    if (seen_.size() == 2 * kMaxGraphs) seen_.erase(seen_.begin());
+    seen_.push_back(std::move(key));
+  }
+  uploads_.release();
+}
+
+void TrainStep::queue(const std::vector<Tensor>& in, uint64_t dropout_seed) {
   adam_.zero_grad();
-  const nn::VitOutput forward = model_.forward_training(in[0], dropout_seed, step);
+  const nn::VitOutput forward = model_.forward_training(in[0], dropout_seed, in[4]);
   const Tensor loss = ops::cross_entropy(forward.logits, in[1]);
   figures_.record(loss, forward.logits, in[2]);
   loss.backward();
   if (options_.clip_grad_norm > 0) figures_.clip(adam_.parameters(), options_.clip_grad_norm);
-  adam_.step(1.0f, figures_.control());
-  uploads_.release();
+  adam_.step(1.0f, figures_.control(), in[3]);
+}
+
+std::vector<uintptr_t> TrainStep::graph_key(const std::vector<Tensor>& in,
+                                            uint64_t dropout_seed) const {
+  std::vector<uintptr_t> key = {static_cast<uintptr_t>(dropout_seed)};
+  for (const Tensor& t : in) {
+    key.push_back(address(t.data()));
+    key.push_back(static_cast<uintptr_t>(t.numel()));
+  }
+  const std::vector<Tensor>& parameters = adam_.parameters();
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const Tensor grad = parameters[i].grad();
+    key.push_back(address(parameters[i].data()));
+    key.push_back(grad.defined() ? address(grad.data()) : 0);
+    key.push_back(address(adam_.first_moments()[i].data()));
+    key.push_back(address(adam_.second_moments()[i].data()));
+  }
+  return key;
 }
 
 StepResult train_step(const nn::VisionTransformer& model, optim::Adam& adam,

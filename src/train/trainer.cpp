@@ -147,8 +147,9 @@ void plot(const std::string& path, const std::vector<EpochReport>& history) {
   image::plot_curves(path, {train_loss, val_loss, test_loss}, {train_acc, val_acc, test_acc});
 }
 
-StepOptions step_options(const Config& config) {
+StepOptions step_options(const Config& config, bool graphs) {
   StepOptions options;
+  options.graphs = graphs;
   options.label_smoothing = static_cast<float>(config.label_smoothing);
   options.clip_grad_norm = static_cast<float>(config.clip_grad_norm);
   return options;
@@ -170,7 +171,8 @@ class Run {
         comm_(options.communicator != nullptr ? *options.communicator : *one_process_),
         root_(comm_.is_root()),
         observer_(root_ ? observer : silent_),
-        step_(model_, adam_, comm_, options.gradient_communicator, step_options(config_)) {}
+        step_(model_, adam_, comm_, options.gradient_communicator,
+              step_options(config_, options.graphs)) {}
 
   TrainResult go() {
     resume_or_initialize();
@@ -189,6 +191,8 @@ class Run {
     }
     result_.final_test_accuracy =
         result_.history.empty() ? kNaN : result_.history.back().test_accuracy;
+    result_.replayed_steps = step_.replayed_steps();
+    result_.recorded_graphs = step_.recorded_graphs();
     return result_;
   }
 
@@ -375,6 +379,8 @@ class Run {
     result_.progress = sums;
     result_.final_test_accuracy =
         result_.history.empty() ? kNaN : result_.history.back().test_accuracy;
+    result_.replayed_steps = step_.replayed_steps();
+    result_.recorded_graphs = step_.recorded_graphs();
     return result_;
   }
 

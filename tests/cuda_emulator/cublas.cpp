@@ -10,6 +10,7 @@
 struct cublasContext {
   cudaStream_t stream = nullptr;
   cublasMath_t math = CUBLAS_DEFAULT_MATH;
+  void* workspace = nullptr;
 };
 
 namespace {
@@ -80,23 +81,10 @@ std::string problem(cublasOperation_t transa, cublasOperation_t transb, int m, i
   return "";
 }
 
-cublasStatus_t gemm(const char* call, cublasHandle_t handle, cublasOperation_t transa,
-                    cublasOperation_t transb, int m, int n, int k, const float* alpha,
-                    const float* a, int lda, long long stride_a, const float* b, int ldb,
-                    long long stride_b, const float* beta, float* c, int ldc, long long stride_c,
-                    int batch) {
-  std::lock_guard<std::recursive_mutex> lock(cuda_emulator::device_lock());
-  if (!live(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
-  if (cuda_emulator::sticky_error() != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
-  const std::string why =
-      problem(transa, transb, m, n, k, a, lda, stride_a, b, ldb, stride_b, c, ldc, stride_c, batch);
-  if (!why.empty()) {
-    cuda_emulator::record(cudaErrorInvalidValue, std::string(call) + ": " + why);
-    return CUBLAS_STATUS_INVALID_VALUE;
-  }
-  cuda_emulator::count_call(call);
-  const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
-  const float al = *alpha, be = *beta;
+// The products themselves, column-major: C_p = al op(A_p) op(B_p) + be C_p for p < batch.
+void multiply(bool tf32, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
+              float al, const float* a, int lda, long long stride_a, const float* b, int ldb,
+              long long stride_b, float be, float* c, int ldc, long long stride_c, int batch) {
   for (int p = 0; p < batch; ++p) {
     const float* ap = a + p * stride_a;
     const float* bp = b + p * stride_b;
@@ -117,7 +105,37 @@ cublasStatus_t gemm(const char* call, cublasHandle_t handle, cublasOperation_t t
       }
     }
   }
-  return cuda_emulator::check_guards(call) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
+}
+
+cublasStatus_t gemm(const char* call, cublasHandle_t handle, cublasOperation_t transa,
+                    cublasOperation_t transb, int m, int n, int k, const float* alpha,
+                    const float* a, int lda, long long stride_a, const float* b, int ldb,
+                    long long stride_b, const float* beta, float* c, int ldc, long long stride_c,
+                    int batch) {
+  std::lock_guard<std::recursive_mutex> lock(cuda_emulator::device_lock());
+  if (!live(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (cuda_emulator::sticky_error() != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
+  const std::string why =
+      problem(transa, transb, m, n, k, a, lda, stride_a, b, ldb, stride_b, c, ldc, stride_c, batch);
+  if (!why.empty()) {
+    cuda_emulator::record(cudaErrorInvalidValue, std::string(call) + ": " + why);
+    return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  if (cuda_emulator::capturing(handle->stream) && handle->workspace == nullptr) {
+    cuda_emulator::record(cudaErrorStreamCaptureUnsupported,
+                          std::string(call) +
+                              " on a captured stream: set a workspace (cublasSetWorkspace) before "
+                              "the capture, or cuBLAS allocates one inside it");
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
+  const float al = *alpha, be = *beta;
+  const cudaError_t status = cuda_emulator::enqueue(handle->stream, call, true, [=] {
+    multiply(tf32, transa, transb, m, n, k, al, a, lda, stride_a, b, ldb, stride_b, be, c, ldc,
+             stride_c, batch);
+    return cuda_emulator::check_guards(call) ? cudaSuccess : cuda_emulator::sticky_error();
+  });
+  return status == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }
 
 }  // namespace
@@ -157,6 +175,18 @@ cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode) {
   return CUBLAS_STATUS_SUCCESS;
 }
 
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, size_t bytes) {
+  std::lock_guard<std::recursive_mutex> lock(cuda_emulator::device_lock());
+  if (!live(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  std::string why;
+  if (workspace != nullptr && !cuda_emulator::inside_allocation(workspace, bytes, &why)) {
+    cuda_emulator::record(cudaErrorInvalidValue, "cublasSetWorkspace: " + why);
+    return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  handle->workspace = workspace;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 const char* cublasGetStatusName(cublasStatus_t status) {
   switch (status) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
@@ -165,6 +195,7 @@ const char* cublasGetStatusName(cublasStatus_t status) {
     case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
     case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
     case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
   }
   return "CUBLAS_STATUS_UNKNOWN";
 }
@@ -174,6 +205,10 @@ const char* cublasGetStatusString(cublasStatus_t status) {
   if (status == CUBLAS_STATUS_INVALID_VALUE && cudaPeekAtLastError() == cudaErrorInvalidValue) {
     return cudaGetErrorString(cudaErrorInvalidValue);
   }
+  if (status == CUBLAS_STATUS_NOT_SUPPORTED &&
+      cudaPeekAtLastError() == cudaErrorStreamCaptureUnsupported) {
+    return cudaGetErrorString(cudaErrorStreamCaptureUnsupported);
+  }
   switch (status) {
     case CUBLAS_STATUS_SUCCESS: return "success";
     case CUBLAS_STATUS_NOT_INITIALIZED: return "the library was not initialized";
@@ -181,6 +216,7 @@ const char* cublasGetStatusString(cublasStatus_t status) {
     case CUBLAS_STATUS_INVALID_VALUE: return "an invalid numeric value was used as an argument";
     case CUBLAS_STATUS_EXECUTION_FAILED: return "the GPU program failed to execute";
     case CUBLAS_STATUS_INTERNAL_ERROR: return "an internal operation failed";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "the functionality requested is not supported";
   }
   return "unknown error";
 }

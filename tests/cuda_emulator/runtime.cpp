@@ -105,7 +105,7 @@ namespace {
 
 // What count_call and count_synchronisation have counted since the last reset, by name.
 struct Counts {
-  std::map<std::string, long long> calls, synchronisations;
+  std::map<std::string, long long> calls, synchronisations, graph_nodes;
 };
 
 Counts& counts() {
@@ -116,7 +116,8 @@ Counts& counts() {
       std::atexit([] {
         for (const auto& [what, table] :
              {std::pair{"kernel launches and cuBLAS calls", &printed->calls},
-              std::pair{"host synchronisations", &printed->synchronisations}}) {
+              std::pair{"host synchronisations", &printed->synchronisations},
+              std::pair{"nodes of replayed graphs", &printed->graph_nodes}}) {
           long long total = 0;
           for (const auto& [name, count] : *table) total += count;
           std::fprintf(stderr, "cuda emulator: %lld %s\n", total, what);
@@ -136,6 +137,8 @@ Counts& counts() {
 void count_call(const char* name) { ++counts().calls[name]; }
 
 void count_synchronisation(const char* name) { ++counts().synchronisations[name]; }
+
+void count_graph_node(const char* name) { ++counts().graph_nodes[name]; }
 
 bool is_pinned(const void* ptr) {
   const auto& pinned = state().pinned;
@@ -204,6 +207,9 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureIsolation: return "cudaErrorStreamCaptureIsolation";
   }
   return "cudaErrorUnknown";
 }
@@ -225,6 +231,12 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorStreamCaptureUnsupported:
+      return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated:
+      return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureIsolation:
+      return "operation would make the legacy stream depend on a capturing blocking stream";
   }
   return "unknown error";
 }
@@ -317,18 +329,26 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
   if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaStreamSynchronize")) return e;
+  if (const cudaError_t e = cuda_emulator::refuse_in_capture("cudaStreamSynchronize")) return e;
   cuda_emulator::count_synchronisation("cudaStreamSynchronize");
   return cudaSuccess;
 }
 
 cudaError_t cudaDeviceSynchronize() {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (const cudaError_t e = cuda_emulator::refuse_in_capture("cudaDeviceSynchronize")) return e;
   cuda_emulator::count_synchronisation("cudaDeviceSynchronize");
   return cuda_emulator::fail_if_sticky();
 }
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
+  *ptr = nullptr;
+  if (const cudaError_t e = cuda_emulator::refuse_in_capture("cudaMalloc")) return e;
+  return cuda_emulator::allocate_device(ptr, bytes);
+}
+
+cudaError_t cuda_emulator::allocate_device(void** ptr, size_t bytes) {
   *ptr = nullptr;
   if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
   using cuda_emulator::kAlignment;
@@ -351,6 +371,17 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
 cudaError_t cudaFree(void* ptr) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (ptr == nullptr) return cudaSuccess;
+  if (const cudaError_t e = cuda_emulator::refuse_in_capture("cudaFree")) return e;
+  return cuda_emulator::free_device(ptr);
+}
+
+void cuda_emulator::fill_fresh(void* ptr) {
+  const auto it = state().allocations.find(static_cast<const char*>(ptr));
+  if (it != state().allocations.end()) std::memset(ptr, kFreshByte, it->second.bytes);
+}
+
+cudaError_t cuda_emulator::free_device(void* ptr) {
+  if (ptr == nullptr) return cudaSuccess;
   auto& allocations = state().allocations;
   const auto it = allocations.find(static_cast<const char*>(ptr));
   if (it == allocations.end()) {
@@ -369,20 +400,22 @@ cudaError_t cudaFree(void* ptr) {
 cudaError_t cudaMallocAsync(void** ptr, size_t bytes, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaMallocAsync")) return e;
+  if (cuda_emulator::capturing(stream)) return cuda_emulator::capture_allocate(ptr, bytes, stream);
   return cudaMalloc(ptr, bytes);
 }
 
 cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaFreeAsync")) return e;
+  if (cuda_emulator::capturing(stream)) return cuda_emulator::capture_free(ptr, stream);
   return cudaFree(ptr);
 }
 
 namespace cuda_emulator {
 namespace {
 
-// Both copies: checks the pointers against the kind, then copies.
-cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+// Both copies: checks the pointers against the kind (the copy itself is a memmove).
+cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
   if (bytes == 0) return cudaSuccess;
   const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
@@ -405,7 +438,6 @@ cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) 
                                                " is device memory, but the copy's kind says host");
     }
   }
-  std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 
@@ -415,27 +447,43 @@ cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) 
 // A real GPU's cudaMemcpy waits for the device's queued work, except from device to device.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
-  const cudaError_t status = cuda_emulator::copy(dst, src, bytes, kind);
-  if (status == cudaSuccess && kind != cudaMemcpyDeviceToDevice) {
-    cuda_emulator::count_synchronisation("cudaMemcpy");
-  }
-  return status;
+  if (const cudaError_t e = cuda_emulator::refuse_in_capture("cudaMemcpy")) return e;
+  const cudaError_t status = cuda_emulator::check_copy(dst, src, bytes, kind);
+  if (status != cudaSuccess) return status;
+  std::memmove(dst, src, bytes);
+  if (kind != cudaMemcpyDeviceToDevice) cuda_emulator::count_synchronisation("cudaMemcpy");
+  return cudaSuccess;
 }
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaMemcpyAsync")) return e;
-  const cudaError_t status = cuda_emulator::copy(dst, src, bytes, kind);
-  // Work the device does, as a kernel is: counted with the launches.
-  if (status == cudaSuccess && kind == cudaMemcpyDeviceToDevice) {
-    cuda_emulator::count_call("cudaMemcpyAsync device to device");
+  if (const cudaError_t e = cuda_emulator::check_copy(dst, src, bytes, kind)) return e;
+  // Into or out of pageable host memory the copy is done through a staging buffer, synchronously
+  // with the host: a capture cannot record it, and a copy into it returns only after the stream's
+  // work.
+  const void* host = kind == cudaMemcpyDeviceToHost   ? dst
+                     : kind == cudaMemcpyHostToDevice ? src
+                                                      : nullptr;
+  const bool pageable = host != nullptr && !cuda_emulator::is_pinned(host);
+  if (pageable) {
+    if (const cudaError_t e =
+            cuda_emulator::refuse_in_capture("cudaMemcpyAsync to or from pageable host memory")) {
+      return e;
+    }
   }
-  // Into pageable host memory the copy returns only when it is done, after the stream's work.
-  if (status == cudaSuccess && kind == cudaMemcpyDeviceToHost && !cuda_emulator::is_pinned(dst)) {
+  if (pageable && kind == cudaMemcpyDeviceToHost) {
     cuda_emulator::count_synchronisation("cudaMemcpyAsync to pageable host memory");
   }
-  return status;
+  // Work the device does, as a kernel is: a copy within the device is counted with the launches.
+  const bool within = kind == cudaMemcpyDeviceToDevice;
+  return cuda_emulator::enqueue(
+      stream, within ? "cudaMemcpyAsync device to device" : "cudaMemcpyAsync to or from the host",
+      within, [=] {
+        std::memmove(dst, src, bytes);
+        return cudaSuccess;
+      });
 }
 
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
@@ -444,6 +492,10 @@ cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
   if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
   char* block = static_cast<char*>(std::malloc(bytes == 0 ? 1 : bytes));
   if (block == nullptr) return record(cudaErrorMemoryAllocation, "out of page-locked memory");
+  if (const cudaError_t e = cuda_emulator::refuse_in_capture("cudaMallocHost")) {
+    std::free(block);
+    return e;
+  }
   state().pinned[block] = bytes == 0 ? 1 : bytes;
   *ptr = block;
   return cudaSuccess;
@@ -452,6 +504,7 @@ cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
 cudaError_t cudaFreeHost(void* ptr) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (ptr == nullptr) return cudaSuccess;
+  if (const cudaError_t e = cuda_emulator::refuse_in_capture("cudaFreeHost")) return e;
   if (state().pinned.erase(static_cast<const char*>(ptr)) == 0) {
     return record(cudaErrorInvalidValue, "cudaFreeHost: " + cuda_emulator::address(ptr) +
                                              " is not the start of a page-locked allocation");
@@ -465,8 +518,8 @@ extern "C" __attribute__((visibility("default"))) int sav_cuda_emulator_counts(i
                                                                                long long* counts,
                                                                                int capacity) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
-  const auto& table =
-      kind == 0 ? cuda_emulator::counts().calls : cuda_emulator::counts().synchronisations;
+  const auto& all = cuda_emulator::counts();
+  const auto& table = kind == 0 ? all.calls : kind == 1 ? all.synchronisations : all.graph_nodes;
   int i = 0;
   for (const auto& [name, count] : table) {
     if (i < capacity) {
@@ -572,7 +625,11 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (const cudaError_t e = cuda_emulator::check_event(event, "cudaEventRecord")) return e;
-  return cuda_emulator::check_stream(stream, "cudaEventRecord");
+  if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaEventRecord")) return e;
+  if (cuda_emulator::capturing(stream)) {
+    return cuda_emulator::refuse_in_capture("cudaEventRecord on a captured stream");
+  }
+  return cudaSuccess;
 }
 
 cudaError_t cudaEventQuery(cudaEvent_t event) {
@@ -585,6 +642,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (const cudaError_t e = cuda_emulator::fail_if_sticky()) return e;
   if (const cudaError_t e = cuda_emulator::check_event(event, "cudaEventSynchronize")) return e;
+  if (const cudaError_t e = cuda_emulator::refuse_in_capture("cudaEventSynchronize")) return e;
   cuda_emulator::count_synchronisation("cudaEventSynchronize");
   return cudaSuccess;
 }
@@ -593,7 +651,11 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   if (flags != 0) return record(cudaErrorInvalidValue, "cudaStreamWaitEvent: unknown flags");
   if (const cudaError_t e = cuda_emulator::check_event(event, "cudaStreamWaitEvent")) return e;
-  return cuda_emulator::check_stream(stream, "cudaStreamWaitEvent");
+  if (const cudaError_t e = cuda_emulator::check_stream(stream, "cudaStreamWaitEvent")) return e;
+  if (cuda_emulator::capturing(stream)) {
+    return cuda_emulator::refuse_in_capture("cudaStreamWaitEvent on a captured stream");
+  }
+  return cudaSuccess;
 }
 
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream) {
@@ -604,7 +666,8 @@ cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t str
   if (!cuda_emulator::inside_allocation(dst, bytes, &why)) {
     return record(cudaErrorInvalidValue, "cudaMemsetAsync: " + why);
   }
-  std::memset(dst, value, bytes);
-  cuda_emulator::count_call("cudaMemsetAsync");
-  return cudaSuccess;
+  return cuda_emulator::enqueue(stream, "cudaMemsetAsync", true, [=] {
+    std::memset(dst, value, bytes);
+    return cudaSuccess;
+  });
 }

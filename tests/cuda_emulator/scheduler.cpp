@@ -303,29 +303,31 @@ uint64_t shuffle_xor(unsigned int mask, uint64_t bits, int lane_mask) {
   return self.shuffle_bits;
 }
 
-void launch(const void* kernel, const char* name, dim3 grid, dim3 block, cudaStream_t stream,
-            const std::function<void()>& body, const void* const* pointers, int pointer_count) {
-  std::lock_guard<std::recursive_mutex> lock(device_lock());
-  if (sticky_error() != cudaSuccess) {
-    record(sticky_error(), cudaGetErrorString(sticky_error()), true);
-    return;
-  }
-  if (check_stream(stream, name) != cudaSuccess) return;
+namespace {
+
+// Whether a kernel may run: the launch's configuration, and every pointer argument device memory
+// (or null). Records the error and returns false otherwise.
+bool launchable(const char* name, dim3 grid, dim3 block, const std::vector<const void*>& pointers) {
   const std::string problem = launch_problem(grid, block);
   if (!problem.empty()) {
     record(cudaErrorInvalidConfiguration, std::string("launch of ") + name + ": " + problem);
-    return;
+    return false;
   }
-  for (int i = 0; i < pointer_count; ++i) {
+  for (size_t i = 0; i < pointers.size(); ++i) {
     if (pointers[i] != nullptr && !is_device_pointer(pointers[i])) {
       std::ostringstream why;
       why << name << ": argument " << i + 1 << " (" << pointers[i]
           << ") is not device memory: the kernel would read or write the host's";
       record(cudaErrorIllegalAddress, why.str(), true);
-      return;
+      return false;
     }
   }
-  count_call(name);
+  return true;
+}
+
+// Runs every thread of the grid; a fault is sticky.
+void run_grid(const void* kernel, const char* name, dim3 grid, dim3 block,
+              const std::function<void()>& body) {
   const Coordinates saved = coordinates;
   coordinates.block_dim = block;
   coordinates.grid_dim = grid;
@@ -353,6 +355,25 @@ void launch(const void* kernel, const char* name, dim3 grid, dim3 block, cudaStr
   coordinates = saved;
   if (!plain_calls) kernel_synchronises()[kernel] = synchronised;
   check_guards(name);
+}
+
+}  // namespace
+
+void launch(const void* kernel, const char* name, dim3 grid, dim3 block, cudaStream_t stream,
+            const std::function<void()>& body, const void* const* pointers, int pointer_count) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  if (sticky_error() != cudaSuccess) {
+    record(sticky_error(), cudaGetErrorString(sticky_error()), true);
+    return;
+  }
+  if (check_stream(stream, name) != cudaSuccess) return;
+  std::vector<const void*> arguments(pointers, pointers + pointer_count);
+  if (!launchable(name, grid, block, arguments)) return;
+  // Checked again when a graph replays it: the memory may be gone by then.
+  enqueue(stream, name, true, [=] {
+    if (launchable(name, grid, block, arguments)) run_grid(kernel, name, grid, block, body);
+    return sticky_error();
+  });
 }
 
 }  // namespace cuda_emulator

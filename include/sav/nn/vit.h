@@ -95,6 +95,13 @@ class VisionTransformer {
   // batch.
   VitOutput forward_training(const Tensor& patches, uint64_t dropout_seed, uint64_t step,
                              int64_t first_image = 0) const;
+  // The same masks, the step given on the device: `stream_offset` (ops::kStreamOffsetFloats
+  // values on the model's device) holds stream_offset(step), read when the masks are drawn, so
+  // that one recorded graph of the step replays with every step's own masks.
+  VitOutput forward_training(const Tensor& patches, uint64_t dropout_seed,
+                             const Tensor& stream_offset, int64_t first_image = 0) const;
+  // What step `step`'s masks add to their streams (see forward_training).
+  uint64_t stream_offset(uint64_t step) const;
 
   const VitConfig& config() const { return config_; }
   Device device() const { return device_; }
@@ -120,6 +127,7 @@ class VisionTransformer {
     float drop_path = 0;  // the last block's rate
     uint64_t seed = 0;
     int64_t first_image = 0;
+    Tensor stream_offset;  // when defined: the step on the device, and `step` is 0
   };
   Tensor block(const Block& b, size_t index, const Tensor& x, const DropoutDraw& drop,
                uint64_t step, uint64_t& stream, Tensor& probs) const;

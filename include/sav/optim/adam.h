@@ -3,6 +3,7 @@
 // a step is one backend call for all of them, and so is zero_grad.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -27,7 +28,16 @@ class Adam {
   // One update of every parameter that has a gradient, each gradient taken times grad_scale.
   // With `control` (StepFigures::control(), on the parameters' device), also times its
   // clipping factor, and no update at all once a loss was not finite: decided on the device.
-  void step(float grad_scale = 1.0f, const Tensor& control = {});
+  // With `values` (kValues floats on the parameters' device holding next_values()), the learning
+  // rate and the bias corrections are read from there when the update runs: what a step replayed
+  // from a recorded graph needs.
+  void step(float grad_scale = 1.0f, const Tensor& control = {}, const Tensor& values = {});
+  // The values the next step reads from `values`: the learning rate, the bias corrections of step
+  // steps() + 1 and the weight decay's factor, as the step itself would compute them.
+  static constexpr int64_t kValues = 4;
+  std::array<float, kValues> next_values() const;
+  // Counts a step that a replayed graph took (the update itself is the graph's).
+  void count_step() { ++steps_; }
   // Zeroes every parameter's gradient.
   void zero_grad();
 

@@ -43,7 +43,14 @@ class StepFigures {
 
   // Queues the step's figures: its mean loss ([1]), its logits ([batch, classes]) and labels
   // ([batch], whole numbers). A loss that is not finite stops every later update (control).
+  // Makes room first (make_room).
   void record(const Tensor& loss, const Tensor& logits, const Tensor& labels);
+  // Sends the recorded steps to the host when the device holds no room for another (waiting
+  // for an earlier copy if one is still on its way): outside a step that a graph records, which
+  // must not hold the copy.
+  void make_room();
+  // Counts a step whose figures a replayed graph recorded (after make_room).
+  void count_record();
   // Queues the factor that clips the parameters' gradients to global L2 norm `bound`.
   void clip(const std::vector<Tensor>& parameters, float bound);
 

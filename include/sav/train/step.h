@@ -9,6 +9,7 @@
 
 #include "sav/data/loader.h"
 #include "sav/dist/communicator.h"
+#include "sav/graph.h"
 #include "sav/nn/vit.h"
 #include "sav/optim/adam.h"
 #include "sav/optim/flat_gradients.h"
@@ -31,6 +32,9 @@ struct StepOptions {
   // When positive, the gradients are scaled down to this global L2 norm where theirs is larger
   // (optim::StepFigures::clip; the factor is applied within Adam's step, on the device).
   float clip_grad_norm = 0;
+  // Where the device has graphs (CUDA), TrainStep records the step as one and replays it
+  // (sav/graph.h); false runs every step as it is issued (--no-graphs).
+  bool graphs = true;
 };
 
 // sav_train's training step on one process, queued without waiting on the device: the batch's
@@ -41,6 +45,13 @@ struct StepOptions {
 // device (optim::StepFigures) and taken with poll() or drain(). A loss that is not finite stops
 // every later update on the device, so that the weights stay those of the last good step; the
 // sums say which step it was (StepSums::first_bad).
+//
+// What changes from step to step reaches the device as uploaded values, never as arguments of
+// the step's kernels: the batch, the targets, Adam's learning rate and bias corrections, and the
+// masks' stream offset. So on a device with graphs the step's work is recorded once, as a graph,
+// the second time a step meets the same tensors (the same upload slot and batch size, the same
+// parameters, gradients and moments), and replayed from then on: one launch a step, and nothing
+// on the host but the upload. A replayed step equals one run as it is issued, bit for bit.
 class TrainStep {
  public:
   TrainStep(const nn::VisionTransformer& model, optim::Adam& adam, const StepOptions& options = {});
@@ -49,14 +60,37 @@ class TrainStep {
   // host (never waits; returns how many), or all of them (waits).
   int64_t poll(optim::StepSums& sums) { return figures_.poll(sums); }
   void drain(optim::StepSums& sums) { figures_.drain(sums); }
+  // How many steps ran from a recorded graph, and how many graphs were recorded.
+  int64_t replayed_steps() const { return replayed_; }
+  int64_t recorded_graphs() const { return static_cast<int64_t>(graphs_.size()); }
+
+  // Graphs kept at most: one for each upload slot at the full batch size and at the epoch's last,
+  // smaller batch. Other steps run as they are issued.
+  static constexpr size_t kMaxGraphs = 4;
 
  private:
+  // The step's work on the device, from its uploaded tensors: patches, targets, labels, Adam's
+  // values and the masks' stream offset.
+  void queue(const std::vector<Tensor>& in, uint64_t dropout_seed);
+  // What a recorded step depends on: the addresses and sizes of the tensors it reads and writes,
+  // and the dropout seed. A step with the same key can be a replay.
+  std::vector<uintptr_t> graph_key(const std::vector<Tensor>& in, uint64_t dropout_seed) const;
+
+  struct Recorded {
+    std::vector<uintptr_t> key;
+    DeviceGraph graph;
+  };
+
   const nn::VisionTransformer& model_;
   optim::Adam& adam_;
   StepOptions options_;
+  bool use_graphs_;
   AsyncUploads uploads_;
   optim::StepFigures figures_;
-  std::vector<float> targets_, labels_;  // this step's, on the host
+  std::vector<float> targets_, labels_, values_;  // this step's, on the host
+  std::vector<Recorded> graphs_;
+  std::vector<std::vector<uintptr_t>> seen_;  // keys of steps run once as issued
+  int64_t replayed_ = 0;
 };
 
 // One step that waits for its figures (tests, benchmarks): TrainStep's run, then drain.
@@ -104,6 +138,9 @@ class ParallelStep {
   // step, so that all ranks see the same figures at the same step.
   int64_t poll(optim::StepSums& sums);
   void drain(optim::StepSums& sums);
+  // TrainStep's counts on one process; 0 for a job of ranks, which records no graphs.
+  int64_t replayed_steps() const { return one_ ? one_->replayed_steps() : 0; }
+  int64_t recorded_graphs() const { return one_ ? one_->recorded_graphs() : 0; }
 
  private:
   const nn::VisionTransformer& model_;

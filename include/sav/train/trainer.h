@@ -64,6 +64,9 @@ struct TrainOptions {
   // Where the gradients are summed when the model is on a GPU: a communicator of device buffers
   // over the same ranks (NCCL's, sav/dist/device_communicator.h); null: through host memory.
   dist::Communicator* gradient_communicator = nullptr;
+  // Where the device has graphs (CUDA), one process's steps are recorded and replayed as graphs
+  // (train::TrainStep); false runs every step as it is issued. Either gives the same run.
+  bool graphs = true;
 };
 
 struct TrainResult {
@@ -76,6 +79,9 @@ struct TrainResult {
   bool stopped = false;
   EpochProgress progress;
   int64_t steps_per_epoch = 0;
+  // Of this call's training steps: how many were replayed from recorded graphs, and how many
+  // graphs were recorded (TrainStep).
+  int64_t replayed_steps = 0, recorded_graphs = 0;
 };
 
 // An exclusive lock on an output folder, <out_dir>/train.lock (flock), which holds the process

@@ -45,13 +45,16 @@ class CpuBackend final : public Backend {
   void gelu_forward(float* y, const float* x, int64_t n) override;
   void gelu_backward(float* dx, const float* x, const float* dy, int64_t n, Write write) override;
   void drop_path_forward(float* y, const float* x, int64_t rows, int64_t cols, float p,
-                         uint64_t seed, uint64_t stream, uint64_t first_row) override;
+                         uint64_t seed, uint64_t stream, const uint64_t* stream_offset,
+                         uint64_t first_row) override;
   void drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols, float p,
-                          uint64_t seed, uint64_t stream, uint64_t first_row, Write write) override;
+                          uint64_t seed, uint64_t stream, const uint64_t* stream_offset,
+                          uint64_t first_row, Write write) override;
   void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed, uint64_t stream,
-                       uint64_t first) override;
+                       const uint64_t* stream_offset, uint64_t first) override;
   void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                        uint64_t stream, uint64_t first, Write write) override;
+                        uint64_t stream, const uint64_t* stream_offset, uint64_t first,
+                        Write write) override;
 
   void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w,
                          const float* b, int64_t rows, int64_t cols, float eps) override;
@@ -69,7 +72,7 @@ class CpuBackend final : public Backend {
 
   void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
                    float eps, float weight_decay, int64_t step, float grad_scale,
-                   const float* control) override;
+                   const float* control, const float* values) override;
   void clip_factor(float* control, const FloatSpan* spans, int count, float bound) override;
   void record_step(float* records, float* control, const float* loss, const float* logits,
                    const float* labels, int64_t batch, int64_t classes) override;

@@ -160,6 +160,11 @@ void CpuBackend::gelu_backward(float* dx, const float* x, const float* dy, int64
 
 namespace {
 
+// A mask's stream, with its offset added where one is given (Backend::dropout_forward).
+uint64_t with_offset(uint64_t stream, const uint64_t* offset) {
+  return offset != nullptr ? stream + *offset : stream;
+}
+
 // out[i] (+)= in[i] * keep(i) / (1 - p) for the elements of Philox blocks [first, first + count),
 // four elements per block, the blocks numbered from `offset`. The bits of 16 blocks are drawn at
 // a time into lanes, a loop the compiler vectorises (Philox's 32 x 32 -> 64-bit products
@@ -239,14 +244,15 @@ void apply_dropout(float* out, const float* in, int64_t n, float p, uint64_t see
 }  // namespace
 
 void CpuBackend::dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
-                                 uint64_t stream, uint64_t first) {
-  apply_dropout<false>(y, x, n, p, seed, stream, first);
+                                 uint64_t stream, const uint64_t* stream_offset, uint64_t first) {
+  apply_dropout<false>(y, x, n, p, seed, with_offset(stream, stream_offset), first);
 }
 
 void CpuBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                                  uint64_t stream, uint64_t first, Write write) {
+                                  uint64_t stream, const uint64_t* stream_offset, uint64_t first,
+                                  Write write) {
   zero_for(write, dx, n);
-  apply_dropout<true>(dx, dy, n, p, seed, stream, first);
+  apply_dropout<true>(dx, dy, n, p, seed, with_offset(stream, stream_offset), first);
 }
 
 namespace {
@@ -276,23 +282,28 @@ void apply_drop_path(float* out, const float* in, int64_t rows, int64_t cols, fl
 }  // namespace
 
 void CpuBackend::drop_path_forward(float* y, const float* x, int64_t rows, int64_t cols, float p,
-                                   uint64_t seed, uint64_t stream, uint64_t first_row) {
-  apply_drop_path<false>(y, x, rows, cols, p, seed, stream, first_row);
+                                   uint64_t seed, uint64_t stream, const uint64_t* stream_offset,
+                                   uint64_t first_row) {
+  apply_drop_path<false>(y, x, rows, cols, p, seed, with_offset(stream, stream_offset), first_row);
 }
 
 void CpuBackend::drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols, float p,
-                                    uint64_t seed, uint64_t stream, uint64_t first_row,
-                                    Write write) {
+                                    uint64_t seed, uint64_t stream, const uint64_t* stream_offset,
+                                    uint64_t first_row, Write write) {
   zero_for(write, dx, rows * cols);
-  apply_drop_path<true>(dx, dy, rows, cols, p, seed, stream, first_row);
+  apply_drop_path<true>(dx, dy, rows, cols, p, seed, with_offset(stream, stream_offset), first_row);
 }
 
 void CpuBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
                              float beta2, float eps, float weight_decay, int64_t step,
-                             float grad_scale, const float* control) {
+                             float grad_scale, const float* control, const float* values) {
   if (control != nullptr && control[kGo] == 0.0f) return;
   if (control != nullptr) grad_scale *= control[kGradFactor];
-  const AdamScales scales = adam_scales(lr, beta1, beta2, weight_decay, step);
+  AdamScales scales = adam_scales(lr, beta1, beta2, weight_decay, step);
+  if (values != nullptr) {
+    lr = values[kAdamLr];
+    scales = {values[kAdamM], values[kAdamV], weight_decay > 0 ? values[kAdamDecay] : 1.0f};
+  }
   const float m_scale = scales.m, v_scale = scales.v, decay = scales.decay;
   for (int k = 0; k < count; ++k) {
     const AdamTensor& a = tensors[k];

@@ -57,6 +57,7 @@ CudaBackend::CudaBackend(int device_index) : device_index_(device_index) {
 
 CudaBackend::~CudaBackend() {
   deallocate(arrivals_, arrival_count_ * sizeof(unsigned int));
+  if (blas_workspace_ != nullptr) cudaFree(blas_workspace_);
   if (blas_ != nullptr) cublasDestroy(blas_);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
   if (copy_stream_ != nullptr) cudaStreamDestroy(copy_stream_);
@@ -188,6 +189,51 @@ bool CudaBackend::event_passed(void* event) {
 
 void CudaBackend::wait_event(void* event) {
   SAV_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
+}
+
+// cuBLAS's recommended workspace on Hopper (smaller suffices elsewhere).
+constexpr size_t kBlasWorkspaceBytes = size_t{32} << 20;
+
+bool CudaBackend::begin_capture() {
+  if (blas_workspace_ == nullptr) {
+    SAV_CUDA_CHECK(cudaMalloc(&blas_workspace_, kBlasWorkspaceBytes));
+    SAV_CUBLAS_CHECK(cublasSetWorkspace(blas_, blas_workspace_, kBlasWorkspaceBytes));
+  }
+  // Thread-local: the loader's threads and anything else on the host may go on using CUDA.
+  SAV_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  return true;
+}
+
+void* CudaBackend::end_capture() {
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+  if (ended != cudaSuccess) {
+    const std::string why = std::string(cudaGetErrorName(ended)) + ": " + cudaGetErrorString(ended);
+    cudaGetLastError();  // reported here, not by the next call
+    fail("cuda:", device_index_, ": the work could not be recorded as a CUDA graph: ", why,
+         " (--no-graphs runs it without graphs)");
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  SAV_CUDA_CHECK(made);
+  return exec;
+}
+
+void CudaBackend::abandon_capture() noexcept {
+  cudaGraph_t graph = nullptr;
+  if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph != nullptr) {
+    cudaGraphDestroy(graph);
+  }
+  cudaGetLastError();  // the error that ended the capture has been reported already
+}
+
+void CudaBackend::replay(void* graph) {
+  SAV_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), stream_));
+}
+
+void CudaBackend::destroy_graph(void* graph) noexcept {
+  if (graph != nullptr) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
 }
 
 // cuBLAS is column-major. A row-major C (m x n) is the column-major C^T (n x m), and

@@ -58,6 +58,12 @@ class CudaBackend final : public Backend {
   bool event_passed(void* event) override;
   void wait_event(void* event) override;
   void* native_stream() override { return stream_; }
+  bool has_graphs() const override { return true; }
+  bool begin_capture() override;
+  void* end_capture() override;
+  void abandon_capture() noexcept override;
+  void replay(void* graph) override;
+  void destroy_graph(void* graph) noexcept override;
 
   void gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha, const float* a,
             int lda, const float* b, int ldb, float beta, float* c, int ldc) override;
@@ -76,13 +82,16 @@ class CudaBackend final : public Backend {
   void gelu_forward(float* y, const float* x, int64_t n) override;
   void gelu_backward(float* dx, const float* x, const float* dy, int64_t n, Write write) override;
   void drop_path_forward(float* y, const float* x, int64_t rows, int64_t cols, float p,
-                         uint64_t seed, uint64_t stream, uint64_t first_row) override;
+                         uint64_t seed, uint64_t stream, const uint64_t* stream_offset,
+                         uint64_t first_row) override;
   void drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols, float p,
-                          uint64_t seed, uint64_t stream, uint64_t first_row, Write write) override;
+                          uint64_t seed, uint64_t stream, const uint64_t* stream_offset,
+                          uint64_t first_row, Write write) override;
   void dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed, uint64_t stream,
-                       uint64_t first) override;
+                       const uint64_t* stream_offset, uint64_t first) override;
   void dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                        uint64_t stream, uint64_t first, Write write) override;
+                        uint64_t stream, const uint64_t* stream_offset, uint64_t first,
+                        Write write) override;
   void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w,
                          const float* b, int64_t rows, int64_t cols, float eps) override;
   void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
@@ -98,7 +107,7 @@ class CudaBackend final : public Backend {
                               Write write) override;
   void adam_update(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
                    float eps, float weight_decay, int64_t step, float grad_scale,
-                   const float* control) override;
+                   const float* control, const float* values) override;
   void clip_factor(float* control, const FloatSpan* spans, int count, float bound) override;
   void record_step(float* records, float* control, const float* loss, const float* logits,
                    const float* labels, int64_t batch, int64_t classes) override;
@@ -125,15 +134,23 @@ class CudaBackend final : public Backend {
   cudaStream_t copy_stream_ = nullptr;  // Queue::kCopy
   cudaMemPool_t pool_ = nullptr;        // the device's default pool, which cudaMallocAsync draws on
   cublasHandle_t blas_ = nullptr;
+  // cuBLAS's workspace, set before the first capture: a product recorded into a graph must not
+  // allocate its own.
+  void* blas_workspace_ = nullptr;
   bool tf32_ = false;
   unsigned int* arrivals_ = nullptr;  // (arrival_count_): column_sum_arrivals' counters
   int64_t arrival_count_ = 0;
-  // clip_factor's chunk table (on the device, and the host copy it was made from), its partial
-  // sums and its counter of finished blocks (0 between launches).
-  void* clip_chunks_ = nullptr;
-  std::vector<char> clip_chunk_host_;
-  size_t clip_chunk_count_ = 0, clip_chunk_capacity_ = 0;
-  double* clip_partial_ = nullptr;
+  // clip_factor's chunk tables (on the device, and the host copy each was made from) with their
+  // partial sums, and its counter of finished blocks (0 between launches). A table is never
+  // changed once made: a recorded graph may name it. Up to kClipTables are kept, one for each set
+  // of gradient buffers clipped (a model's); beyond that the oldest goes.
+  struct ClipTable {
+    std::vector<char> host;  // the chunks as made on the host
+    void* chunks = nullptr;  // the same on the device
+    double* partial = nullptr;
+  };
+  static constexpr size_t kClipTables = 64;
+  std::vector<ClipTable> clip_tables_;
   unsigned int* clip_arrivals_ = nullptr;
 };
 

@@ -150,7 +150,9 @@ __global__ void gelu_backward_kernel(float* dx, const float* x, const float* dy,
 // FMA, so the values match the CPU's bit for bit.
 template <bool kAccumulate>
 __global__ void dropout_kernel(float* out, const float* in, int64_t n, float p, float scale,
-                               uint64_t seed, uint64_t stream, uint64_t first) {
+                               uint64_t seed, uint64_t stream, const uint64_t* stream_offset,
+                               uint64_t first) {
+  if (stream_offset != nullptr) stream += *stream_offset;
   // The Philox blocks that cover elements [first, first + n) of the mask's numbering.
   const uint64_t first_block = first / 4;
   const int64_t blocks = static_cast<int64_t>((first + n + 3) / 4 - first_block);
@@ -175,7 +177,9 @@ __global__ void dropout_kernel(float* out, const float* in, int64_t n, float p, 
 // draws it; __fmul_rn as in dropout_kernel.
 template <bool kAccumulate>
 __global__ void drop_path_kernel(float* out, const float* in, int64_t rows, int64_t cols, float p,
-                                 float scale, uint64_t seed, uint64_t stream, uint64_t first_row) {
+                                 float scale, uint64_t seed, uint64_t stream,
+                                 const uint64_t* stream_offset, uint64_t first_row) {
+  if (stream_offset != nullptr) stream += *stream_offset;
   const int64_t n = rows * cols;
   for (int64_t i = global_index(); i < n; i += grid_stride()) {
     const uint64_t e = first_row + static_cast<uint64_t>(i / cols);
@@ -214,13 +218,20 @@ void launch_in_lists(const T* items, int count, Launch launch) {
 
 // One AdamW step on each listed tensor; m_scale and v_scale are the bias corrections. With
 // `control` (StepControl values on the device), nothing at all once control[kGo] is 0, and the
-// gradients also taken times control[kGradFactor].
+// gradients also taken times control[kGradFactor]. With `values` (AdamValue), lr, the bias
+// corrections and, where `decayed`, the decay factor come from there.
 __global__ void adam_kernel(KernelList<AdamTensor> list, float lr, float beta1, float beta2,
                             float eps, float decay, float m_scale, float v_scale, float grad_scale,
-                            const float* control) {
+                            const float* control, const float* values, bool decayed) {
   if (control != nullptr) {
     if (control[kGo] == 0.0f) return;
     grad_scale = __fmul_rn(grad_scale, control[kGradFactor]);
+  }
+  if (values != nullptr) {
+    lr = values[kAdamLr];
+    m_scale = values[kAdamM];
+    v_scale = values[kAdamV];
+    if (decayed) decay = values[kAdamDecay];
   }
   const AdamTensor t = list.items[blockIdx.y];
   for (int64_t i = global_index(); i < t.n; i += grid_stride()) {
@@ -396,53 +407,56 @@ void CudaBackend::gelu_backward(float* dx, const float* x, const float* dy, int6
 }
 
 void CudaBackend::dropout_forward(float* y, const float* x, int64_t n, float p, uint64_t seed,
-                                  uint64_t stream, uint64_t first) {
+                                  uint64_t stream, const uint64_t* stream_offset, uint64_t first) {
   if (n <= 0) return;
   const float scale = 1.0f / (1.0f - p);
   SAV_LAUNCH(dropout_kernel<false>, blocks_for((n + 4) / 4), kThreads, stream_, y, x, n, p, scale,
-             seed, stream, first);
+             seed, stream, stream_offset, first);
 }
 
 void CudaBackend::dropout_backward(float* dx, const float* dy, int64_t n, float p, uint64_t seed,
-                                   uint64_t stream, uint64_t first, Write write) {
+                                   uint64_t stream, const uint64_t* stream_offset, uint64_t first,
+                                   Write write) {
   if (n <= 0) return;
   const float scale = 1.0f / (1.0f - p);
   if (write == Write::kOverwrite) {
     SAV_LAUNCH(dropout_kernel<false>, blocks_for((n + 4) / 4), kThreads, stream_, dx, dy, n, p,
-               scale, seed, stream, first);
+               scale, seed, stream, stream_offset, first);
   } else {
     SAV_LAUNCH(dropout_kernel<true>, blocks_for((n + 4) / 4), kThreads, stream_, dx, dy, n, p,
-               scale, seed, stream, first);
+               scale, seed, stream, stream_offset, first);
   }
 }
 
 void CudaBackend::drop_path_forward(float* y, const float* x, int64_t rows, int64_t cols, float p,
-                                    uint64_t seed, uint64_t stream, uint64_t first_row) {
+                                    uint64_t seed, uint64_t stream, const uint64_t* stream_offset,
+                                    uint64_t first_row) {
   if (rows * cols <= 0) return;
   SAV_LAUNCH(drop_path_kernel<false>, blocks_for(rows * cols), kThreads, stream_, y, x, rows, cols,
-             p, 1.0f / (1.0f - p), seed, stream, first_row);
+             p, 1.0f / (1.0f - p), seed, stream, stream_offset, first_row);
 }
 
 void CudaBackend::drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols,
-                                     float p, uint64_t seed, uint64_t stream, uint64_t first_row,
+                                     float p, uint64_t seed, uint64_t stream,
+                                     const uint64_t* stream_offset, uint64_t first_row,
                                      Write write) {
   if (rows * cols <= 0) return;
   if (write == Write::kOverwrite) {
     SAV_LAUNCH(drop_path_kernel<false>, blocks_for(rows * cols), kThreads, stream_, dx, dy, rows,
-               cols, p, 1.0f / (1.0f - p), seed, stream, first_row);
+               cols, p, 1.0f / (1.0f - p), seed, stream, stream_offset, first_row);
   } else {
     SAV_LAUNCH(drop_path_kernel<true>, blocks_for(rows * cols), kThreads, stream_, dx, dy, rows,
-               cols, p, 1.0f / (1.0f - p), seed, stream, first_row);
+               cols, p, 1.0f / (1.0f - p), seed, stream, stream_offset, first_row);
   }
 }
 
 void CudaBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
                               float beta2, float eps, float weight_decay, int64_t step,
-                              float grad_scale, const float* control) {
+                              float grad_scale, const float* control, const float* values) {
   const AdamScales scales = adam_scales(lr, beta1, beta2, weight_decay, step);
   launch_in_lists(tensors, count, [&](const KernelList<AdamTensor>& list, dim3 grid) {
     SAV_LAUNCH(adam_kernel, grid, kThreads, stream_, list, lr, beta1, beta2, eps, scales.decay,
-               scales.m, scales.v, grad_scale, control);
+               scales.m, scales.v, grad_scale, control, values, weight_decay > 0);
   });
 }
 

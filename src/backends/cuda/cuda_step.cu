@@ -105,33 +105,38 @@ void CudaBackend::clip_factor(float* control, const FloatSpan* spans, int count,
     return;
   }
   const size_t bytes = sizeof(Chunk) * chunks.size();
-  if (clip_chunks_ == nullptr || chunks.size() != clip_chunk_count_ ||
-      std::memcmp(clip_chunk_host_.data(), chunks.data(), bytes) != 0) {
-    if (chunks.size() > clip_chunk_capacity_) {
-      synchronize();  // the old tables may still be read by queued work
-      for (void* p : {clip_chunks_, static_cast<void*>(clip_partial_)}) {
-        if (p != nullptr) SAV_CUDA_CHECK(cudaFree(p));
-      }
-      SAV_CUDA_CHECK(cudaMalloc(&clip_chunks_, bytes));
-      SAV_CUDA_CHECK(
-          cudaMalloc(reinterpret_cast<void**>(&clip_partial_), sizeof(double) * chunks.size()));
-      clip_chunk_capacity_ = chunks.size();
-    }
+  auto table = std::find_if(clip_tables_.begin(), clip_tables_.end(), [&](const ClipTable& t) {
+    return t.host.size() == bytes && std::memcmp(t.host.data(), chunks.data(), bytes) == 0;
+  });
+  if (table == clip_tables_.end()) {
+    // Made once per set of gradient buffers, not once a step (and never while a graph is being
+    // recorded: a step is recorded the second time it meets its buffers).
     if (clip_arrivals_ == nullptr) {
       SAV_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&clip_arrivals_), sizeof(unsigned int)));
       SAV_CUDA_CHECK(cudaMemsetAsync(clip_arrivals_, 0, sizeof(unsigned int), stream_));
     }
-    clip_chunk_host_.resize(bytes);
-    std::memcpy(clip_chunk_host_.data(), chunks.data(), bytes);
-    // Queued on the stream and waited for: the step's kernels before it may still read the old
-    // table. Once per change of the gradients' buffers, not once a step.
-    SAV_CUDA_CHECK(cudaMemcpyAsync(clip_chunks_, clip_chunk_host_.data(), bytes,
-                                   cudaMemcpyHostToDevice, stream_));
+    if (clip_tables_.size() == kClipTables) {
+      synchronize();  // queued work may still read the oldest table
+      SAV_CUDA_CHECK(cudaFree(clip_tables_.front().chunks));
+      SAV_CUDA_CHECK(cudaFree(clip_tables_.front().partial));
+      clip_tables_.erase(clip_tables_.begin());
+    }
+    ClipTable made;
+    made.host.assign(reinterpret_cast<const char*>(chunks.data()),
+                     reinterpret_cast<const char*>(chunks.data()) + bytes);
+    SAV_CUDA_CHECK(cudaMalloc(&made.chunks, bytes));
+    SAV_CUDA_CHECK(
+        cudaMalloc(reinterpret_cast<void**>(&made.partial), sizeof(double) * chunks.size()));
+    // Waited for: the host copy must outlive the copy, and the table must be complete before
+    // any kernel reads it.
+    SAV_CUDA_CHECK(
+        cudaMemcpyAsync(made.chunks, made.host.data(), bytes, cudaMemcpyHostToDevice, stream_));
     SAV_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    clip_chunk_count_ = chunks.size();
+    clip_tables_.push_back(std::move(made));
+    table = clip_tables_.end() - 1;
   }
   SAV_LAUNCH(clip_factor_kernel, static_cast<unsigned int>(chunks.size()), kThreads, stream_,
-             control, static_cast<const Chunk*>(clip_chunks_), clip_partial_, clip_arrivals_,
+             control, static_cast<const Chunk*>(table->chunks), table->partial, clip_arrivals_,
              bound);
 }
 

@@ -1,8 +1,10 @@
 // The CUDA emulator's stand-in for <cublas_v2.h>: the single-precision products sav's CUDA
 // backend calls, computed on the CPU in column-major order as cuBLAS defines them, with cuBLAS's
 // own argument checks (a leading dimension too small is CUBLAS_STATUS_INVALID_VALUE) and checks
-// that every matrix lies inside one device allocation. With TF32 math on, the inputs are rounded
-// to TF32 (10 mantissa bits) before they are multiplied, as the tensor cores do.
+// that every matrix lies inside one device allocation. On a captured stream a product is recorded
+// with the values of alpha and beta as they are then (host pointers are read at the call). With
+// TF32 math on, the inputs are rounded to TF32 (10 mantissa bits) before they are multiplied, as
+// the tensor cores do.
 #pragma once
 
 #include "cuda_runtime.h"
@@ -14,6 +16,7 @@ enum cublasStatus_t {
   CUBLAS_STATUS_INVALID_VALUE = 7,
   CUBLAS_STATUS_EXECUTION_FAILED = 13,
   CUBLAS_STATUS_INTERNAL_ERROR = 14,
+  CUBLAS_STATUS_NOT_SUPPORTED = 15,
 };
 
 enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1, CUBLAS_OP_C = 2 };
@@ -32,6 +35,9 @@ cublasStatus_t cublasCreate(cublasHandle_t* handle);
 cublasStatus_t cublasDestroy(cublasHandle_t handle);
 cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream);
 cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode);
+// The device memory cuBLAS works in. A product captured into a graph must not allocate, so the
+// emulator refuses one on a captured stream until a workspace is set.
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, size_t bytes);
 const char* cublasGetStatusName(cublasStatus_t status);
 const char* cublasGetStatusString(cublasStatus_t status);
 

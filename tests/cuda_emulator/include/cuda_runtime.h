@@ -105,6 +105,9 @@ enum cudaError_t {
   cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureIsolation = 905,
 };
 using cudaError = cudaError_t;
 
@@ -182,13 +185,46 @@ cudaError_t cudaEventQuery(cudaEvent_t event);
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags = 0);
 
+// Graphs by stream capture. Between cudaStreamBeginCapture and cudaStreamEndCapture the work
+// issued to the stream is recorded, not run: kernel launches with their arguments as they were
+// given, cuBLAS products, copies, sets, and allocations (cudaMallocAsync: the graph owns the
+// memory, fixed for its life; every replay makes it read as fresh memory, NaN, again). A call
+// that would make the host wait, or allocate or free outside the stream's order, fails and
+// invalidates the capture, as in CUDA's global mode. cudaGraphLaunch runs the recorded work in
+// order and counts each node (sav_cuda_emulator_counts kind 2). The emulator is stricter than
+// CUDA in two ways: a graph must free every allocation it makes, and a captured stream may not
+// record or wait for events (sav's captured steps need neither).
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+};
+struct CUgraph_st;
+using cudaGraph_t = CUgraph_st*;
+struct CUgraphExec_st;
+using cudaGraphExec_t = CUgraphExec_st*;
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                 unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+
 // Page-locked host memory: a copy into it from the device does not make the host wait.
 cudaError_t cudaMallocHost(void** ptr, size_t bytes);
 cudaError_t cudaFreeHost(void* ptr);
 
 // What the emulator counted since the last reset, for the tests to read through the module that
 // links it (dlsym): kind 0 the work queued on the device (kernel launches, cuBLAS calls, copies
-// and sets within device memory), kind 1 the calls that make the host wait for the device. Writes
+// and sets within device memory, graph launches), kind 1 the calls that make the host wait for
+// the device, kind 2 the nodes that replayed graphs ran. Writes
 // up to `capacity` names and counts; returns how many there are.
 extern "C" int sav_cuda_emulator_counts(int kind, const char** names, long long* counts,
                                         int capacity);
@@ -212,13 +248,14 @@ const void* as_pointer(const T& value) {
 }
 
 // kernel<<<grid, block, 0, stream>>>(args...), `name` being the kernel's name for messages:
-// every pointer argument must be device memory (or null) before a thread runs.
+// every pointer argument must be device memory (or null) before a thread runs. The arguments are
+// kept by value, as a launch captured into a graph keeps them.
 template <typename... Params, typename... Args>
 void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block,
                    cudaStream_t stream, Args... args) {
   const void* pointers[sizeof...(Args) + 1] = {as_pointer(args)..., nullptr};
   launch(
       reinterpret_cast<const void*>(kernel), name, grid, block, stream,
-      [&] { kernel(static_cast<Params>(args)...); }, pointers, static_cast<int>(sizeof...(Args)));
+      [=] { kernel(static_cast<Params>(args)...); }, pointers, static_cast<int>(sizeof...(Args)));
 }
 }  // namespace cuda_emulator
