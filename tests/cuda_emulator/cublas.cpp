@@ -1,8 +1,10 @@
 // The CUDA emulator's cuBLAS: column-major single-precision products, argument checks as cuBLAS
 // documents them, every matrix checked to lie inside one device allocation.
+#include <algorithm>
 #include <cstdint>
 #include <set>
 #include <sstream>
+#include <string>
 
 #include "cublas_v2.h"
 #include "emulator.h"
@@ -201,4 +203,65 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
                                          int ldc, long long int strideC, int batchCount) {
   return gemm("cublasSgemmStridedBatched", handle, transa, transb, m, n, k, alpha, A, lda, strideA,
               B, ldb, strideB, beta, C, ldc, strideC, batchCount);
+}
+
+cublasStatus_t cublasSgemmBatched(cublasHandle_t handle, cublasOperation_t transa,
+                                  cublasOperation_t transb, int m, int n, int k, const float* alpha,
+                                  const float* const Aarray[], int lda, const float* const Barray[],
+                                  int ldb, const float* beta, float* const Carray[], int ldc,
+                                  int batchCount) {
+  const char* call = "cublasSgemmBatched";
+  std::lock_guard<std::recursive_mutex> lock(cuda_emulator::device_lock());
+  if (!live(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (cuda_emulator::sticky_error() != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
+  auto refuse = [&](const std::string& why) {
+    cuda_emulator::record(cudaErrorInvalidValue, std::string(call) + ": " + why);
+    return CUBLAS_STATUS_INVALID_VALUE;
+  };
+  // The sizes and leading dimensions first: with a batch of 0 (or a negative one, refused) no
+  // matrix is looked at.
+  std::string why = problem(transa, transb, m, n, k, nullptr, lda, 0, nullptr, ldb, 0, nullptr, ldc,
+                            0, std::min(batchCount, 0));
+  if (!why.empty()) return refuse(why);
+  if (m > 0 && n > 0 && batchCount > 0) {
+    // The pointer arrays are read on the device: they must be device memory.
+    const size_t array_bytes = static_cast<size_t>(batchCount) * sizeof(float*);
+    const struct {
+      const char* name;
+      const void* data;
+    } arrays[] = {{"Aarray", Aarray}, {"Barray", Barray}, {"Carray", Carray}};
+    for (const auto& array : arrays) {
+      std::string where;
+      if (!cuda_emulator::inside_allocation(array.data, array_bytes, &where)) {
+        return refuse(std::string(array.name) + " (" + std::to_string(batchCount) +
+                      " pointers): " + where);
+      }
+    }
+    for (int p = 0; p < batchCount; ++p) {
+      why = problem(transa, transb, m, n, k, Aarray[p], lda, 0, Barray[p], ldb, 0, Carray[p], ldc,
+                    0, 1);
+      if (!why.empty()) return refuse("matrix " + std::to_string(p) + ": " + why);
+    }
+  }
+  cuda_emulator::count_call(call);
+  const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
+  const float al = *alpha, be = *beta;
+  for (int p = 0; p < batchCount && m > 0 && n > 0; ++p) {
+    for (int j = 0; j < n; ++j) {
+      for (int i = 0; i < m; ++i) {
+        float sum = 0.0f;
+        for (int q = 0; q < k; ++q) {
+          float x = at(Aarray[p], lda, transa, i, q), y = at(Barray[p], ldb, transb, q, j);
+          if (tf32) {
+            x = to_tf32(x);
+            y = to_tf32(y);
+          }
+          sum += x * y;
+        }
+        float& out = Carray[p][i + static_cast<int64_t>(j) * ldc];
+        out = be == 0.0f ? al * sum : al * sum + be * out;  // beta 0: C is not read
+      }
+    }
+  }
+  return cuda_emulator::check_guards(call) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }
