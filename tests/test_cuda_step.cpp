@@ -8,7 +8,9 @@
 // step's calls may wait: its figures reach the host later (optim::StepFigures). Before the step
 // ran without waits it made 469 launches and 6 waiting calls (the seed's), 817 and 29 (the
 // strong recipe's, whose smoothed and mixed loss took 22 cross-entropies, and whose clipping
-// read the norm back).
+// read the norm back); before attention's products read and wrote the heads in place, 380 and
+// 401 (66 head splits and merges a step, where now 36 small kernels write the products' pointer
+// arrays).
 #include <gtest/gtest.h>
 
 #include <iomanip>
@@ -96,8 +98,8 @@ TEST(CudaStep, LaunchesAndHostWaitsOfATrainingStep) {
   print(recipe.name, recipe_counts);
   EXPECT_EQ(seed_counts.waits(), 0);
   EXPECT_EQ(recipe_counts.waits(), 0);
-  EXPECT_LE(seed_counts.launches(), 380);
-  EXPECT_LE(recipe_counts.launches(), 401);
+  EXPECT_LE(seed_counts.launches(), 350);
+  EXPECT_LE(recipe_counts.launches(), 371);
   // Gradients are written over on their first contribution, not zeroed first: the fills left
   // are those of a gradient given in parts (the class token's slice).
   EXPECT_LE(seed_counts.calls.count("fill_kernel") ? seed_counts.calls.at("fill_kernel") : 0, 2);
