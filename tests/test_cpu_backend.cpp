@@ -1,5 +1,5 @@
-// The CPU backend's own parts: the host memory pool, the OpenBLAS it loads, and the
-// vectorisable math of its kernels (simd.h).
+// The CPU backend's own parts: the host memory pool, the OpenBLAS it loads, the vectorisable
+// math of its kernels (simd.h), and its batched products over matrices that interleave.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +14,7 @@
 #include "backends/cpu/host_pool.h"
 #include "backends/cpu/openblas.h"
 #include "backends/cpu/simd.h"
+#include "batched_products.h"
 
 namespace sav::testing {
 namespace {
@@ -136,6 +137,12 @@ TEST(CpuBackend, LoadsTheOpenMPBuildOfOpenBlasWhereBuiltWithIt) {
 #else
   GTEST_SKIP() << "built without the OpenMP build of OpenBLAS (libopenblas0-openmp)";
 #endif
+}
+
+// Products over matrices laid side by side with gaps (attention's heads, read and written in
+// place), against a naive loop; beta 0 reads nothing of C.
+TEST(CpuBackend, BatchedProductsReadAndWriteMatricesWhereTheyLie) {
+  expect_gemm_batched_matches_a_loop(Device::cpu());
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "backends/backend.h"
+#include "batched_products.h"
 #include "op_cases.h"
 #include "sav/error.h"
 #include "sav/nn/vit.h"
@@ -328,6 +329,13 @@ TEST(Cuda, LayerNormWeightGradientsSplitRowsAcrossBlocks) {
     EXPECT_TRUE(same_bits(dws[2], dws[0]) && same_bits(dbs[2], db_start)) << rows << " x " << cols;
     EXPECT_TRUE(same_bits(dws[3], dw_start) && same_bits(dbs[3], dbs[0])) << rows << " x " << cols;
   }
+}
+
+// The batched products over interleaved matrices, through cuBLAS's pointer arrays built on the
+// device, against a naive loop as on the CPU.
+TEST(Cuda, BatchedProductsReadAndWriteMatricesWhereTheyLie) {
+  if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
+  expect_gemm_batched_matches_a_loop(Device::cuda());
 }
 
 // Asking for more than the GPU holds (1 TiB) fails with the sizes, and the device stays usable.

@@ -10,7 +10,9 @@
 // step's calls may wait: its figures reach the host later (optim::StepFigures). Before the step
 // ran without waits it made 469 launches and 6 waiting calls (the seed's), 817 and 29 (the
 // strong recipe's, whose smoothed and mixed loss took 22 cross-entropies, and whose clipping
-// read the norm back).
+// read the norm back); before attention's products read and wrote the heads in place, 380 and
+// 401 (66 head splits and merges a step, where now 36 small kernels write the products' pointer
+// arrays).
 #include <gtest/gtest.h>
 
 #include <iomanip>
@@ -96,7 +98,7 @@ EmulatorCounts count_a_step(const EmulatorCounter& counter, const StepCase& step
   Trainee trainee(step_case, Device::cuda());
   train::StepOptions options = step_case.options;
   options.graphs = graphs;
-  const data::Batch batch = make_batch(4, 4, step_case.mixed);
+  const data::Batch batch = make_batch(2, 4, step_case.mixed);
   train::TrainStep train(trainee.model, trainee.adam, options);
   for (uint64_t step = 0; step < 6; ++step) {
     train.run(batch, 9, step);
@@ -139,7 +141,7 @@ TEST(CudaStep, LaunchesAndHostWaitsOfATrainingStep) {
     print((step_case.name + std::string(", replayed")).c_str(), replayed);
     EXPECT_EQ(issued.waits(), 0) << step_case.name;
     EXPECT_EQ(issued.nodes(), 0) << step_case.name;
-    EXPECT_LE(issued.launches(), step_case.mixed ? 401 : 380) << step_case.name;
+    EXPECT_LE(issued.launches(), step_case.mixed ? 371 : 350) << step_case.name;
     // Gradients are written over on their first contribution, not zeroed first: the fills left
     // are those of a gradient given in parts (the class token's slice).
     EXPECT_LE(issued.calls.count("fill_kernel") ? issued.calls.at("fill_kernel") : 0, 2);
@@ -167,7 +169,7 @@ void expect_replays_equal_steps(const StepCase& step_case) {
   optim::StepSums plain_sums, graph_sums;
   for (uint64_t step = 0; step < 9; ++step) {
     const data::Batch batch =
-        make_batch(step == 8 ? 3 : 4, static_cast<uint32_t>(10 + step), step_case.mixed);
+        make_batch(step == 8 ? 1 : 2, static_cast<uint32_t>(10 + step), step_case.mixed);
     issued.adam.set_lr(1e-3f / static_cast<float>(step + 1));  // a schedule: the lr changes
     replayed.adam.set_lr(1e-3f / static_cast<float>(step + 1));
     plain.run(batch, 9, step);

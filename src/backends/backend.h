@@ -26,12 +26,18 @@ enum class Transpose { kNo, kYes };
 // gradient collecting the contributions of every use of a tensor).
 enum class Write { kOverwrite, kAccumulate };
 
-// The sizes of the two layouts of multi-head attention's q, k, v and output:
-// [batch, n, heads * head_dim] (tokens) and [batch, heads, n, head_dim] (heads).
-struct HeadLayout {
-  int64_t batch, n, heads, head_dim;
-  int64_t numel() const { return batch * n * heads * head_dim; }
+// A batch of row-major matrices numbered (i, j), i < outer and j < inner: matrix (i, j) starts
+// at data + i * outer_stride + j * inner_stride and its rows lie ld apart. Attention's q
+// [batch, n, heads * head_dim] holds one n x head_dim matrix per (image, head): ld and the inner
+// stride are heads * head_dim and head_dim, the outer stride n * heads * head_dim.
+template <typename T>
+struct MatrixBatch {
+  T* data;
+  int ld;
+  int64_t outer_stride, inner_stride;
 };
+using MatrixBatchIn = MatrixBatch<const float>;
+using MatrixBatchOut = MatrixBatch<float>;
 
 // Which batch items a tensor in a token copy holds: one [tokens, dim] block per item, or a
 // single [1, tokens, dim] block shared by every item (a learned token broadcast over the batch).
@@ -174,6 +180,13 @@ class Backend {
                                     float alpha, const float* a, int lda, int64_t stride_a,
                                     const float* b, int ldb, int64_t stride_b, float beta, float* c,
                                     int ldc, int64_t stride_c, int batch) = 0;
+  // outer * inner independent gemms, C(i, j) = alpha * op(A(i, j)) * op(B(i, j)) + beta * C(i, j),
+  // each operand's matrices where its MatrixBatch puts them: interleaved matrices (attention's
+  // heads) are read and written where they lie, not copied apart first. With beta 0, C is not
+  // read. C's matrices must not overlap.
+  virtual void gemm_batched(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
+                            const MatrixBatchIn& a, const MatrixBatchIn& b, float beta,
+                            const MatrixBatchOut& c, int outer, int inner) = 0;
 
   // y[i] = a[i] + b[i % b_n] for i < n; b_n divides n (b_n == n: plain sum; b_n == cols: a row
   // vector added to every row). y may alias a.
@@ -279,11 +292,6 @@ class Backend {
   // finite, and stays 0. The caller keeps k within the records.
   virtual void record_step(float* records, float* control, const float* loss, const float* logits,
                            const float* labels, int64_t batch, int64_t classes) = 0;
-
-  // Tokens to heads: [batch, n, heads * head_dim] -> [batch, heads, n, head_dim].
-  virtual void split_heads(float* dst, const float* src, const HeadLayout& layout) = 0;
-  // Heads to tokens: [batch, heads, n, head_dim] -> [batch, n, heads * head_dim].
-  virtual void merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) = 0;
 
   // For every b < batch and t < count, with dim values a token:
   //   dst[b', dst.start + t, :] (+)= src[b'', src.start + t, :]

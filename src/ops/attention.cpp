@@ -1,5 +1,6 @@
-// Multi-head self-attention as one op: head split, scores, softmax, A·V and head merge forward;
-// the matching products backward. The probabilities A are kept for attribution.
+// Multi-head self-attention as one op: scores, softmax and A·V forward, the matching products
+// backward, every product over all (image, head) pairs at once and on the heads where they lie in
+// q, k, v and out. The probabilities A are kept for attribution.
 #include <cmath>
 
 #include "backends/backend.h"
@@ -11,91 +12,83 @@
 namespace sav::ops {
 namespace {
 
-struct AttentionDims : HeadLayout {
-  int64_t groups() const { return batch * heads; }  // independent (image, head) pairs
-  Shape per_head() const { return {batch, heads, n, head_dim}; }
-  Shape scores() const { return {batch, heads, n, n}; }
+// The sizes of attention's operands, and where each (image, head) matrix of them lies. q, k, v,
+// out and their gradients are [batch, n, heads * head_dim]: the matrix of image b and head h is
+// n x head_dim, starts at b * n * width + h * head_dim and has rows `width` apart. The
+// probabilities and their gradient are [batch, heads, n, n], one n x n matrix after another.
+// The products read and write these matrices where they lie: no per-head copies.
+struct AttentionDims {
+  int64_t batch, n, heads, head_dim;
+  int64_t width() const { return heads * head_dim; }
+  Shape scores_shape() const { return {batch, heads, n, n}; }
+  MatrixBatchIn heads_in(const float* x) const { return {x, ld_heads(), n * width(), head_dim}; }
+  MatrixBatchOut heads_out(float* x) const { return {x, ld_heads(), n * width(), head_dim}; }
+  MatrixBatchIn scores_in(const float* x) const { return {x, ld_scores(), heads * n * n, n * n}; }
+  MatrixBatchOut scores_out(float* x) const { return {x, ld_scores(), heads * n * n, n * n}; }
+  int ld_heads() const { return static_cast<int>(width()); }
+  int ld_scores() const { return static_cast<int>(n); }
 };
 
-// [batch, n, heads * head_dim] -> [batch, heads, n, head_dim], a new tensor.
-Tensor split(const Tensor& x, const AttentionDims& d) {
-  Tensor out = Tensor::empty(d.per_head(), x.device());
-  x.backend().split_heads(out.data(), x.data(), d);
-  return out;
+// gemm_batched over the (image, head) pairs of d.
+void per_head_gemm(Backend& backend, const AttentionDims& d, Transpose trans_a, Transpose trans_b,
+                   int64_t m, int64_t n, int64_t k, float alpha, const MatrixBatchIn& a,
+                   const MatrixBatchIn& b, float beta, const MatrixBatchOut& c) {
+  backend.gemm_batched(trans_a, trans_b, static_cast<int>(m), static_cast<int>(n),
+                       static_cast<int>(k), alpha, a, b, beta, c, static_cast<int>(d.batch),
+                       static_cast<int>(d.heads));
 }
 
-// The forward pass: out = merge(softmax(scale · Q K^T) · V), and A = the softmax, kept.
+// beta for a product written into a gradient slot: 0 writes over it, 1 adds to it.
+float beta_of(const Tensor::GradSlot& slot) {
+  return detail::write_of(slot) == Write::kOverwrite ? 0.0f : 1.0f;
+}
+
+// The forward pass, head by head: A = softmax(scale · Q K^T) (B, H, n, n), kept; out = A · V,
+// written into its heads' columns of out (B, n, H * dk).
 AttentionResult attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                   const AttentionDims& d, float scale) {
-  const int n = static_cast<int>(d.n), dk = static_cast<int>(d.head_dim),
-            groups = static_cast<int>(d.groups());
-  const int64_t head_stride = d.n * d.head_dim, score_stride = d.n * d.n;
   const Device device = q.device();
   Backend& backend = backend_for(device);
-
-  const Tensor qh = split(q, d), kh = split(k, d), vh = split(v, d);  // (B, H, n, dk)
-  Tensor probs = Tensor::empty(d.scores(), device);                   // (B, H, n, n)
-  backend.gemm_strided_batched(Transpose::kNo, Transpose::kYes, n, n, dk, scale, qh.data(), dk,
-                               head_stride, kh.data(), dk, head_stride, 0.0f, probs.data(), n,
-                               score_stride, groups);
-  backend.softmax_forward(probs.data(), probs.data(), d.groups() * d.n, d.n);
-  Tensor oh = Tensor::empty(d.per_head(), device);  // (B, H, n, dk) = A · V
-  backend.gemm_strided_batched(Transpose::kNo, Transpose::kNo, n, dk, n, 1.0f, probs.data(), n,
-                               score_stride, vh.data(), dk, head_stride, 0.0f, oh.data(), dk,
-                               head_stride, groups);
-  Tensor out = Tensor::empty(q.shape(), device);  // (B, n, H * dk)
-  backend.merge_heads(out.data(), oh.data(), d, Write::kOverwrite);
-
+  Tensor probs = Tensor::empty(d.scores_shape(), device);
+  per_head_gemm(backend, d, Transpose::kNo, Transpose::kYes, d.n, d.n, d.head_dim, scale,
+                d.heads_in(q.data()), d.heads_in(k.data()), 0.0f, d.scores_out(probs.data()));
+  backend.softmax_forward(probs.data(), probs.data(), d.batch * d.heads * d.n, d.n);
+  Tensor out = Tensor::empty(q.shape(), device);
+  per_head_gemm(backend, d, Transpose::kNo, Transpose::kNo, d.n, d.head_dim, d.n, 1.0f,
+                d.scores_in(probs.data()), d.heads_in(v.data()), 0.0f, d.heads_out(out.data()));
   return {out, probs};
 }
 
 // The backward pass from dout, the gradient of out: dA (into A's gradient, where retained for
-// attribution), then dV, dS through the softmax, dQ and dK, each put into its input's
-// gradient (Tensor::grad_slot). The per-head copies of q, k, v are made again here rather than kept
-// from the forward pass: a cheap copy against three activations' worth of memory per layer.
+// attribution), then dV, dS through the softmax, dQ and dK, each product written straight into
+// its input's gradient (Tensor::grad_slot), over it or added to it.
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
                         const AttentionDims& d, float scale, const Tensor& dout) {
   Backend& backend = dout.backend();
-  const int n = static_cast<int>(d.n), dk = static_cast<int>(d.head_dim),
-            groups = static_cast<int>(d.groups());
-  const int64_t head_stride = d.n * d.head_dim, score_stride = d.n * d.n;
-  const Tensor doh = split(dout, d);  // (B, H, n, dk)
-  const Tensor vh = split(v, d);
-
-  Tensor dprobs = Tensor::empty(d.scores(), dout.device());  // dA = dO · V^T
-  backend.gemm_strided_batched(Transpose::kNo, Transpose::kYes, n, n, dk, 1.0f, doh.data(), dk,
-                               head_stride, vh.data(), dk, head_stride, 0.0f, dprobs.data(), n,
-                               score_stride, groups);
+  const MatrixBatchIn dout_heads = d.heads_in(dout.data());
+  const MatrixBatchIn probs_in = d.scores_in(probs.data());
+  Tensor dprobs = Tensor::empty(d.scores_shape(), dout.device());  // dA = dO · V^T
+  per_head_gemm(backend, d, Transpose::kNo, Transpose::kYes, d.n, d.n, d.head_dim, 1.0f, dout_heads,
+                d.heads_in(v.data()), 0.0f, d.scores_out(dprobs.data()));
   if (probs.retains_grad()) detail::pass_gradient(probs, dprobs.data(), probs.numel());
-  Tensor dh = Tensor::empty(d.per_head(), dout.device());  // one per-head gradient at a time
-  // dV = A^T · dO
-  if (v.requires_grad()) {
-    backend.gemm_strided_batched(Transpose::kYes, Transpose::kNo, n, dk, n, 1.0f, probs.data(), n,
-                                 score_stride, doh.data(), dk, head_stride, 0.0f, dh.data(), dk,
-                                 head_stride, groups);
+  if (v.requires_grad()) {  // dV = A^T · dO
     const Tensor::GradSlot v_grad = v.grad_slot();
-    backend.merge_heads(v_grad.data, dh.data(), d, detail::write_of(v_grad));
+    per_head_gemm(backend, d, Transpose::kYes, Transpose::kNo, d.n, d.head_dim, d.n, 1.0f, probs_in,
+                  dout_heads, beta_of(v_grad), d.heads_out(v_grad.data));
   }
   // dS = softmax'(dA), in place; the scores were scale · Q K^T.
   float* dscores = dprobs.data();
-  backend.softmax_backward(dscores, probs.data(), dscores, d.groups() * d.n, d.n);
-  // dQ = scale · dS · K
-  if (q.requires_grad()) {
-    const Tensor kh = split(k, d);
-    backend.gemm_strided_batched(Transpose::kNo, Transpose::kNo, n, dk, n, scale, dscores, n,
-                                 score_stride, kh.data(), dk, head_stride, 0.0f, dh.data(), dk,
-                                 head_stride, groups);
+  backend.softmax_backward(dscores, probs.data(), dscores, d.batch * d.heads * d.n, d.n);
+  const MatrixBatchIn dscores_in = d.scores_in(dscores);
+  if (q.requires_grad()) {  // dQ = scale · dS · K
     const Tensor::GradSlot q_grad = q.grad_slot();
-    backend.merge_heads(q_grad.data, dh.data(), d, detail::write_of(q_grad));
+    per_head_gemm(backend, d, Transpose::kNo, Transpose::kNo, d.n, d.head_dim, d.n, scale,
+                  dscores_in, d.heads_in(k.data()), beta_of(q_grad), d.heads_out(q_grad.data));
   }
-  // dK = scale · dS^T · Q
-  if (k.requires_grad()) {
-    const Tensor qh = split(q, d);
-    backend.gemm_strided_batched(Transpose::kYes, Transpose::kNo, n, dk, n, scale, dscores, n,
-                                 score_stride, qh.data(), dk, head_stride, 0.0f, dh.data(), dk,
-                                 head_stride, groups);
+  if (k.requires_grad()) {  // dK = scale · dS^T · Q
     const Tensor::GradSlot k_grad = k.grad_slot();
-    backend.merge_heads(k_grad.data, dh.data(), d, detail::write_of(k_grad));
+    per_head_gemm(backend, d, Transpose::kYes, Transpose::kNo, d.n, d.head_dim, d.n, scale,
+                  dscores_in, d.heads_in(q.data()), beta_of(k_grad), d.heads_out(k_grad.data));
   }
 }
 

@@ -1,8 +1,10 @@
 // The CUDA emulator's cuBLAS: column-major single-precision products, argument checks as cuBLAS
 // documents them, every matrix checked to lie inside one device allocation.
+#include <algorithm>
 #include <cstdint>
 #include <set>
 #include <sstream>
+#include <string>
 
 #include "cublas_v2.h"
 #include "emulator.h"
@@ -107,6 +109,17 @@ void multiply(bool tf32, cublasOperation_t transa, cublasOperation_t transb, int
   }
 }
 
+// Whether a product on the handle's stream may run or be recorded: a capture needs a workspace
+// set before it (the product would allocate one inside the capture). Records the refusal.
+bool capturable(cublasHandle_t handle, const char* call) {
+  if (!cuda_emulator::capturing(handle->stream) || handle->workspace != nullptr) return true;
+  cuda_emulator::record(cudaErrorStreamCaptureUnsupported,
+                        std::string(call) +
+                            " on a captured stream: set a workspace (cublasSetWorkspace) before "
+                            "the capture, or cuBLAS allocates one inside it");
+  return false;
+}
+
 cublasStatus_t gemm(const char* call, cublasHandle_t handle, cublasOperation_t transa,
                     cublasOperation_t transb, int m, int n, int k, const float* alpha,
                     const float* a, int lda, long long stride_a, const float* b, int ldb,
@@ -121,13 +134,7 @@ cublasStatus_t gemm(const char* call, cublasHandle_t handle, cublasOperation_t t
     cuda_emulator::record(cudaErrorInvalidValue, std::string(call) + ": " + why);
     return CUBLAS_STATUS_INVALID_VALUE;
   }
-  if (cuda_emulator::capturing(handle->stream) && handle->workspace == nullptr) {
-    cuda_emulator::record(cudaErrorStreamCaptureUnsupported,
-                          std::string(call) +
-                              " on a captured stream: set a workspace (cublasSetWorkspace) before "
-                              "the capture, or cuBLAS allocates one inside it");
-    return CUBLAS_STATUS_NOT_SUPPORTED;
-  }
+  if (!capturable(handle, call)) return CUBLAS_STATUS_NOT_SUPPORTED;
   const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
   const float al = *alpha, be = *beta;
   const cudaError_t status = cuda_emulator::enqueue(handle->stream, call, true, [=] {
@@ -237,4 +244,62 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
                                          int ldc, long long int strideC, int batchCount) {
   return gemm("cublasSgemmStridedBatched", handle, transa, transb, m, n, k, alpha, A, lda, strideA,
               B, ldb, strideB, beta, C, ldc, strideC, batchCount);
+}
+
+cublasStatus_t cublasSgemmBatched(cublasHandle_t handle, cublasOperation_t transa,
+                                  cublasOperation_t transb, int m, int n, int k, const float* alpha,
+                                  const float* const Aarray[], int lda, const float* const Barray[],
+                                  int ldb, const float* beta, float* const Carray[], int ldc,
+                                  int batchCount) {
+  const char* call = "cublasSgemmBatched";
+  std::lock_guard<std::recursive_mutex> lock(cuda_emulator::device_lock());
+  if (!live(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (cuda_emulator::sticky_error() != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
+  auto refuse = [&](const std::string& why) {
+    cuda_emulator::record(cudaErrorInvalidValue, std::string(call) + ": " + why);
+    return CUBLAS_STATUS_INVALID_VALUE;
+  };
+  // The sizes and leading dimensions first: with a batch of 0 (or a negative one, refused) no
+  // matrix is looked at.
+  std::string why = problem(transa, transb, m, n, k, nullptr, lda, 0, nullptr, ldb, 0, nullptr, ldc,
+                            0, std::min(batchCount, 0));
+  if (!why.empty()) return refuse(why);
+  if (m > 0 && n > 0 && batchCount > 0) {
+    // The pointer arrays are read on the device: they must be device memory.
+    const size_t array_bytes = static_cast<size_t>(batchCount) * sizeof(float*);
+    const struct {
+      const char* name;
+      const void* data;
+    } arrays[] = {{"Aarray", Aarray}, {"Barray", Barray}, {"Carray", Carray}};
+    for (const auto& array : arrays) {
+      std::string where;
+      if (!cuda_emulator::inside_allocation(array.data, array_bytes, &where)) {
+        return refuse(std::string(array.name) + " (" + std::to_string(batchCount) +
+                      " pointers): " + where);
+      }
+    }
+  }
+  if (!capturable(handle, call)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
+  const float al = *alpha, be = *beta;
+  // The arrays are read when the product runs, as on a GPU (a kernel queued before it may write
+  // them): so are the matrices they point to checked.
+  const cudaError_t status = cuda_emulator::enqueue(handle->stream, call, true, [=] {
+    if (m == 0 || n == 0) return cudaSuccess;
+    for (int p = 0; p < batchCount; ++p) {
+      const std::string bad = problem(transa, transb, m, n, k, Aarray[p], lda, 0, Barray[p], ldb, 0,
+                                      Carray[p], ldc, 0, 1);
+      if (!bad.empty()) {
+        return cuda_emulator::record(cudaErrorInvalidValue, std::string(call) + ": matrix " +
+                                                                std::to_string(p) + ": " + bad);
+      }
+    }
+    for (int p = 0; p < batchCount; ++p) {
+      multiply(tf32, transa, transb, m, n, k, al, Aarray[p], lda, 0, Barray[p], ldb, 0, be,
+               Carray[p], ldc, 0, 1);
+    }
+    return cuda_emulator::check_guards(call) ? cudaSuccess : cuda_emulator::sticky_error();
+  });
+  if (status == cudaErrorInvalidValue) return CUBLAS_STATUS_INVALID_VALUE;
+  return status == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }

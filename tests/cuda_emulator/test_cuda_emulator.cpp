@@ -440,6 +440,95 @@ TEST_F(CudaEmulatorBlas, StridedBatchedProductsAreColumnMajor) {
   }
 }
 
+// Three products whose matrices lie anywhere in one allocation, out of order, found through
+// pointer arrays in device memory; C's padding row is left alone.
+TEST_F(CudaEmulatorBlas, BatchedProductsFollowTheirPointerArrays) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  for (const bool ta : {false, true}) {
+    for (const bool tb : {false, true}) {
+      const int m = 4, n = 3, k = 5, batch = 3;
+      const int lda = (ta ? k : m) + 2, ldb = (tb ? n : k) + 1, ldc = m + 1;
+      const int a_size = lda * (ta ? m : k), b_size = ldb * (tb ? k : n), c_size = ldc * n;
+      // Matrix p of each operand sits in slot 2 - p of its region, a gap of 3 after each.
+      const int a_slot = a_size + 3, b_slot = b_size + 3, c_slot = c_size + 3;
+      const int a_at = 0, b_at = batch * a_slot, c_at = b_at + batch * b_slot;
+      std::vector<float> values(c_at + batch * c_slot);
+      for (float& v : values) v = uniform(rng);
+      float* pool = upload(values);
+      std::vector<const float*> a_starts, b_starts;
+      std::vector<float*> c_starts;
+      auto offset = [](int region, int slot, int p) { return region + (2 - p) * slot; };
+      for (int p = 0; p < batch; ++p) {
+        a_starts.push_back(pool + offset(a_at, a_slot, p));
+        b_starts.push_back(pool + offset(b_at, b_slot, p));
+        c_starts.push_back(pool + offset(c_at, c_slot, p));
+      }
+      const float** a_array = upload(a_starts);
+      const float** b_array = upload(b_starts);
+      float** c_array = upload(c_starts);
+      const float alpha = 0.5f, beta = 2.0f;
+      ASSERT_EQ(cublasSgemmBatched(handle_, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                   tb ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, a_array, lda,
+                                   b_array, ldb, &beta, c_array, ldc, batch),
+                CUBLAS_STATUS_SUCCESS);
+      const std::vector<float> got = download(pool, values.size());
+      for (int p = 0; p < batch; ++p) {
+        const int a0 = offset(a_at, a_slot, p), b0 = offset(b_at, b_slot, p),
+                  c0 = offset(c_at, c_slot, p);
+        const std::vector<float> ap(values.begin() + a0, values.begin() + a0 + a_size);
+        const std::vector<float> bp(values.begin() + b0, values.begin() + b0 + b_size);
+        for (int j = 0; j < n; ++j) {
+          for (int i = 0; i < m; ++i) {
+            double want = 0;
+            for (int q = 0; q < k; ++q) {
+              want += element(ap, lda, ta, i, q) * element(bp, ldb, tb, q, j);
+            }
+            want = alpha * want + beta * values[c0 + i + j * ldc];
+            EXPECT_NEAR(got[c0 + i + j * ldc], want, 1e-5) << ta << tb << p << i << j;
+          }
+          EXPECT_EQ(got[c0 + m + j * ldc], values[c0 + m + j * ldc]) << ta << tb << p << j;
+        }
+      }
+      // A and B, and the gaps, are as they were.
+      EXPECT_TRUE(std::equal(got.begin(), got.begin() + c_at, values.begin()));
+      cudaFree(pool);
+      cudaFree(a_array);
+      cudaFree(b_array);
+      cudaFree(c_array);
+    }
+  }
+}
+
+// The pointer arrays are read on the device: an array in host memory is refused, and so is a
+// matrix one of them points to that runs past its allocation's end.
+TEST_F(CudaEmulatorBlas, BatchedProductsRefuseHostArraysAndMatricesOutside) {
+  float* a = device_alloc<float>(32);
+  float* b = device_alloc<float>(20);  // the second 4 x 4 matrix, at 16, is 12 short
+  float* c = device_alloc<float>(32);
+  const std::vector<const float*> a_host{a, a + 16}, b_host{b, b + 16};
+  const std::vector<float*> c_host{c, c + 16};
+  const float one = 1.0f;
+  const float** a_array = upload(a_host);
+  float** c_array = upload(c_host);
+  EXPECT_EQ(cublasSgemmBatched(handle_, CUBLAS_OP_N, CUBLAS_OP_N, 4, 4, 4, &one, a_array, 4,
+                               b_host.data(), 4, &one, c_array, 4, 2),
+            CUBLAS_STATUS_INVALID_VALUE);
+  std::string message = cublasGetStatusString(CUBLAS_STATUS_INVALID_VALUE);
+  EXPECT_NE(message.find("Barray (2 pointers)"), std::string::npos) << message;
+  EXPECT_NE(message.find("is not device memory"), std::string::npos) << message;
+  cudaGetLastError();
+  const float** b_array = upload(b_host);
+  EXPECT_EQ(cublasSgemmBatched(handle_, CUBLAS_OP_N, CUBLAS_OP_N, 4, 4, 4, &one, a_array, 4,
+                               b_array, 4, &one, c_array, 4, 2),
+            CUBLAS_STATUS_INVALID_VALUE);
+  message = cublasGetStatusString(CUBLAS_STATUS_INVALID_VALUE);
+  EXPECT_NE(message.find("matrix 1: B (4 x 4, ld 4"), std::string::npos) << message;
+  EXPECT_NE(message.find("past the end"), std::string::npos) << message;
+  cudaGetLastError();
+  for (void* p : std::initializer_list<void*>{a, b, c, a_array, b_array, c_array}) cudaFree(p);
+}
+
 TEST_F(CudaEmulatorBlas, BetaZeroNeverReadsC) {
   float *a = upload(std::vector<float>{2.0f}), *b = upload(std::vector<float>{3.0f});
   float* c = device_alloc<float>(1);  // NaN: never written

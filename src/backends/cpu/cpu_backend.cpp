@@ -83,4 +83,19 @@ void CpuBackend::gemm_strided_batched(Transpose trans_a, Transpose trans_b, int 
   }
 }
 
+void CpuBackend::gemm_batched(Transpose trans_a, Transpose trans_b, int m, int n, int k,
+                              float alpha, const MatrixBatchIn& a, const MatrixBatchIn& b,
+                              float beta, const MatrixBatchOut& c, int outer, int inner) {
+  // One single-threaded sgemm per thread, as in gemm_strided_batched.
+  const int64_t count = int64_t{outer} * inner;
+  const bool parallel = cpu::openblas().uses_openmp() && count > 1;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t g = 0; g < count; ++g) {
+    const int64_t i = g / inner, j = g % inner;
+    gemm(trans_a, trans_b, m, n, k, alpha, a.data + i * a.outer_stride + j * a.inner_stride, a.ld,
+         b.data + i * b.outer_stride + j * b.inner_stride, b.ld, beta,
+         c.data + i * c.outer_stride + j * c.inner_stride, c.ld);
+  }
+}
+
 }  // namespace sav

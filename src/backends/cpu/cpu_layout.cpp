@@ -1,43 +1,9 @@
-// CpuBackend: kernels that move values between layouts (attention heads, token ranges).
+// CpuBackend: the kernel that moves token ranges between tensors.
 #include <cstring>
 
 #include "backends/cpu/cpu_backend.h"
 
 namespace sav {
-
-void CpuBackend::split_heads(float* dst, const float* src, const HeadLayout& layout) {
-  const auto [batch, n, heads, head_dim] = layout;
-  // src (batch, n, heads * head_dim) -> dst (batch, heads, n, head_dim)
-#pragma omp parallel for collapse(2) if (batch * heads > 4)
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t h = 0; h < heads; ++h) {
-      for (int64_t t = 0; t < n; ++t) {
-        std::memcpy(dst + ((b * heads + h) * n + t) * head_dim,
-                    src + (b * n + t) * heads * head_dim + h * head_dim, sizeof(float) * head_dim);
-      }
-    }
-  }
-}
-
-void CpuBackend::merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) {
-  const auto [batch, n, heads, head_dim] = layout;
-  const bool accumulate = write == Write::kAccumulate;
-  // src (batch, heads, n, head_dim) -> dst (batch, n, heads * head_dim)
-#pragma omp parallel for collapse(2) if (batch * n > 4)
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t h = 0; h < heads; ++h) {
-        float* out = dst + (b * n + t) * heads * head_dim + h * head_dim;
-        const float* in = src + ((b * heads + h) * n + t) * head_dim;
-        if (accumulate) {
-          for (int64_t j = 0; j < head_dim; ++j) out[j] += in[j];
-        } else {
-          std::memcpy(out, in, sizeof(float) * head_dim);
-        }
-      }
-    }
-  }
-}
 
 void CpuBackend::copy_tokens(const TokenDst& dst, const TokenSrc& src, int64_t batch, int64_t count,
                              int64_t dim, Write write) {

@@ -1,7 +1,10 @@
 // CudaBackend: errors, the device and its stream, memory, copies and the cuBLAS products.
+#include <limits>
 #include <sstream>
 
+#include "backends/buffer.h"
 #include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/launch.h"
 #include "sav/error.h"
 
 namespace sav {
@@ -243,6 +246,20 @@ namespace {
 cublasOperation_t to_cublas(Transpose t) {
   return t == Transpose::kYes ? CUBLAS_OP_T : CUBLAS_OP_N;
 }
+
+// Where matrix g = i * inner + j (of count) of each operand of gemm_batched starts: the pointer
+// arrays cublasSgemmBatched reads, written on the device so that the host neither copies them
+// nor waits. One thread per matrix.
+__global__ void matrix_starts_kernel(const float** a_starts, const float** b_starts,
+                                     float** c_starts, MatrixBatchIn a, MatrixBatchIn b,
+                                     MatrixBatchOut c, int inner, int count) {
+  const int g = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (g >= count) return;
+  const int64_t i = g / inner, j = g % inner;
+  a_starts[g] = a.data + i * a.outer_stride + j * a.inner_stride;
+  b_starts[g] = b.data + i * b.outer_stride + j * b.inner_stride;
+  c_starts[g] = c.data + i * c.outer_stride + j * c.inner_stride;
+}
 }  // namespace
 
 void CudaBackend::gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
@@ -259,6 +276,30 @@ void CudaBackend::gemm_strided_batched(Transpose trans_a, Transpose trans_b, int
   SAV_CUBLAS_CHECK(cublasSgemmStridedBatched(blas_, to_cublas(trans_b), to_cublas(trans_a), n, m, k,
                                              &alpha, b, ldb, stride_b, a, lda, stride_a, &beta, c,
                                              ldc, stride_c, batch));
+}
+
+void CudaBackend::gemm_batched(Transpose trans_a, Transpose trans_b, int m, int n, int k,
+                               float alpha, const MatrixBatchIn& a, const MatrixBatchIn& b,
+                               float beta, const MatrixBatchOut& c, int outer, int inner) {
+  const int64_t count = int64_t{outer} * inner;
+  if (count <= 0) return;
+  if (count > std::numeric_limits<int>::max()) {
+    fail("cuda: gemm_batched of ", outer, " x ", inner, " products: cuBLAS takes at most ",
+         std::numeric_limits<int>::max(), " in one call");
+  }
+  // The three pointer arrays, A's, B's and C's, in one allocation, freed in stream order once
+  // the product has read them.
+  const Buffer starts(*this, 3 * static_cast<size_t>(count) * sizeof(float*));
+  auto** a_starts = reinterpret_cast<const float**>(starts.data());
+  const float** b_starts = a_starts + count;
+  auto** c_starts = reinterpret_cast<float**>(starts.data()) + 2 * count;
+  constexpr int kThreads = 256;
+  const auto blocks = static_cast<unsigned int>((count + kThreads - 1) / kThreads);
+  SAV_LAUNCH(matrix_starts_kernel, blocks, kThreads, stream_, a_starts, b_starts, c_starts, a, b, c,
+             inner, static_cast<int>(count));
+  SAV_CUBLAS_CHECK(cublasSgemmBatched(blas_, to_cublas(trans_b), to_cublas(trans_a), n, m, k,
+                                      &alpha, b_starts, b.ld, a_starts, a.ld, &beta, c_starts, c.ld,
+                                      static_cast<int>(count)));
 }
 
 }  // namespace sav

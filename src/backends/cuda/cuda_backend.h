@@ -71,6 +71,9 @@ class CudaBackend final : public Backend {
                             const float* a, int lda, int64_t stride_a, const float* b, int ldb,
                             int64_t stride_b, float beta, float* c, int ldc, int64_t stride_c,
                             int batch) override;
+  void gemm_batched(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
+                    const MatrixBatchIn& a, const MatrixBatchIn& b, float beta,
+                    const MatrixBatchOut& c, int outer, int inner) override;
 
   void add(float* y, const float* a, const float* b, int64_t n, int64_t b_n) override;
   void accumulate(float* y, const float* x, int64_t n) override;
@@ -111,8 +114,6 @@ class CudaBackend final : public Backend {
   void clip_factor(float* control, const FloatSpan* spans, int count, float bound) override;
   void record_step(float* records, float* control, const float* loss, const float* logits,
                    const float* labels, int64_t batch, int64_t classes) override;
-  void split_heads(float* dst, const float* src, const HeadLayout& layout) override;
-  void merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) override;
   void copy_tokens(const TokenDst& dst, const TokenSrc& src, int64_t batch, int64_t count,
                    int64_t dim, Write write) override;
 

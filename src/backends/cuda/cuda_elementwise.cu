@@ -1,6 +1,5 @@
 // CudaBackend: element-wise kernels (fill, add, relu, gelu, dropout, Adam, zeroing gradients), the
-// reductions their gradients need, and the kernels that move values between layouts (attention
-// heads, tokens).
+// reductions their gradients need, and the kernels that copy token ranges between tensors.
 // Every kernel runs on the backend's stream; sums are taken in a fixed order, never with
 // floating-point atomics, so that a run gives the same bits every time.
 #include <algorithm>
@@ -249,36 +248,6 @@ __global__ void zero_kernel(KernelList<FloatSpan> list) {
   for (int64_t i = global_index(); i < s.n; i += grid_stride()) s.data[i] = 0.0f;
 }
 
-// src (batch, n, heads * head_dim) -> dst (batch, heads, n, head_dim); one thread per dst value.
-__global__ void split_heads_kernel(float* dst, const float* src, int64_t total, int64_t n,
-                                   int64_t heads, int64_t head_dim) {
-  for (int64_t i = global_index(); i < total; i += grid_stride()) {
-    const int64_t d = i % head_dim;
-    const int64_t t = (i / head_dim) % n;
-    const int64_t h = (i / (head_dim * n)) % heads;
-    const int64_t b = i / (head_dim * n * heads);
-    dst[i] = src[((b * n + t) * heads + h) * head_dim + d];
-  }
-}
-
-// src (batch, heads, n, head_dim) -> dst (batch, n, heads * head_dim), copied or added; one
-// thread per dst value.
-__global__ void merge_heads_kernel(float* dst, const float* src, int64_t total, int64_t n,
-                                   int64_t heads, int64_t head_dim, bool accumulate) {
-  for (int64_t i = global_index(); i < total; i += grid_stride()) {
-    const int64_t d = i % head_dim;
-    const int64_t h = (i / head_dim) % heads;
-    const int64_t t = (i / (head_dim * heads)) % n;
-    const int64_t b = i / (head_dim * heads * n);
-    const float value = src[((b * heads + h) * n + t) * head_dim + d];
-    if (accumulate) {
-      dst[i] += value;
-    } else {
-      dst[i] = value;
-    }
-  }
-}
-
 // Where batch item b's token range starts in a (batch or 1, tokens, dim) tensor.
 __device__ int64_t token_offset(int64_t b, bool shared, int64_t tokens, int64_t start,
                                 int64_t dim) {
@@ -464,20 +433,6 @@ void CudaBackend::zero(const FloatSpan* spans, int count) {
   launch_in_lists(spans, count, [&](const KernelList<FloatSpan>& list, dim3 grid) {
     SAV_LAUNCH(zero_kernel, grid, kThreads, stream_, list);
   });
-}
-
-void CudaBackend::split_heads(float* dst, const float* src, const HeadLayout& layout) {
-  const int64_t total = layout.numel();
-  if (total <= 0) return;
-  SAV_LAUNCH(split_heads_kernel, blocks_for(total), kThreads, stream_, dst, src, total, layout.n,
-             layout.heads, layout.head_dim);
-}
-
-void CudaBackend::merge_heads(float* dst, const float* src, const HeadLayout& layout, Write write) {
-  const int64_t total = layout.numel();
-  if (total <= 0) return;
-  SAV_LAUNCH(merge_heads_kernel, blocks_for(total), kThreads, stream_, dst, src, total, layout.n,
-             layout.heads, layout.head_dim, write == Write::kAccumulate);
 }
 
 void CudaBackend::copy_tokens(const TokenDst& dst, const TokenSrc& src, int64_t batch,
