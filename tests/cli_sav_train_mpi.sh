@@ -42,8 +42,9 @@ output=$(timeout 120 "$mpirun" --oversubscribe --allow-run-as-root -np 2 "$train
 
 # Rank 1 alone is given a data folder that does not exist (mpirun's MPMD form, ranks separated by
 # a colon): it fails, and rank 0, already waiting for it in the first step, is ended with it.
-# (On a machine loaded far beyond its cores this check has failed about once in a few runs, the
-# rank's message missing from mpirun's output; all of the output is shown when it fails.)
+# The message is written in one piece, so that rank 0's output cannot land inside it. (On a
+# machine loaded far beyond its cores this check has failed about once in a few runs, the rank's
+# message missing from mpirun's output; all of the output is shown when it fails.)
 cli_output_lines=60
 expect 1 "sav_train (rank 1 of 2): cannot open $work/nowhere" "${launch[@]}" \
   -np 1 "$train" "${run[@]}" --data "$data" --out "$work/failed" : \

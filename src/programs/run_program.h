@@ -19,12 +19,13 @@ namespace detail {
 
 inline int report_failure(const char* name, const char* message, int status) {
   dist::Communicator& world = dist::world();
-  if (world.size() == 1) {
-    std::cerr << name << ": " << message << std::endl;
-    return status;
-  }
-  std::cerr << name << " (rank " << world.rank() << " of " << world.size() << "): " << message
-            << std::endl;
+  // One write of the whole line: unbuffered, each piece would be a write of its own, and in a job
+  // the other ranks' output can land between them (mpirun merges the ranks' streams).
+  const std::string rank = world.size() == 1 ? std::string()
+                                             : " (rank " + std::to_string(world.rank()) + " of " +
+                                                   std::to_string(world.size()) + ")";
+  std::cerr << std::string(name) + rank + ": " + message + "\n" << std::flush;
+  if (world.size() == 1) return status;
   // A rank's output reaches mpirun through Open MPI's daemons; ending the job at once can lose
   // the lines still on their way, this message among them. Two seconds let them arrive, even on
   // a busy machine.
