@@ -6,11 +6,9 @@ namespace sav::testing {
 
 const std::vector<std::string>& op_set() {
   static const std::vector<std::string> names = {
-      "linear",       "add",           "scale",
-      "layernorm",    "relu",          "gelu",
-      "dropout",      "drop_path",     "multi_head_attention",
-      "slice_tokens", "concat_tokens", "reshape",
-      "cross_entropy"};
+      "linear",       "add",           "scale",     "layernorm",    "relu",
+      "gelu",         "dropout",       "drop_path", "residual",     "multi_head_attention",
+      "slice_tokens", "concat_tokens", "reshape",   "cross_entropy"};
   return names;
 }
 
@@ -47,6 +45,28 @@ const std::vector<OpCase>& all_op_cases() {
       {"drop_path",
        {{{6, 3, 4}}},
        [](const V& in) { return ops::drop_path(in[0], 0.5f, 42, 5, 3); }},
+      // Both masks, from image 3 of a batch, and drop path alone.
+      {"residual",
+       {{{6, 3, 4}}, {{6, 3, 4}}},
+       [](const V& in) {
+         ops::BranchDrop drop;
+         drop.p = 0.3f;
+         drop.stream = 5;
+         drop.path_p = 0.5f;
+         drop.path_stream = 9;
+         drop.seed = 42;
+         drop.first_row = 3;
+         return ops::residual(in[0], in[1], drop);
+       }},
+      {"residual_drop_path",
+       {{{6, 3, 4}}, {{6, 3, 4}}},
+       [](const V& in) {
+         ops::BranchDrop drop;
+         drop.path_p = 0.5f;
+         drop.path_stream = 9;
+         drop.seed = 42;
+         return ops::residual(in[0], in[1], drop);
+       }},
       {"multi_head_attention",
        {{{2, 5, 8}}, {{2, 5, 8}}, {{2, 5, 8}}},
        [](const V& in) { return ops::multi_head_attention(in[0], in[1], in[2], 2).out; }},

@@ -400,3 +400,76 @@ TEST(WeightAverage, AveragesTheWeightsAndIsWhatARunEvaluates) {
 
 }  // namespace
 }  // namespace sav::testing
+
+namespace sav::testing {
+namespace {
+
+// ops::residual against the three ops it stands for, on `device`: the same values and the same
+// gradients of both inputs, bit for bit, for each mask alone and both, from image 0 and image 5
+// of a batch, with the stream offset on the device and without.
+void expect_residual_is_its_parts(Device device) {
+  const int64_t rows = 9, cols = 2 * 5;
+  std::vector<float> xs(rows * cols), bs(rows * cols), gs(rows * cols);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    xs[i] = std::sin(0.7f * static_cast<float>(i));
+    bs[i] = 0.5f + std::cos(0.3f * static_cast<float>(i));
+    gs[i] = std::sin(1.3f * static_cast<float>(i) + 0.2f);
+  }
+  std::vector<float> offset_values(ops::kStreamOffsetFloats);
+  ops::offset_values(12, offset_values.data());
+  for (const float p : {0.0f, 0.3f}) {
+    for (const float path_p : {0.0f, 0.4f}) {
+      for (const int64_t first : {int64_t{0}, int64_t{5}}) {
+        for (const bool on_device : {false, true}) {
+          const std::string what = "p " + std::to_string(p) + ", path " + std::to_string(path_p) +
+                                   ", first " + std::to_string(first) +
+                                   (on_device ? ", offset on the device" : "");
+          ops::BranchDrop drop;
+          drop.p = p;
+          drop.stream = on_device ? 3 : 15;  // 3 + the offset 12
+          drop.path_p = path_p;
+          drop.path_stream = on_device ? 7 : 19;
+          drop.seed = 42;
+          drop.first_row = first;
+          if (on_device) drop.stream_offset = Tensor::from_vector({2}, offset_values, device);
+          std::vector<float> values[2], x_grads[2], b_grads[2];
+          for (int fused = 0; fused < 2; ++fused) {
+            Tensor x = Tensor::from_vector({rows, 2, 5}, xs, device);
+            Tensor b = Tensor::from_vector({rows, 2, 5}, bs, device);
+            x.set_requires_grad();
+            b.set_requires_grad();
+            const Tensor y = fused ? ops::residual(x, b, drop)
+                                   : ops::add(x, ops::drop_path(ops::dropout(b, p, 42, 15, first),
+                                                                path_p, 42, 19, first));
+            y.backward(Tensor::from_vector({rows, 2, 5}, gs, device));
+            values[fused] = y.to_vector();
+            x_grads[fused] = x.grad().to_vector();
+            b_grads[fused] = b.grad().to_vector();
+          }
+          EXPECT_EQ(values[1], values[0]) << what;
+          EXPECT_EQ(x_grads[1], x_grads[0]) << what;
+          EXPECT_EQ(b_grads[1], b_grads[0]) << what;
+        }
+      }
+    }
+  }
+  const Tensor x = Tensor::zeros({2, 3}, device);
+  ops::BranchDrop bad;
+  bad.p = 1.0f;
+  EXPECT_NE(error_of([&] { ops::residual(x, x, bad); }).find("[0, 1)"), std::string::npos);
+  bad.p = 0.5f;
+  EXPECT_NE(error_of([&] {
+              ops::residual(x, Tensor::zeros({3, 2}, device), bad);
+            }).find("one shape"),
+            std::string::npos);
+}
+
+TEST(Residual, IsDropoutDropPathAndAddInOnePass) { expect_residual_is_its_parts(Device::cpu()); }
+
+TEST(CudaResidual, IsDropoutDropPathAndAddInOnePass) {
+  if (!device_available(Device::cuda())) GTEST_SKIP() << "no usable CUDA device";
+  expect_residual_is_its_parts(Device::cuda());
+}
+
+}  // namespace
+}  // namespace sav::testing

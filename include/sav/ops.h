@@ -48,6 +48,22 @@ Tensor dropout(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t
 Tensor drop_path(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64_t first_row = 0,
                  const Tensor& stream_offset = {});
 
+// A residual connection whose branch goes through dropout and drop path first:
+// y = x + drop_path(dropout(branch)), in one pass and one op, the masks and values exactly those
+// of ops::add(x, ops::drop_path(ops::dropout(branch, p, seed, stream, first_row, offset),
+// path_p, seed, path_stream, first_row, offset)). A probability of 0 leaves its mask out; with
+// both 0 it is ops::add. x and branch have one shape, [batch, ...].
+struct BranchDrop {
+  float p = 0;
+  uint64_t stream = 0;
+  float path_p = 0;
+  uint64_t path_stream = 0;
+  uint64_t seed = 0;
+  int64_t first_row = 0;
+  Tensor stream_offset;
+};
+Tensor residual(const Tensor& x, const Tensor& branch, const BranchDrop& drop);
+
 // A mask stream's offset held on a device: a tensor of two floats whose eight bytes are the
 // offset (a uint64_t), as the dropout kernels read it. `offset_values` writes them into a
 // step's uploaded values; `offset_of` checks a tensor and returns the value's address.

@@ -82,6 +82,21 @@ inline AdamScales adam_scales(float lr, float beta1, float beta2, float weight_d
 // `values`): the learning rate, adam_scales' m and v, and the weight decay's factor.
 enum AdamValue { kAdamLr = 0, kAdamM = 1, kAdamV = 2, kAdamDecay = 3, kAdamValuesSize = 4 };
 
+// A residual branch's dropout and drop path, as one pass (Backend::branch_masks): dropout with
+// probability p from (seed, stream) and drop path with probability path_p from (seed,
+// path_stream), each left out where its probability is 0; both streams plus *stream_offset where
+// it is given (device memory); the branch's rows are rows first_row, first_row + 1, ... of the
+// batch.
+struct BranchMasks {
+  float p = 0;
+  uint64_t stream = 0;
+  float path_p = 0;
+  uint64_t path_stream = 0;
+  uint64_t seed = 0;
+  const uint64_t* stream_offset = nullptr;
+  uint64_t first_row = 0;
+};
+
 // n values starting at data.
 struct FloatSpan {
   float* data;
@@ -237,6 +252,17 @@ class Backend {
   virtual void drop_path_backward(float* dx, const float* dy, int64_t rows, int64_t cols, float p,
                                   uint64_t seed, uint64_t stream, const uint64_t* stream_offset,
                                   uint64_t first_row, Write write = Write::kAccumulate) = 0;
+
+  // A residual connection's branch masked and added in one pass: y = x + drop_path(dropout(in))
+  // over rows x cols values, the masks drawn as dropout_forward (element first_row * cols + i)
+  // and drop_path_forward (row first_row + r) draw them, and the values the same as those two
+  // and add() give one after another.
+  virtual void branch_masks_forward(float* y, const float* x, const float* in, int64_t rows,
+                                    int64_t cols, const BranchMasks& masks) = 0;
+  // Its gradient with respect to `in`: dx (+)= dropout'(drop_path'(dy)), as the two backward
+  // passes give it one after the other.
+  virtual void branch_masks_backward(float* dx, const float* dy, int64_t rows, int64_t cols,
+                                     const BranchMasks& masks, Write write) = 0;
 
   // LayerNorm over the last dimension of x (rows x cols): y = (x - mean) * rstd * w + b with
   // rstd = 1 / sqrt(var + eps), var the biased variance. mean and rstd (rows) are kept for the

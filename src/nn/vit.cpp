@@ -297,20 +297,21 @@ Tensor VisionTransformer::block(const Block& b, size_t index, const Tensor& x,
     probs = attn.probs;
     return ops::linear(attn.out, b.o, b.o_bias);
   };
-  auto dropout = [&](const Tensor& in) {
-    return ops::dropout(in, drop.p, drop.seed, stream++, drop.first_image, drop.stream_offset);
-  };
-  // A residual branch after its dropout: kept or dropped whole per image (drop path), at this
-  // block's share of the rate.
+  // A residual branch after its dropout, kept or dropped whole per image (drop path) at this
+  // block's share of the rate, added to the residual stream: one op.
   const float path_p =
       c.layers > 1 ? drop.drop_path * static_cast<float>(index) / static_cast<float>(c.layers - 1)
                    : drop.drop_path;
-  auto branch = [&](const Tensor& in, int which) {
-    const Tensor dropped = dropout(in);
-    if (path_p == 0.0f) return dropped;
-    return ops::drop_path(dropped, path_p, drop.seed,
-                          drop_path_stream(step, index, which, c.layers), drop.first_image,
-                          drop.stream_offset);
+  auto residual = [&](const Tensor& x_in, const Tensor& branch, int which) {
+    ops::BranchDrop masks;
+    masks.p = drop.p;
+    masks.stream = stream++;
+    masks.path_p = path_p;
+    masks.path_stream = drop_path_stream(step, index, which, c.layers);
+    masks.seed = drop.seed;
+    masks.first_row = drop.first_image;
+    masks.stream_offset = drop.stream_offset;
+    return ops::residual(x_in, branch, masks);
   };
   auto mlp = [&](const Tensor& in) {
     const Tensor hidden = ops::linear(in, b.fc1_weight, b.fc1_bias);
@@ -319,13 +320,12 @@ Tensor VisionTransformer::block(const Block& b, size_t index, const Tensor& x,
   };
   if (pre) {
     Tensor y = ops::layernorm(x, b.ln1_weight, b.ln1_bias, eps);
-    y = ops::add(x, branch(attention(y), 0));
+    y = residual(x, attention(y), 0);
     const Tensor h = ops::layernorm(y, b.ln2_weight, b.ln2_bias, eps);
-    return ops::add(y, branch(mlp(h), 1));
+    return residual(y, mlp(h), 1);
   }
-  const Tensor y =
-      ops::layernorm(ops::add(x, branch(attention(x), 0)), b.ln1_weight, b.ln1_bias, eps);
-  return ops::layernorm(ops::add(y, branch(mlp(y), 1)), b.ln2_weight, b.ln2_bias, eps);
+  const Tensor y = ops::layernorm(residual(x, attention(x), 0), b.ln1_weight, b.ln1_bias, eps);
+  return ops::layernorm(residual(y, mlp(y), 1), b.ln2_weight, b.ln2_bias, eps);
 }
 
 // The final tokens -> logits from the CLS token (averaged with the distillation token's head).

@@ -96,4 +96,42 @@ Tensor drop_path(const Tensor& x, float p, uint64_t seed, uint64_t stream, int64
                 });
 }
 
+Tensor residual(const Tensor& x, const Tensor& branch, const BranchDrop& drop) {
+  const char* op = "residual";
+  detail::require_defined(op, {{"x", &x}, {"branch", &branch}});
+  detail::same_device(op, {{"x", &x}, {"branch", &branch}});
+  if (!(drop.p >= 0.0f && drop.p < 1.0f) || !(drop.path_p >= 0.0f && drop.path_p < 1.0f)) {
+    fail(op, ": dropout and drop path probabilities must be in [0, 1), got ", drop.p, " and ",
+         drop.path_p);
+  }
+  if (drop.first_row < 0) fail(op, ": first_row must be 0 or more, got ", drop.first_row);
+  if (drop.p == 0.0f && drop.path_p == 0.0f) return add(x, branch);
+  if (x.shape() != branch.shape() || x.shape().rank() == 0) {
+    fail(op, ": x ", x.shape(), " and its branch ", branch.shape(),
+         " must have one shape, with a batch dimension");
+  }
+  const int64_t rows = x.shape()[0];
+  const int64_t cols = rows == 0 ? 0 : x.numel() / rows;
+  BranchMasks masks;
+  masks.p = drop.p;
+  masks.stream = drop.stream;
+  masks.path_p = drop.path_p;
+  masks.path_stream = drop.path_stream;
+  masks.seed = drop.seed;
+  masks.stream_offset = offset_of(drop.stream_offset, x, op);
+  masks.first_row = static_cast<uint64_t>(drop.first_row);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  x.backend().branch_masks_forward(y.data(), x.data(), branch.data(), rows, cols, masks);
+  return record(y, op, {x, branch},
+                [x = x.gradient_only(), branch = branch.gradient_only(), rows, cols, masks,
+                 offset = drop.stream_offset](const Tensor& dy) {
+                  if (x.requires_grad()) detail::pass_gradient(x, dy.data(), dy.numel());
+                  if (branch.requires_grad()) {
+                    const Tensor::GradSlot db = branch.grad_slot();
+                    dy.backend().branch_masks_backward(db.data, dy.data(), rows, cols, masks,
+                                                       detail::write_of(db));
+                  }
+                });
+}
+
 }  // namespace sav::ops

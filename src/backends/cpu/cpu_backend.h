@@ -59,6 +59,10 @@ class CpuBackend final : public Backend {
                         uint64_t stream, const uint64_t* stream_offset, uint64_t first,
                         Write write) override;
 
+  void branch_masks_forward(float* y, const float* x, const float* in, int64_t rows, int64_t cols,
+                            const BranchMasks& masks) override;
+  void branch_masks_backward(float* dx, const float* dy, int64_t rows, int64_t cols,
+                             const BranchMasks& masks, Write write) override;
   void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w,
                          const float* b, int64_t rows, int64_t cols, float eps) override;
   void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x,

@@ -294,6 +294,49 @@ void CpuBackend::drop_path_backward(float* dx, const float* dy, int64_t rows, in
   apply_drop_path<true>(dx, dy, rows, cols, p, seed, with_offset(stream, stream_offset), first_row);
 }
 
+void CpuBackend::branch_masks_forward(float* y, const float* x, const float* in, int64_t rows,
+                                      int64_t cols, const BranchMasks& m) {
+  const int64_t n = rows * cols;
+  const uint64_t path_stream = with_offset(m.path_stream, m.stream_offset);
+  const float* masked = in;
+  if (m.p > 0) {
+    apply_dropout<false>(y, in, n, m.p, m.seed, with_offset(m.stream, m.stream_offset),
+                         m.first_row * static_cast<uint64_t>(cols));
+    masked = y;
+  }
+  if (m.path_p > 0) {
+    apply_drop_path<false>(y, masked, rows, cols, m.path_p, m.seed, path_stream, m.first_row);
+    masked = y;
+  }
+  add(y, x, masked, n, n);
+}
+
+void CpuBackend::branch_masks_backward(float* dx, const float* dy, int64_t rows, int64_t cols,
+                                       const BranchMasks& m, Write write) {
+  const int64_t n = rows * cols;
+  const uint64_t stream = with_offset(m.stream, m.stream_offset);
+  const uint64_t path_stream = with_offset(m.path_stream, m.stream_offset);
+  const uint64_t first = m.first_row * static_cast<uint64_t>(cols);
+  if (m.p > 0 && m.path_p > 0) {
+    // Drop path's gradient first, as the separate passes take it, then dropout's.
+    std::vector<float> through_path(static_cast<size_t>(n));
+    apply_drop_path<false>(through_path.data(), dy, rows, cols, m.path_p, m.seed, path_stream,
+                           m.first_row);
+    zero_for(write, dx, n);
+    apply_dropout<true>(dx, through_path.data(), n, m.p, m.seed, stream, first);
+  } else if (m.p > 0) {
+    zero_for(write, dx, n);
+    apply_dropout<true>(dx, dy, n, m.p, m.seed, stream, first);
+  } else if (m.path_p > 0) {
+    zero_for(write, dx, n);
+    apply_drop_path<true>(dx, dy, rows, cols, m.path_p, m.seed, path_stream, m.first_row);
+  } else if (write == Write::kOverwrite) {
+    std::copy(dy, dy + n, dx);
+  } else {
+    accumulate(dx, dy, n);
+  }
+}
+
 void CpuBackend::adam_update(const AdamTensor* tensors, int count, float lr, float beta1,
                              float beta2, float eps, float weight_decay, int64_t step,
                              float grad_scale, const float* control, const float* values) {

@@ -192,6 +192,52 @@ __global__ void drop_path_kernel(float* out, const float* in, int64_t rows, int6
   }
 }
 
+// A residual branch's masks in one pass (Backend::branch_masks_forward and _backward). Forward:
+// out = base + drop_path(dropout(in)); backward: out (+)= dropout'(drop_path'(in)), the masks in
+// the reverse order, as the separate passes apply them. Each thread takes one Philox block of
+// dropout's numbering (four elements), as dropout_kernel does; every product is __fmul_rn, as in
+// those kernels, so that the values are theirs bit for bit.
+template <bool kForward, bool kAccumulate>
+__global__ void branch_masks_kernel(float* out, const float* base, const float* in, int64_t rows,
+                                    int64_t cols, BranchMasks m) {
+  const uint64_t offset = m.stream_offset != nullptr ? *m.stream_offset : 0;
+  const uint64_t stream = m.stream + offset, path_stream = m.path_stream + offset;
+  const float scale = 1.0f / (1.0f - m.p), path_scale = 1.0f / (1.0f - m.path_p);
+  const int64_t n = rows * cols;
+  const uint64_t first = m.first_row * static_cast<uint64_t>(cols);
+  const uint64_t first_block = first / 4;
+  const int64_t blocks = static_cast<int64_t>((first + n + 3) / 4 - first_block);
+  for (int64_t block = global_index(); block < blocks; block += grid_stride()) {
+    const uint64_t counter = first_block + static_cast<uint64_t>(block);
+    const PhiloxBlock bits = m.p > 0 ? random_block(m.seed, stream, counter) : PhiloxBlock{};
+    for (int lane = 0; lane < 4; ++lane) {
+      const int64_t i = static_cast<int64_t>(counter * 4 + lane - first);
+      if (i < 0) continue;
+      if (i >= n) break;
+      const bool keep = m.p == 0 || uniform_from_bits(bits[lane]) >= m.p;
+      bool keep_row = true;
+      if (m.path_p > 0) {
+        const uint64_t r = m.first_row + static_cast<uint64_t>(i / cols);
+        keep_row = uniform_from_bits(random_block(m.seed, path_stream, r / 4)[r % 4]) >= m.path_p;
+      }
+      float value = in[i];
+      if (kForward) {
+        if (m.p > 0) value = keep ? __fmul_rn(value, scale) : 0.0f;
+        if (m.path_p > 0) value = keep_row ? __fmul_rn(value, path_scale) : 0.0f;
+        out[i] = base[i] + value;
+      } else {
+        if (m.path_p > 0) value = keep_row ? __fmul_rn(value, path_scale) : 0.0f;
+        if (m.p > 0) value = keep ? __fmul_rn(value, scale) : 0.0f;
+        if (kAccumulate) {
+          out[i] += value;
+        } else {
+          out[i] = value;
+        }
+      }
+    }
+  }
+}
+
 // Up to kListCapacity tensors, passed to a kernel by value (a kernel's parameters may take 4 KiB):
 // blockIdx.y picks the tensor, the x blocks stride over its values. A longer list takes more
 // launches.
@@ -416,6 +462,26 @@ void CudaBackend::drop_path_backward(float* dx, const float* dy, int64_t rows, i
   } else {
     SAV_LAUNCH(drop_path_kernel<true>, blocks_for(rows * cols), kThreads, stream_, dx, dy, rows,
                cols, p, 1.0f / (1.0f - p), seed, stream, stream_offset, first_row);
+  }
+}
+
+void CudaBackend::branch_masks_forward(float* y, const float* x, const float* in, int64_t rows,
+                                       int64_t cols, const BranchMasks& masks) {
+  if (rows * cols <= 0) return;
+  SAV_LAUNCH((branch_masks_kernel<true, false>), blocks_for((rows * cols + 4) / 4), kThreads,
+             stream_, y, x, in, rows, cols, masks);
+}
+
+void CudaBackend::branch_masks_backward(float* dx, const float* dy, int64_t rows, int64_t cols,
+                                        const BranchMasks& masks, Write write) {
+  if (rows * cols <= 0) return;
+  const float* none = nullptr;
+  if (write == Write::kOverwrite) {
+    SAV_LAUNCH((branch_masks_kernel<false, false>), blocks_for((rows * cols + 4) / 4), kThreads,
+               stream_, dx, none, dy, rows, cols, masks);
+  } else {
+    SAV_LAUNCH((branch_masks_kernel<false, true>), blocks_for((rows * cols + 4) / 4), kThreads,
+               stream_, dx, none, dy, rows, cols, masks);
   }
 }
 
