@@ -286,7 +286,7 @@ TEST(Cuda, ColumnSumsSplitRowsAcrossBlocks) {
 // LayerNorm's dw and db, summed the same way: the CPU's within 1e-5 (as above), accumulated
 // twice onto non-zero values, the same bits on a second run, and either left out when null (the
 // other then has the bits it has with both).
-TEST(Cuda, LayerNormWeightGradientsSplitRowsAcrossBlocks) {
+TEST(Cuda, LayerNormGradientsSplitRowsAcrossBlocks) {
   if (!gpu_usable()) GTEST_SKIP() << "no usable CUDA device";
   Backend& cpu = backend_for(Device::cpu());
   Backend& gpu = backend_for(Device::cuda());
@@ -328,6 +328,24 @@ TEST(Cuda, LayerNormWeightGradientsSplitRowsAcrossBlocks) {
     EXPECT_TRUE(same_bits(dws[1], dws[0]) && same_bits(dbs[1], dbs[0])) << rows << " x " << cols;
     EXPECT_TRUE(same_bits(dws[2], dws[0]) && same_bits(dbs[2], db_start)) << rows << " x " << cols;
     EXPECT_TRUE(same_bits(dws[3], dw_start) && same_bits(dbs[3], dbs[0])) << rows << " x " << cols;
+    // One launch takes dx beside dw and db: dx as the CPU's, written over then added to, and dw
+    // and db the same bits as without it.
+    const std::vector<float> dx_start = uniform_values(rows * cols, -1, 1, 18);
+    std::vector<float> dx_expected = dx_start;
+    cpu.layernorm_backward(dx_expected.data(), nullptr, nullptr, dy.data(), x.data(), w.data(),
+                           mean.data(), rstd.data(), rows, cols, Write::kOverwrite);
+    cpu.layernorm_backward(dx_expected.data(), nullptr, nullptr, dy.data(), x.data(), w.data(),
+                           mean.data(), rstd.data(), rows, cols, Write::kAccumulate);
+    const Tensor dx = Tensor::from_vector({rows, cols}, dx_start, cuda);
+    const Tensor dw = Tensor::from_vector({cols}, dw_start, cuda);
+    const Tensor db = Tensor::from_vector({cols}, db_start, cuda);
+    for (const Write write : {Write::kOverwrite, Write::kAccumulate}) {
+      gpu.layernorm_backward(dx.data(), dw.data(), db.data(), gpu_dy.data(), gpu_x.data(),
+                             gpu_w.data(), gpu_mean.data(), gpu_rstd.data(), rows, cols, write);
+    }
+    EXPECT_LT(normalised_error(dx.to_vector(), dx_expected), 1e-5) << rows << " x " << cols;
+    EXPECT_TRUE(same_bits(dw.to_vector(), dws[0]) && same_bits(db.to_vector(), dbs[0]))
+        << rows << " x " << cols;
   }
 }
 

@@ -68,28 +68,26 @@ __global__ void layernorm_forward_kernel(float* y, float* mean, float* rstd, con
   }
 }
 
-// dx (rows, cols) (+)= rstd * (g - mean(g) - xhat * mean(g * xhat)) with
-// xhat = (x - mean) * rstd and g = dy * w. One warp per row.
-__global__ void layernorm_dx_kernel(float* dx, const float* dy, const float* x, const float* w,
-                                    const float* mean, const float* rstd, int64_t rows,
-                                    int64_t cols, bool accumulate) {
-  for (int64_t r = first_row(); r < rows; r += row_stride()) {
-    const float* xr = x + r * cols;
-    const float* dyr = dy + r * cols;
-    const float m = mean[r], s = rstd[r];
-    float g_sum = 0.0f, gx_sum = 0.0f;
-    for (int64_t j = lane(); j < cols; j += kWarp) {
-      const float g = dyr[j] * w[j];
-      g_sum += g;
-      gx_sum += g * ((xr[j] - m) * s);
-    }
-    const float g_mean = warp_sum(g_sum) / static_cast<float>(cols);
-    const float gx_mean = warp_sum(gx_sum) / static_cast<float>(cols);
-    float* dxr = dx + r * cols;
-    for (int64_t j = lane(); j < cols; j += kWarp) {
-      const float xhat = (xr[j] - m) * s;
-      dxr[j] = (accumulate ? dxr[j] : 0.0f) + s * (dyr[j] * w[j] - g_mean - xhat * gx_mean);
-    }
+// Row r of dx (rows, cols) (+)= rstd * (g - mean(g) - xhat * mean(g * xhat)) with
+// xhat = (x - mean) * rstd and g = dy * w, by one warp: this thread is lane `lane` of it.
+__device__ void layernorm_dx_row(float* dx, const float* dy, const float* x, const float* w,
+                                 const float* mean, const float* rstd, int64_t r, int64_t cols,
+                                 bool accumulate, int lane) {
+  const float* xr = x + r * cols;
+  const float* dyr = dy + r * cols;
+  const float m = mean[r], s = rstd[r];
+  float g_sum = 0.0f, gx_sum = 0.0f;
+  for (int64_t j = lane; j < cols; j += kWarp) {
+    const float g = dyr[j] * w[j];
+    g_sum += g;
+    gx_sum += g * ((xr[j] - m) * s);
+  }
+  const float g_mean = warp_sum(g_sum) / static_cast<float>(cols);
+  const float gx_mean = warp_sum(gx_sum) / static_cast<float>(cols);
+  float* dxr = dx + r * cols;
+  for (int64_t j = lane; j < cols; j += kWarp) {
+    const float xhat = (xr[j] - m) * s;
+    dxr[j] = (accumulate ? dxr[j] : 0.0f) + s * (dyr[j] * w[j] - g_mean - xhat * gx_mean);
   }
 }
 
@@ -118,14 +116,37 @@ __device__ void add_row_lanes(float (&dw_tile)[kRowLanes][kColumnsPerBlock],
   }
 }
 
-__global__ void layernorm_dw_db_kernel(float* dw, float* db, const float* dy, const float* x,
-                                       const float* mean, const float* rstd, int64_t rows,
-                                       int64_t cols, float* partial, unsigned int* arrivals) {
+//
+// LayerNorm's whole backward pass is one launch: the grid's first `chunks` rows of blocks sum dw
+// and db as above (none when both are null), the rows of blocks after them take dx, a warp (a row
+// of 32 threads) a row of x at a time (none when dx is null).
+struct LayerNormGrads {
+  float* dx;
+  float* dw;
+  float* db;
+  bool accumulate_dx;
+};
+
+__global__ void layernorm_backward_kernel(LayerNormGrads grads, const float* dy, const float* x,
+                                          const float* w, const float* mean, const float* rstd,
+                                          int64_t rows, int64_t cols, unsigned int chunks,
+                                          float* partial, unsigned int* arrivals) {
   __shared__ float dw_tile[kRowLanes][kColumnsPerBlock];
   __shared__ float db_tile[kRowLanes][kColumnsPerBlock];
   const unsigned int tx = threadIdx.x, ty = threadIdx.y;
+  if (blockIdx.y >= chunks) {  // dx: every block of these rows of the grid, in order
+    const int64_t block = static_cast<int64_t>(blockIdx.y - chunks) * gridDim.x + blockIdx.x;
+    const int64_t blocks = static_cast<int64_t>(gridDim.y - chunks) * gridDim.x;
+    for (int64_t r = block * kRowLanes + ty; r < rows; r += blocks * kRowLanes) {
+      layernorm_dx_row(grads.dx, dy, x, w, mean, rstd, r, cols, grads.accumulate_dx,
+                       static_cast<int>(tx));
+    }
+    return;
+  }
+  float* const dw = grads.dw;
+  float* const db = grads.db;
   const int64_t j = static_cast<int64_t>(blockIdx.x) * kColumnsPerBlock + tx;
-  const int64_t chunk_rows = (rows + gridDim.y - 1) / gridDim.y;
+  const int64_t chunk_rows = (rows + chunks - 1) / chunks;
   const int64_t begin = blockIdx.y * chunk_rows;
   const int64_t end = begin + chunk_rows < rows ? begin + chunk_rows : rows;
   float dw_sum = 0.0f, db_sum = 0.0f;
@@ -139,19 +160,19 @@ __global__ void layernorm_dw_db_kernel(float* dw, float* db, const float* dy, co
   dw_tile[ty][tx] = dw_sum;
   db_tile[ty][tx] = db_sum;
   add_row_lanes(dw_tile, db_tile);
-  if (gridDim.y > 1) {
+  if (chunks > 1) {
     float* const dw_partial = partial;  // (chunks, cols)
-    float* const db_partial = partial + gridDim.y * cols;
+    float* const db_partial = partial + chunks * cols;
     if (ty == 0 && j < cols) {
       dw_partial[blockIdx.y * cols + j] = dw_tile[0][tx];
       db_partial[blockIdx.y * cols + j] = db_tile[0][tx];
     }
-    if (!last_block_to_finish(&arrivals[blockIdx.x], gridDim.y)) return;
+    if (!last_block_to_finish(&arrivals[blockIdx.x], chunks)) return;
     const volatile float* dw_chunks = dw_partial;  // written by other blocks: read past the L1
     const volatile float* db_chunks = db_partial;
     dw_sum = db_sum = 0.0f;
     if (j < cols) {
-      for (unsigned int c = ty; c < gridDim.y; c += kRowLanes) {
+      for (unsigned int c = ty; c < chunks; c += kRowLanes) {
         dw_sum += dw_chunks[c * cols + j];
         db_sum += db_chunks[c * cols + j];
       }
@@ -272,25 +293,27 @@ void CudaBackend::layernorm_backward(float* dx, float* dw, float* db, const floa
                                      const float* x, const float* w, const float* mean,
                                      const float* rstd, int64_t rows, int64_t cols, Write write) {
   if (rows <= 0 || cols <= 0) return;
-  if (dx != nullptr) {
-    SAV_LAUNCH(layernorm_dx_kernel, blocks_for_rows(rows), kThreads, stream_, dx, dy, x, w, mean,
-               rstd, rows, cols, write == Write::kAccumulate);
-  }
-  if (dw == nullptr && db == nullptr) return;
   const int64_t column_blocks = (cols + kColumnsPerBlock - 1) / kColumnsPerBlock;
-  const unsigned int chunks = column_sum_chunks(rows);
-  const dim3 grid(static_cast<unsigned int>(column_blocks), chunks);
+  const unsigned int chunks = dw == nullptr && db == nullptr ? 0 : column_sum_chunks(rows);
+  // Rows of blocks for dx: a block of 32 warps takes 32 rows at a time.
+  const int64_t dx_blocks =
+      dx == nullptr ? 0 : std::min<int64_t>((rows + kRowLanes - 1) / kRowLanes, kMaxBlocks);
+  const auto dx_block_rows =
+      static_cast<unsigned int>((dx_blocks + column_blocks - 1) / column_blocks);
+  if (chunks + dx_block_rows == 0) return;
+  const dim3 grid(static_cast<unsigned int>(column_blocks), chunks + dx_block_rows);
   const dim3 block(kColumnsPerBlock, kRowLanes);
-  if (chunks == 1) {
-    SAV_LAUNCH(layernorm_dw_db_kernel, grid, block, stream_, dw, db, dy, x, mean, rstd, rows, cols,
-               nullptr, nullptr);
+  const LayerNormGrads grads{dx, dw, db, write == Write::kAccumulate};
+  if (chunks <= 1) {
+    SAV_LAUNCH(layernorm_backward_kernel, grid, block, stream_, grads, dy, x, w, mean, rstd, rows,
+               cols, chunks, nullptr, nullptr);
     return;
   }
   unsigned int* arrivals = column_sum_arrivals(column_blocks);
   const size_t bytes = 2 * chunks * cols * sizeof(float);
   auto* partial = static_cast<float*>(allocate(bytes));  // (2, chunks, cols)
-  SAV_LAUNCH(layernorm_dw_db_kernel, grid, block, stream_, dw, db, dy, x, mean, rstd, rows, cols,
-             partial, arrivals);
+  SAV_LAUNCH(layernorm_backward_kernel, grid, block, stream_, grads, dy, x, w, mean, rstd, rows,
+             cols, chunks, partial, arrivals);
   deallocate(partial, bytes);  // stream-ordered: freed once the kernel is done
 }
 
