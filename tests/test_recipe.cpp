@@ -462,6 +462,13 @@ void expect_residual_is_its_parts(Device device) {
               ops::residual(x, Tensor::zeros({3, 2}, device), bad);
             }).find("one shape"),
             std::string::npos);
+  bad.stream_offset = Tensor::zeros({3}, device);  // not the two floats of one offset
+  EXPECT_NE(error_of([&] { ops::residual(x, x, bad); }).find("a stream offset [3]"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              ops::dropout(x, 0.5f, 1, 1, 0, bad.stream_offset);
+            }).find("a stream offset [3]"),
+            std::string::npos);
 }
 
 TEST(Residual, IsDropoutDropPathAndAddInOnePass) { expect_residual_is_its_parts(Device::cpu()); }
